@@ -1,0 +1,46 @@
+"""Register the ``mixture/`` provider the moment ``litellm`` finishes importing.
+
+Loaded from ``litellm_mixture.pth`` at interpreter start, so it must stay tiny: it imports
+nothing heavy and never imports litellm itself. Set ``LITELLM_MIXTURE_NO_HOOK=1`` to disable.
+"""
+
+import os
+import sys
+from importlib.abc import MetaPathFinder
+from importlib.machinery import PathFinder
+
+
+def _register_after(exec_module):
+    def exec_then_register(module):
+        exec_module(module)
+        pkg = sys.modules.get("litellm_mixture")
+        if pkg is not None and getattr(pkg.__spec__, "_initializing", False):
+            # litellm_mixture is what imported litellm; it registers itself once complete.
+            return
+        import litellm_mixture
+
+        litellm_mixture.register()
+
+    return exec_then_register
+
+
+class _LitellmFinder(MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "litellm":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            # This loader instance belongs to this one spec; wrapping it (rather than the
+            # loader object) keeps importlib.resources and every other loader API intact.
+            spec.loader.exec_module = _register_after(spec.loader.exec_module)
+        return spec
+
+
+if os.environ.get("LITELLM_MIXTURE_NO_HOOK", "").lower() not in ("1", "true", "yes") and (
+    "litellm" not in sys.modules
+):
+    sys.meta_path.insert(0, _LitellmFinder())

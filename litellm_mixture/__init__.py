@@ -1,0 +1,73 @@
+"""litellm-mixture: Mixture-of-Agents pipelines addressable as LiteLLM model names.
+
+    import litellm
+    litellm.completion(model="mixture/moa-lite", messages=[...])
+
+Installing the package registers the ``mixture/`` provider whenever litellm is imported
+(a ``.pth`` import hook; ``LITELLM_MIXTURE_NO_HOOK=1`` turns it off). Importing this package
+registers it too; :func:`register` does it explicitly and is idempotent.
+"""
+
+from __future__ import annotations
+
+from .config import Aggregate, Member, Pipeline, Propose, Synthesize
+from .engine import Run, TraceEntry
+from .errors import (
+    MemberFailure,
+    MembersAuthError,
+    MembersFailedError,
+    MembersNotFoundError,
+    MembersRateLimitedError,
+    MembersRejectedError,
+    MembersTimedOutError,
+    MixtureError,
+    SpecError,
+)
+from .names import decode, encode, preset_names
+from .provider import MixtureLLM
+
+__all__ = [
+    "Aggregate",
+    "Member",
+    "MemberFailure",
+    "MembersAuthError",
+    "MembersFailedError",
+    "MembersNotFoundError",
+    "MembersRateLimitedError",
+    "MembersRejectedError",
+    "MembersTimedOutError",
+    "MixtureError",
+    "MixtureLLM",
+    "Pipeline",
+    "Propose",
+    "Run",
+    "SpecError",
+    "Synthesize",
+    "TraceEntry",
+    "decode",
+    "encode",
+    "preset_names",
+    "register",
+]
+
+PROVIDER = "mixture"
+
+
+def register(handler: MixtureLLM | None = None) -> MixtureLLM:
+    """Register the ``mixture`` provider with litellm (idempotent). Returns the handler."""
+    import litellm
+    from litellm.utils import custom_llm_setup
+
+    for entry in litellm.custom_provider_map:
+        if entry.get("provider") == PROVIDER and handler is None:
+            return entry["custom_handler"]
+    handler = handler or MixtureLLM()
+    litellm.custom_provider_map = [
+        *(e for e in litellm.custom_provider_map if e.get("provider") != PROVIDER),
+        {"provider": PROVIDER, "custom_handler": handler},
+    ]
+    custom_llm_setup()
+    return handler
+
+
+register()

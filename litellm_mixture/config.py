@@ -1,0 +1,304 @@
+"""The pipeline schema, and the two config dialects that decode into it.
+
+- mixtcha: ``layers`` of ``parallel`` / ``aggregator``, ``messageMode``, ``delimiter``.
+- ours: ``steps`` of ``propose`` / ``synthesize`` / ``aggregate``.
+
+Both produce one canonical, immutable :class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import SpecError
+
+ReferenceMode = Literal["system", "inline", "concat"]
+MAX_SAMPLES = 64
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Member(_Frozen):
+    """One model in a step. A plain string is shorthand for ``Member(model=...)``."""
+
+    model: str = Field(min_length=1)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    system_prompt: str | None = Field(None, alias="systemPrompt")
+    prompt: str | None = None
+    # Further litellm.completion kwargs for this member (top_p, seed, mock_response, ...).
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, model: str | None = None, /, **data: Any) -> None:
+        if model is not None:
+            data["model"] = model
+        super().__init__(**data)
+
+    @property
+    def is_plain(self) -> bool:
+        return self == Member(self.model, samples=self.samples)
+
+
+def _member(value: Any) -> Any:
+    return {"model": value} if isinstance(value, str) else value
+
+
+def _members(value: Any) -> Any:
+    if isinstance(value, (str, dict, Member)):
+        value = [value]
+    return [_member(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+class _Step(_Frozen):
+    members: tuple[Member, ...] = Field(min_length=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    min_successful: int = Field(1, ge=1)
+
+    def __init__(self, members: Any = None, /, **data: Any) -> None:
+        if members is not None:
+            data["members"] = members
+        super().__init__(**data)
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _members(value)
+
+    @property
+    def calls(self) -> int:
+        return sum(m.samples for m in self.members)
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> _Step:
+        if self.min_successful > self.calls:
+            raise ValueError(
+                f"min_successful={self.min_successful} exceeds the step's {self.calls} calls"
+            )
+        return self
+
+
+class Propose(_Step):
+    """Each member answers the caller's conversation."""
+
+    kind: Literal["propose"] = "propose"
+
+
+class Synthesize(_Step):
+    """Each member answers the conversation with the previous step's answers as references."""
+
+    kind: Literal["synthesize"] = "synthesize"
+    prompt: str | None = None
+
+
+class Aggregate(_Step):
+    """One member writes the final answer from the previous step's answers."""
+
+    kind: Literal["aggregate"] = "aggregate"
+    prompt: str | None = None
+
+    @field_validator("members")
+    @classmethod
+    def _one(cls, members: tuple[Member, ...]) -> tuple[Member, ...]:
+        if len(members) != 1 or members[0].samples != 1:
+            raise ValueError("an aggregate step has exactly one member with samples=1")
+        return members
+
+    @property
+    def member(self) -> Member:
+        return self.members[0]
+
+
+Step = Annotated[Propose | Synthesize | Aggregate, Field(discriminator="kind")]
+
+
+class Pipeline(_Frozen):
+    """A validated Mixture-of-Agents pipeline.
+
+    ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
+    the default), ``inline`` or ``concat`` (mixtcha's message modes).
+    """
+
+    steps: tuple[Step, ...] = Field(min_length=1)
+    references: ReferenceMode = "system"
+    delimiter: tuple[str, str] = ("<option>", "</option>")
+    description: str | None = None
+    source: str | None = None
+
+    def __init__(self, steps: Any = None, /, **data: Any) -> None:
+        if steps is not None:
+            data["steps"] = steps
+        super().__init__(**data)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Pipeline:
+        for i, step in enumerate(self.steps):
+            first, last = i == 0, i == len(self.steps) - 1
+            if isinstance(step, Propose) and not first:
+                raise ValueError(f"steps[{i}]: propose must be the first step")
+            if isinstance(step, Synthesize) and first:
+                raise ValueError(f"steps[{i}]: synthesize needs a previous step to read")
+            if isinstance(step, Aggregate) and not last:
+                raise ValueError(f"steps[{i}]: aggregate must be the last step")
+        if not isinstance(self.steps[-1], Aggregate) and self.references != "concat":
+            raise ValueError(
+                "the pipeline must end with an aggregate step "
+                "(only mixtcha's messageMode: concat may return the options themselves)"
+            )
+        return self
+
+    @property
+    def is_passthrough(self) -> bool:
+        return len(self.steps) == 1 and isinstance(self.steps[0], Aggregate)
+
+
+# ---------------------------------------------------------------- mixtcha dialect
+
+
+class _MixtchaParallel(_Frozen):
+    type: Literal["parallel"]
+    models: list[str] = Field(min_length=1)
+    prompts: str | list[str | None] | None = None
+    systemPrompts: str | list[str | None] | None = None
+
+
+class _MixtchaAggregator(_Frozen):
+    type: Literal["aggregator"]
+    model: str = Field(min_length=1)
+    prompt: str | None = None
+    systemPrompt: str | None = None
+
+
+class _Mixtcha(_Frozen):
+    layers: list[Annotated[_MixtchaParallel | _MixtchaAggregator, Field(discriminator="type")]] = (
+        Field(min_length=1)
+    )
+    messageMode: Literal["inline", "concat"] = "inline"
+    delimiter: tuple[str, str] = ("<option>", "</option>")
+    description: str | None = None
+    source: str | None = None
+
+
+def _per_model(value: str | list[str | None] | None, n: int, field: str) -> list[str | None]:
+    if not isinstance(value, list):
+        return [value] * n
+    if len(value) != n:
+        raise ValueError(f"{field} has {len(value)} entries for {n} models")
+    return value
+
+
+def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
+    steps: list[Any] = []
+    for i, layer in enumerate(cfg.layers):
+        if isinstance(layer, _MixtchaAggregator):
+            member = Member(layer.model, system_prompt=layer.systemPrompt)
+            steps.append(Aggregate([member], prompt=layer.prompt or ""))
+            continue
+        n = len(layer.models)
+        try:
+            prompts = _per_model(layer.prompts, n, "prompts")
+            systems = _per_model(layer.systemPrompts, n, "systemPrompts")
+        except ValueError as e:
+            raise ValueError(f"layers[{i}]: {e}") from None
+        members = [
+            Member(model, prompt=p, system_prompt=s)
+            for model, p, s in zip(layer.models, prompts, systems, strict=True)
+        ]
+        steps.append(Propose(members) if not steps else Synthesize(members, prompt=""))
+    return Pipeline(
+        steps,
+        references=cfg.messageMode,
+        delimiter=cfg.delimiter,
+        description=cfg.description,
+        source=cfg.source,
+    )
+
+
+# ---------------------------------------------------------------- our dialect
+
+_STEP_TYPES: dict[str, type[_Step]] = {
+    "propose": Propose,
+    "synthesize": Synthesize,
+    "aggregate": Aggregate,
+}
+
+
+def _step_from_mapping(raw: Any, i: int) -> Any:
+    """``{propose: [a, b], temperature: 0.7}`` or ``{kind: propose, members: [a, b]}``."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"steps[{i}]: expected a mapping such as {{propose: [model, ...]}}")
+    if "kind" in raw:
+        return raw
+    kinds = [k for k in raw if k in _STEP_TYPES]
+    if len(kinds) != 1:
+        raise ValueError(
+            f"steps[{i}]: name exactly one step kind out of {sorted(_STEP_TYPES)}, "
+            f"got keys {sorted(map(str, raw))}"
+        )
+    kind = kinds[0]
+    rest = {k: v for k, v in raw.items() if k != kind}
+    return {"kind": kind, "members": raw[kind], **rest}
+
+
+def _from_steps(doc: dict[str, Any]) -> Pipeline:
+    raw_steps = doc.get("steps")
+    if not isinstance(raw_steps, list):
+        raise ValueError("steps: expected a list of steps")
+    return Pipeline.model_validate(
+        {**doc, "steps": [_step_from_mapping(s, i) for i, s in enumerate(raw_steps)]}
+    )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _format_validation(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] in ("literal_error", "union_tag_invalid", "extra_forbidden", "missing"):
+            value = e.get("input")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown field"
+            parts.append(f"{loc}: {msg} (got {value!r:.80})")
+        else:
+            parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def pipeline_from_document(doc: Any, *, spec: str = "", where: str = "") -> Pipeline:
+    """Validate a decoded YAML/JSON document in either dialect."""
+    try:
+        if isinstance(doc, Pipeline):
+            return doc
+        if not isinstance(doc, dict):
+            raise ValueError(
+                f"expected a mapping with 'layers' (mixtcha) or 'steps', got {type(doc).__name__}"
+            )
+        if "layers" in doc and "steps" in doc:
+            raise ValueError("give either 'layers' (mixtcha) or 'steps', not both")
+        if "layers" in doc:
+            return _from_mixtcha(_Mixtcha.model_validate(doc))
+        if "steps" in doc:
+            return _from_steps(doc)
+        raise ValueError(
+            "a mixture document needs 'layers' (mixtcha) or 'steps'; "
+            f"got keys {sorted(map(str, doc))}"
+        )
+    except ValidationError as e:
+        raise SpecError(_format_validation(e), spec=spec, where=where) from None
+    except ValueError as e:
+        raise SpecError(str(e), spec=spec, where=where) from None

@@ -1,0 +1,106 @@
+"""The exception hierarchy.
+
+Every error is also one of litellm's typed exceptions, so LiteLLM, its proxy (which maps them to
+HTTP statuses) and clients such as aider (which retry some and not others) treat a mixture's
+failures exactly as they treat a single model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import litellm
+
+PROVIDER = "mixture"
+
+
+class MixtureError(Exception):
+    """Base class of every error raised by litellm-mixture."""
+
+
+class SpecError(MixtureError, litellm.BadRequestError):
+    """The text after ``mixture/`` is not a valid pipeline."""
+
+    def __init__(self, message: str, *, spec: str = "", where: str = "") -> None:
+        place = f" ({where})" if where else ""
+        litellm.BadRequestError.__init__(
+            self,
+            message=f"Invalid mixture spec{place}: {message}",
+            model=spec[:200],
+            llm_provider=PROVIDER,
+        )
+
+
+@dataclass(frozen=True)
+class MemberFailure:
+    """One member call that did not produce a usable answer."""
+
+    step: int
+    model: str
+    error: BaseException
+
+    @property
+    def reason(self) -> str:
+        text = getattr(self.error, "message", None) or str(self.error) or type(self.error).__name__
+        return f"{type(self.error).__name__}: {' '.join(text.split())[:300]}"
+
+    def describe(self) -> str:
+        return f"step {self.step} member {self.model} -> {self.reason}"
+
+
+class _MembersFailed(MixtureError):
+    failures: tuple[MemberFailure, ...] = ()
+
+
+class MembersRateLimitedError(_MembersFailed, litellm.RateLimitError):
+    """Every failed member was rate limited."""
+
+
+class MembersTimedOutError(_MembersFailed, litellm.Timeout):
+    """Every failed member timed out."""
+
+
+class MembersRejectedError(_MembersFailed, litellm.BadRequestError):
+    """Every failed member rejected its request as invalid."""
+
+
+class MembersAuthError(_MembersFailed, litellm.AuthenticationError):
+    """Every failed member refused the credentials."""
+
+
+class MembersNotFoundError(_MembersFailed, litellm.NotFoundError):
+    """Every failed member named a model its provider does not serve."""
+
+
+class MembersFailedError(_MembersFailed, litellm.ServiceUnavailableError):
+    """Members failed for mixed or upstream reasons."""
+
+
+# The first litellm type every failure is an instance of decides the error raised.
+_BY_CAUSE: tuple[tuple[type[BaseException], type[_MembersFailed]], ...] = (
+    (litellm.RateLimitError, MembersRateLimitedError),
+    (litellm.Timeout, MembersTimedOutError),
+    (litellm.AuthenticationError, MembersAuthError),
+    (litellm.NotFoundError, MembersNotFoundError),
+    (litellm.BadRequestError, MembersRejectedError),
+)
+
+
+def quorum_error(
+    step: int, needed: int, succeeded: int, failures: list[MemberFailure], model: str
+) -> _MembersFailed:
+    """The typed error for a step whose members fell short of its quorum."""
+    cls = MembersFailedError
+    for cause, candidate in _BY_CAUSE:
+        if failures and all(isinstance(f.error, cause) for f in failures):
+            cls = candidate
+            break
+    lines = "; ".join(f.describe() for f in failures)
+    message = (
+        f"mixture step {step}: {succeeded} of {needed} required member answers "
+        f"({len(failures)} failed): {lines}"
+    )
+    # litellm's exception constructors differ in positional order; keywords fit them all.
+    err = cls(message=message, model=model[:200], llm_provider=PROVIDER)
+    err.failures = tuple(failures)
+    return err

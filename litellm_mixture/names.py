@@ -1,0 +1,302 @@
+"""Model string <-> pipeline.
+
+What follows ``mixture/`` is one of:
+
+- a preset: ``moa-lite``, optionally with parameters ``self-moa?model=openai/gpt-4o&samples=4``;
+- a one-line pipeline: ``openai/gpt-4o-mini*3+anthropic/claude-3-5-haiku>openai/gpt-4o``;
+- an inline YAML/JSON document in the mixtcha or the ``steps`` dialect;
+- a single model, passed through: ``deepseek/deepseek-chat``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+
+from .config import Aggregate, Member, Pipeline, Propose, Synthesize, pipeline_from_document
+from .errors import SpecError
+
+PREFIX = "mixture/"
+PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
+USER_PRESET_DIR = "mixtures"
+MAX_SPEC_BYTES = 64 * 1024
+_BUILTIN_DIR = Path(__file__).parent / "presets"
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d+))?$")
+_PRESET_PARAMS = ("proposers", "aggregator", "model", "temperature", "max_tokens")
+
+
+# ---------------------------------------------------------------- YAML, safely
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Rejects anchors and aliases: they are how YAML 'billion laughs' documents blow up."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not allowed in a mixture spec")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, *, spec: str = "", where: str = "") -> Any:
+    if len(text.encode()) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"the document is larger than {MAX_SPEC_BYTES} bytes", spec=spec, where=where
+        )
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as e:
+        raise SpecError(
+            f"not valid YAML/JSON: {' '.join(str(e).split())}", spec=spec, where=where
+        ) from None
+    except RecursionError:
+        raise SpecError("the document is nested too deeply", spec=spec, where=where) from None
+
+
+# ---------------------------------------------------------------- presets
+
+
+def preset_dirs() -> list[Path]:
+    """User preset folders, searched before the builtin presets: $LITELLM_MIXTURE_PRESETS
+    (os.pathsep-separated), then ./mixtures."""
+    env = [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+    return [*env, Path(USER_PRESET_DIR)]
+
+
+def _preset_file(name: str) -> Path | None:
+    for folder in [*preset_dirs(), _BUILTIN_DIR]:
+        for suffix in (".yaml", ".yml"):
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return path
+    return None
+
+
+def preset_names() -> list[str]:
+    names = set()
+    for folder in [*preset_dirs(), _BUILTIN_DIR]:
+        if folder.is_dir():
+            names.update(p.stem for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    return sorted(n for n in names if _PRESET_NAME.match(n))
+
+
+@lru_cache(maxsize=128)
+def _load_preset_file(path: Path, mtime_ns: int) -> Pipeline:
+    where = f"preset file {path}"
+    doc = load_yaml(path.read_text(encoding="utf-8"), spec=path.stem, where=where)
+    return pipeline_from_document(doc, spec=path.stem, where=where)
+
+
+def load_preset(name: str) -> Pipeline | None:
+    path = _preset_file(name) if _PRESET_NAME.match(name) else None
+    return None if path is None else _load_preset_file(path, path.stat().st_mtime_ns)
+
+
+def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
+    """Reuse a preset with other members, without copying it: ``name?key=value&key=value``."""
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        if not sep or not value:
+            raise SpecError(f"preset parameter {pair!r} must look like key=value", spec=spec)
+        if key not in _PRESET_PARAMS:
+            raise SpecError(
+                f"unknown preset parameter {key!r}; allowed: {', '.join(_PRESET_PARAMS)}", spec=spec
+            )
+        params[key] = value
+
+    member_updates: dict[str, Any] = {}
+    for key, cast in (("temperature", float), ("max_tokens", int)):
+        if key in params:
+            try:
+                member_updates[key] = cast(params[key])
+            except ValueError:
+                raise SpecError(
+                    f"preset parameter {key}={params[key]!r} is not a number", spec=spec
+                ) from None
+    if "model" in params:
+        member_updates["model"] = params["model"]
+
+    steps = []
+    for i, step in enumerate(pipeline.steps):
+        members = step.members
+        if "proposers" in params and not isinstance(step, Aggregate):
+            members = tuple(_parse_one_line_layer(params["proposers"], i, spec))
+        if "aggregator" in params and isinstance(step, Aggregate):
+            members = (members[0].model_copy(update={"model": params["aggregator"]}),)
+        if member_updates:
+            members = tuple(m.model_copy(update=member_updates) for m in members)
+        min_ok = min(step.min_successful, sum(m.samples for m in members))
+        steps.append(step.model_copy(update={"members": members, "min_successful": min_ok}))
+    # Revalidate: the overrides must still make a valid pipeline.
+    return pipeline_from_document(pipeline.model_copy(update={"steps": tuple(steps)}), spec=spec)
+
+
+# ---------------------------------------------------------------- one-line form
+
+
+def _parse_one_line_layer(text: str, layer: int, spec: str) -> list[Member]:
+    members = []
+    for part in text.split("+"):
+        match = _ONE_LINE_MEMBER.match(part)
+        if not match:
+            raise SpecError(
+                f"layer {layer + 1}: {part!r} is not a member; write model or model*N "
+                "(no spaces, e.g. openai/gpt-4o-mini*3)",
+                spec=spec,
+            )
+        samples = int(match["n"] or 1)
+        try:
+            # %XX escapes keep words such as "replicate" out of the model string, where
+            # litellm's substring routing would take the call away from this provider.
+            members.append(Member(unquote(match["model"]), samples=samples))
+        except ValueError as e:
+            raise SpecError(f"layer {layer + 1}: {part!r}: {e}", spec=spec) from None
+    return members
+
+
+def _parse_one_line(spec: str) -> Pipeline:
+    layers = spec.split(">")
+    if any(not layer for layer in layers):
+        raise SpecError(
+            "empty layer in one-line spec (two '>' in a row, or one at an end)", spec=spec
+        )
+    parsed = [_parse_one_line_layer(layer, i, spec) for i, layer in enumerate(layers)]
+    final = parsed[-1]
+    if len(final) != 1 or final[0].samples != 1:
+        raise SpecError(
+            f"the last layer must be a single aggregator model, got {layers[-1]!r}; "
+            "e.g. a*3+b>c ends with the aggregator c",
+            spec=spec,
+        )
+    steps: list[Any] = [Propose(parsed[0])]
+    steps += [Synthesize(layer) for layer in parsed[1:-1]]
+    steps.append(Aggregate(final))
+    return Pipeline(steps)
+
+
+# ---------------------------------------------------------------- decode / encode
+
+
+def _known_model(name: str) -> bool:
+    import litellm
+
+    if name in litellm.model_cost:
+        return True
+    try:
+        litellm.get_llm_provider(name)
+    except Exception:
+        return False
+    return True
+
+
+def _decode_name(spec: str) -> Pipeline:
+    name, _, query = spec.partition("?")
+    pipeline = load_preset(name)
+    if pipeline is not None:
+        return _apply_params(pipeline, query, spec) if query else pipeline
+    if any(c in spec for c in "+*"):
+        raise SpecError(
+            f"{spec!r} has members but no aggregator: add '>' and the aggregator model, "
+            "e.g. a*3+b>c",
+            spec=spec,
+        )
+    if "/" not in spec and not _known_model(spec):
+        close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise SpecError(
+            f"{spec!r} is neither a preset nor a model litellm knows; {hint}"
+            f"presets: {', '.join(preset_names())}",
+            spec=spec,
+        )
+    return Pipeline([Aggregate([spec])])
+
+
+@lru_cache(maxsize=512)
+def _decode_inline(spec: str) -> Pipeline:
+    return pipeline_from_document(load_yaml(spec, spec=spec), spec=spec)
+
+
+@lru_cache(maxsize=512)
+def _decode_one_line(spec: str) -> Pipeline:
+    return _parse_one_line(spec)
+
+
+def decode(model: str) -> Pipeline:
+    """The pipeline a model string names. Raises :class:`SpecError` (a BadRequestError)."""
+    if not isinstance(model, str):
+        raise SpecError(f"expected a string, got {type(model).__name__}")
+    spec = model.removeprefix(PREFIX)
+    if len(spec.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES} bytes", spec=spec)
+    stripped = spec.strip()
+    if not stripped:
+        raise SpecError("empty spec after 'mixture/'", spec=spec)
+    if stripped.startswith(("{", "[")) or "\n" in stripped or re.match(r"^\w+\s*:\s", stripped):
+        return _decode_inline(stripped)
+    if re.match(r"^[a-z]+://", stripped):
+        raise SpecError(
+            "URL specs are not enabled; use a preset name, the one-line form or inline YAML",
+            spec=spec,
+        )
+    if stripped != spec or any(c.isspace() for c in spec):
+        raise SpecError("whitespace is not allowed in a preset name or one-line spec", spec=spec)
+    if ">" in spec:
+        return _decode_one_line(spec)
+    return _decode_name(spec)
+
+
+def _escape(model: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in "%+*>" else c for c in model)
+
+
+def _one_line(pipeline: Pipeline) -> str | None:
+    if pipeline.references != "system" or pipeline.description or pipeline.source:
+        return None
+    layers = []
+    for step in pipeline.steps:
+        plain = Aggregate if isinstance(step, Aggregate) else type(step)
+        if step != plain(step.members) or not all(m.is_plain for m in step.members):
+            return None
+        layers.append(
+            "+".join(
+                _escape(m.model) + (f"*{m.samples}" if m.samples > 1 else "") for m in step.members
+            )
+        )
+    text = ">".join(layers)
+    return text if all(c not in text for c in " ,\n") else None
+
+
+def _document(pipeline: Pipeline) -> dict[str, Any]:
+    dumped = pipeline.model_dump(mode="json", exclude_defaults=True)
+    steps = []
+    for step, raw in zip(pipeline.steps, dumped["steps"], strict=True):
+        raw.pop("kind", None)
+        members = [
+            m.model if m == Member(m.model) else m.model_dump(mode="json", exclude_defaults=True)
+            for m in step.members
+        ]
+        raw.pop("members", None)
+        steps.append({step.kind: members, **raw})
+    return {**dumped, "steps": steps}
+
+
+def encode(pipeline: Pipeline) -> str:
+    """The shortest model string for a pipeline: a preset name, the one-line form, or inline JSON.
+
+    ``decode(encode(p)) == p`` for every pipeline.
+    """
+    for name in preset_names():
+        if load_preset(name) == pipeline:
+            return PREFIX + name
+    if pipeline.is_passthrough and pipeline.steps[0].member.is_plain:
+        return PREFIX + pipeline.steps[0].member.model
+    return PREFIX + (_one_line(pipeline) or json.dumps(_document(pipeline), separators=(",", ":")))

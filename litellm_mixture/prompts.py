@@ -1,0 +1,145 @@
+"""Published prompts and how previous answers are laid into a member's messages.
+
+The Together MoA layout is reproduced byte for byte from the reference implementation
+(arXiv 2406.04692): the references go into the system message, numbered from 1.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+TOGETHER_AGGREGATE = (
+    "You have been provided with a set of responses from various open-source models to the "
+    "latest user query. Your task is to synthesize these responses into a single, high-quality "
+    "response. It is crucial to critically evaluate the information provided in these responses, "
+    "recognizing that some of it may be biased or incorrect. Your response should not simply "
+    "replicate the given answers but should offer a refined, accurate, and comprehensive reply to "
+    "the instruction. Ensure your response is well-structured, coherent, and adheres to the "
+    "highest standards of accuracy and reliability.\n\nResponses from models:"
+)
+
+MIXTCHA_4OSO = (
+    "Multiple answers were provided between <option> tags, but don't assume that I've seen them. "
+    "Please synthesize them into a single, high-quality response. It is crucial to critically "
+    "evaluate the information provided in these responses, recognizing that some of it may be "
+    "incorrect. Think step-by-step before providing your final answer."
+)
+
+Message = dict[str, Any]
+
+_THINK = re.compile(r"<think(?:ing)?>.*?(?:</think(?:ing)?>|\Z)", re.DOTALL)
+
+
+def clean_answer(text: str | None) -> str:
+    """A member's answer as a reference: reasoning blocks removed, whitespace stripped."""
+    if not text:
+        return ""
+    if "<think" in text:
+        text = _THINK.sub("", text)
+    return text.strip()
+
+
+def _append_text(message: Message, text: str) -> Message:
+    content = message.get("content")
+    if isinstance(content, list):
+        new: Any = [*content, {"type": "text", "text": text}]
+    elif content:
+        new = f"{content}\n\n{text}"
+    else:
+        new = text
+    return {**message, "content": new}
+
+
+def with_system_block(messages: list[Message], block: str) -> list[Message]:
+    """Together MoA: append the block to a leading system message, or prepend a new one."""
+    if messages and messages[0].get("role") == "system":
+        return [_append_text(messages[0], block), *messages[1:]]
+    return [{"role": "system", "content": block}, *messages]
+
+
+def with_system_prompt(messages: list[Message], prompt: str) -> list[Message]:
+    """A member's own system prompt goes first, ahead of the caller's system text."""
+    if messages and messages[0].get("role") == "system":
+        first = messages[0]
+        content = first.get("content")
+        if isinstance(content, str) and content:
+            return [{**first, "content": f"{prompt}\n\n{content}"}, *messages[1:]]
+    return [{"role": "system", "content": prompt}, *messages]
+
+
+def with_user_text(messages: list[Message], text: str) -> list[Message]:
+    """Add text to the last user turn (a new user turn if the conversation has none)."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            return [*messages[:i], _append_text(messages[i], text), *messages[i + 1 :]]
+    return [*messages, {"role": "user", "content": text}]
+
+
+def numbered_block(prompt: str, references: list[str]) -> str:
+    return prompt + "".join(f"\n{i}. {ref}" for i, ref in enumerate(references, 1))
+
+
+def options_block(
+    references: list[tuple[str, str]], delimiter: tuple[str, str], prompt: str | None
+) -> str:
+    """mixtcha's layout: each answer between the delimiters, labelled with its model."""
+    opening, closing = delimiter
+    text = "\n\n".join(f"{opening}[{model}] {ref}{closing}" for model, ref in references)
+    return f"{text}\n\n{prompt}" if prompt else text
+
+
+def inject(
+    messages: list[Message],
+    references: list[tuple[str, str]],
+    mode: str,
+    prompt: str | None,
+    delimiter: tuple[str, str],
+) -> list[Message]:
+    """The messages a synthesizer or aggregator sees, given the previous step's answers.
+
+    ``references`` pairs each answer with the model that wrote it.
+    ``system`` (Together MoA): the prompt and numbered answers join the system message.
+    ``inline`` (mixtcha): the labelled options and the prompt are added to the last user turn.
+    ``concat`` (mixtcha): the same text arrives as a separate user turn after the conversation.
+    """
+    if mode == "system":
+        block = numbered_block(
+            TOGETHER_AGGREGATE if prompt is None else prompt, [ref for _, ref in references]
+        )
+        return with_system_block(messages, block)
+    text = options_block(references, delimiter, prompt)
+    if mode == "inline":
+        return with_user_text(messages, text)
+    return [*messages, {"role": "user", "content": text}]
+
+
+def text_only(messages: list[Message]) -> list[Message]:
+    """The conversation as plain text turns, for members that get no tools.
+
+    Providers reject tool-call history without tool definitions, so proposers see earlier tool
+    calls and results written out as text instead.
+    """
+    if not any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
+        return messages
+    out: list[Message] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "tool":
+            out.append(
+                {
+                    "role": "user",
+                    "content": f"[tool result {m.get('tool_call_id', '')}]\n"
+                    f"{m.get('content') or ''}",
+                }
+            )
+        elif m.get("tool_calls"):
+            calls = "\n".join(
+                f"[tool call {c['function']['name']}({c['function'].get('arguments', '')})]"
+                for c in m["tool_calls"]
+            )
+            text = f"{m['content']}\n{calls}" if m.get("content") else calls
+            out.append({"role": "assistant", "content": text})
+        else:
+            out.append(m)
+    return out

@@ -1,0 +1,204 @@
+"""A fake OpenAI-compatible chat completions server, for end-to-end tests and benchmarks.
+
+Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ...]``. It prints
+``PORT <n>`` once listening on 127.0.0.1. Every reply is derived from the request:
+
+- content: ``answer from <model> #<n>``; ``<model>`` is the requested model name;
+- a request whose system message contains ``Responses from models:`` or whose last user
+  message contains ``<option>`` is an aggregation; its answer lists how many references it saw;
+- when the request carries ``tools``, the reply is a call to the first tool;
+- usage: prompt tokens = characters of all message contents // 4 + 1, completion tokens =
+  words of the reply. What it billed is recorded per call.
+
+``GET /_calls`` returns every recorded call (request body + billed usage); ``DELETE /_calls``
+clears them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+_counter = itertools.count(1)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def reply_for(body: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message and usage the server answers ``body`` with."""
+    model = body["model"]
+    messages = body.get("messages", [])
+    texts = [_text_of(m.get("content")) for m in messages]
+    system = texts[0] if messages and messages[0].get("role") == "system" else ""
+    last_user = next(
+        (
+            t
+            for m, t in zip(reversed(messages), reversed(texts), strict=True)
+            if m.get("role") == "user"
+        ),
+        "",
+    )
+    if "Responses from models:" in system:
+        refs = system.split("Responses from models:")[-1].count("\n")
+    else:
+        refs = last_user.count("<option>")
+    n = next(_counter)
+    if body.get("tools"):
+        tool = body["tools"][0]["function"]["name"]
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{n}",
+                    "type": "function",
+                    "function": {"name": tool, "arguments": json.dumps({"refs": refs})},
+                }
+            ],
+        }
+        completion = 5
+    else:
+        text = f"answer from {model} #{n}" + (f" aggregating {refs} references" if refs else "")
+        message = {"role": "assistant", "content": text}
+        completion = len(text.split())
+    prompt = sum(len(t) for t in texts) // 4 + 1
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    return {"id": f"chatcmpl-{n}", "message": message, "usage": usage}
+
+
+class Upstream:
+    def __init__(self, latencies: dict[str, float]) -> None:
+        self.latencies = latencies
+        self.calls: list[dict[str, Any]] = []
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        reply = reply_for(body)
+        self.calls.append(
+            {
+                "request": body,
+                "usage": reply["usage"],
+                "authorization": bool(request.headers.get("authorization")),
+            }
+        )
+        delay = self.latencies.get(body["model"], self.latencies.get("*", 0.0))
+        if delay:
+            await asyncio.sleep(delay)
+        base = {"id": reply["id"], "created": int(time.time()), "model": body["model"]}
+        finish = "tool_calls" if reply["message"].get("tool_calls") else "stop"
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": reply["message"], "finish_reason": finish}],
+                    "usage": reply["usage"],
+                }
+            )
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+            chunk = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        message = reply["message"]
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            args = call["function"]["arguments"]
+            await send(
+                [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "role": "assistant",
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {
+                                        "name": call["function"]["name"],
+                                        "arguments": args[:4],
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            )
+            await send(
+                [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [{"index": 0, "function": {"arguments": args[4:]}}]
+                        },
+                    }
+                ]
+            )
+        else:
+            for i, word in enumerate(message["content"].split(" ")):
+                piece = word if i == 0 else " " + word
+                await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "finish_reason": finish}])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send([], usage=reply["usage"])
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def get_calls(self, request: web.Request) -> web.Response:
+        return web.json_response(self.calls)
+
+    async def clear_calls(self, request: web.Request) -> web.Response:
+        self.calls.clear()
+        return web.json_response({"cleared": True})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for prefix in ("", "/v1"):
+            app.router.add_post(f"{prefix}/chat/completions", self.chat)
+        app.router.add_get("/_calls", self.get_calls)
+        app.router.add_delete("/_calls", self.clear_calls)
+        return app
+
+
+async def serve(latencies: dict[str, float], port: int = 0) -> None:
+    runner = web.AppRunner(Upstream(latencies).app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    print(f"PORT {site._server.sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--latency",
+        action="append",
+        default=[],
+        help="MODEL=SECONDS (MODEL may be * for every model)",
+    )
+    args = parser.parse_args()
+    latencies = {k: float(v) for k, v in (item.split("=", 1) for item in args.latency)}
+    asyncio.run(serve(latencies, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""The provider through real litellm.completion, with the HTTP layer mocked by respx."""
+
+import asyncio
+import json
+
+import httpx
+import litellm
+import pytest
+import respx
+
+import litellm_mixture
+from tests.fake_upstream import reply_for
+
+URL = "https://api.openai.com/v1/chat/completions"
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "save",
+            "parameters": {"type": "object", "properties": {"refs": {"type": "integer"}}},
+        },
+    }
+]
+ASK = [{"role": "user", "content": "What is 2+2?"}]
+
+
+class Upstream:
+    """respx side effect: answers like tests/fake_upstream.py unless told otherwise per model."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, httpx.Response | str] = {}
+        self.requests: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.requests.append(body)
+        override = self.overrides.get(body["model"])
+        if isinstance(override, httpx.Response):
+            return override
+        reply = reply_for(body)
+        if isinstance(override, str):
+            reply["message"] = {"role": "assistant", "content": override}
+        finish = "tool_calls" if reply["message"].get("tool_calls") else "stop"
+        return httpx.Response(
+            200,
+            json={
+                "id": reply["id"],
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": reply["message"], "finish_reason": finish}],
+                "usage": reply["usage"],
+            },
+        )
+
+    def by_model(self, model: str) -> list[dict]:
+        return [r for r in self.requests if r["model"] == model]
+
+
+@pytest.fixture
+def upstream():
+    fake = Upstream()
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(URL).mock(side_effect=fake)
+        yield fake
+
+
+def complete(model: str, messages=ASK, **kwargs):
+    return litellm.completion(model="mixture/" + model, messages=messages, num_retries=0, **kwargs)
+
+
+def test_proposers_get_the_whole_conversation_and_the_aggregator_the_references(upstream):
+    convo = [
+        {"role": "system", "content": "Be exact."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "2+2?"},
+    ]
+    r = complete("openai/p1*2+openai/p2>openai/agg", convo)
+    p1, p2, agg = (upstream.by_model(m) for m in ("p1", "p2", "agg"))
+    assert len(p1) == 2 and len(p2) == 1 and len(agg) == 1
+    assert all(req["messages"] == convo for req in p1 + p2)
+    answers = sorted(f"answer from {r['model']} #" for r in p1 + p2)
+    system = agg[0]["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("Be exact.\n\nYou have been provided with a set")
+    numbered = system["content"].split("Responses from models:")[1].split("\n")[1:]
+    assert [line.split(". ", 1)[0] for line in numbered] == ["1", "2", "3"]
+    assert sorted(line.split(". ", 1)[1].split("#")[0] + "#" for line in numbered) == answers
+    assert agg[0]["messages"][1:] == convo[1:]
+    assert r.choices[0].message.content.endswith("aggregating 3 references")
+    assert r.model == "mixture/openai/p1*2+openai/p2>openai/agg"
+
+
+def test_usage_and_cost_are_the_sums_over_every_member_call(upstream):
+    r = complete("openai/gpt-4o-mini*2>openai/gpt-4o")
+    billed = [reply_for(req)["usage"] for req in upstream.requests]  # deterministic per body
+    assert r.usage.prompt_tokens == sum(u["prompt_tokens"] for u in billed)
+    assert r.usage.completion_tokens == sum(u["completion_tokens"] for u in billed)
+    expected = sum(
+        sum(
+            litellm.cost_per_token(
+                model=req["model"],
+                prompt_tokens=u["prompt_tokens"],
+                completion_tokens=u["completion_tokens"],
+            )
+        )
+        for req, u in zip(upstream.requests, billed, strict=True)
+    )
+    assert r._hidden_params["response_cost"] == pytest.approx(expected, rel=1e-9)
+    assert r.usage.cost == pytest.approx(expected, rel=1e-9)
+    trace = r._hidden_params["mixture"]["trace"]
+    assert [(t["kind"], t["model"]) for t in trace] == [
+        ("propose", "openai/gpt-4o-mini"),
+        ("propose", "openai/gpt-4o-mini"),
+        ("aggregate", "openai/gpt-4o"),
+    ]
+    assert all(t["error"] is None and t["cost"] > 0 for t in trace)
+
+
+def test_the_callers_contract_binds_only_the_final_step(upstream):
+    fmt = {"type": "json_object"}
+    complete(
+        "openai/p*2>openai/agg",
+        tools=TOOLS,
+        tool_choice="auto",
+        response_format=fmt,
+        stop=["END"],
+        max_tokens=50,
+        temperature=0.00001,
+        top_p=0.5,
+    )
+    for req in upstream.by_model("p"):
+        assert not {"tools", "tool_choice", "response_format", "stop", "max_tokens"} & set(req)
+        assert req["temperature"] == 0 and req["top_p"] == 0.5
+    agg = upstream.by_model("agg")[0]
+    assert agg["tools"][0]["function"]["name"] == "save" and agg["tool_choice"] == "auto"
+    assert agg["response_format"] == fmt and agg["stop"] == ["END"] and agg["max_tokens"] == 50
+
+
+def test_step_settings_win_over_the_callers_and_budgets_combine(upstream):
+    spec = (
+        "{steps: [{propose: [openai/p, {model: openai/q, temperature: 0.2}], "
+        "temperature: 0.7, max_tokens: 512}, {aggregate: openai/agg, max_tokens: 40}]}"
+    )
+    complete(spec, temperature=0, max_tokens=100)
+    assert upstream.by_model("p")[0]["temperature"] == 0.7
+    assert upstream.by_model("p")[0]["max_tokens"] == 512
+    assert upstream.by_model("q")[0]["temperature"] == 0.2
+    agg = upstream.by_model("agg")[0]
+    assert agg["max_tokens"] == 40 and agg["temperature"] == 0
+
+
+def test_aggregator_tool_calls_come_back_native(upstream):
+    r = complete("openai/p*2>openai/agg", tools=TOOLS)
+    call = r.choices[0].message.tool_calls[0]
+    assert call.function.name == "save" and json.loads(call.function.arguments) == {"refs": 2}
+    assert r.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_failed_member_never_becomes_a_reference(upstream):
+    upstream.overrides["bad"] = httpx.Response(500, json={"error": {"message": "boom"}})
+    upstream.overrides["thinker"] = "<think>only reasoning</think>"
+    upstream.overrides["blank"] = "   "
+    r = complete("openai/good+openai/bad+openai/thinker+openai/blank>openai/agg")
+    system = upstream.by_model("agg")[0]["messages"][0]["content"]
+    refs = system.split("Responses from models:")[1]
+    assert refs.count("\n") == 1 and "answer from good" in refs
+    errors = {t["model"]: t["error"] for t in r._hidden_params["mixture"]["trace"]}
+    assert errors["openai/good"] is None
+    assert "InternalServerError" in errors["openai/bad"] or "APIError" in errors["openai/bad"]
+    assert "empty answer" in errors["openai/thinker"] and "empty answer" in errors["openai/blank"]
+
+
+def test_reasoning_blocks_are_stripped_from_references(upstream):
+    upstream.overrides["p"] = "<think>private chain</think>Four."
+    complete("openai/p>openai/agg")
+    system = upstream.by_model("agg")[0]["messages"][0]["content"]
+    assert system.endswith("\n1. Four.") and "private chain" not in system
+
+
+def test_all_rate_limited_raises_rate_limit_error_naming_each_member(upstream):
+    limited = httpx.Response(
+        429, json={"error": {"message": "slow down"}}, headers={"retry-after": "1"}
+    )
+    upstream.overrides.update({"p": limited, "q": limited})
+    with pytest.raises(litellm.RateLimitError) as info:
+        complete("openai/p+openai/q>openai/agg")
+    assert isinstance(info.value, litellm_mixture.MembersRateLimitedError)
+    message = str(info.value)
+    assert "member openai/p" in message and "member openai/q" in message
+    assert "0 of 1 required" in message
+    assert not upstream.by_model("agg")
+
+
+def test_mixed_failures_raise_service_unavailable(upstream):
+    upstream.overrides["p"] = httpx.Response(429, json={"error": {"message": "slow"}})
+    upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
+    with pytest.raises(litellm.ServiceUnavailableError) as info:
+        complete("openai/p+openai/q>openai/agg")
+    assert isinstance(info.value, litellm_mixture.MembersFailedError)
+    assert [f.model for f in info.value.failures] == ["openai/p", "openai/q"]
+
+
+def test_quorum_counts_successes(upstream):
+    upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
+    spec = "{steps: [{propose: [openai/p, openai/q], min_successful: 2}, {aggregate: openai/a}]}"
+    with pytest.raises(litellm_mixture.MixtureError, match="1 of 2 required"):
+        complete(spec)
+
+
+def test_aggregator_failure_names_the_aggregator(upstream):
+    upstream.overrides["agg"] = httpx.Response(400, json={"error": {"message": "bad input"}})
+    with pytest.raises(litellm.BadRequestError, match="member openai/agg"):
+        complete("openai/p>openai/agg")
+
+
+def test_bad_spec_is_a_bad_request_through_litellm(upstream):
+    with pytest.raises(litellm.BadRequestError, match="did you mean 'moa-lite'"):
+        complete("moa-lit")
+    with pytest.raises(litellm.BadRequestError, match="Invalid mixture spec"):
+        asyncio.run(litellm.acompletion(model="mixture/a/x+b/y", messages=ASK))
+    assert upstream.requests == []
+
+
+def test_escaped_provider_words_reach_the_mixture_and_arrive_unescaped(upstream):
+    # litellm's main.py routes any model string containing "replicate" (and a few other
+    # words) to that provider before custom providers; escapes keep the word out of it.
+    spec = (
+        "{steps: [{propose: [openai/p]}, {aggregate: openai/agg, "
+        'prompt: "\\x72eplicate the best answer"}]}'
+    )
+    assert "replicate" not in spec
+    r = complete(spec)
+    assert r.model.startswith("mixture/")
+    assert upstream.by_model("agg")[0]["messages"][0]["content"].startswith(
+        "replicate the best answer\n1. "
+    )
+
+
+def test_mixtcha_inline_layout_and_per_member_prompts(upstream):
+    spec = (
+        "{layers: [{type: parallel, models: [openai/h1, openai/h2], systemPrompts: [Hat one,"
+        " Hat two], prompts: [null, Be brief]}, {type: aggregator, model: openai/agg,"
+        " prompt: Merge them, systemPrompt: You merge}], messageMode: inline}"
+    )
+    complete(spec)
+    h1, h2 = upstream.by_model("h1")[0], upstream.by_model("h2")[0]
+    assert h1["messages"] == [{"role": "system", "content": "Hat one"}, *ASK]
+    assert h2["messages"] == [
+        {"role": "system", "content": "Hat two"},
+        {"role": "user", "content": "What is 2+2?\n\nBe brief"},
+    ]
+    agg = upstream.by_model("agg")[0]["messages"]
+    assert agg[0] == {"role": "system", "content": "You merge"}
+    text = agg[1]["content"]
+    assert text.startswith("What is 2+2?\n\n<option>[openai/h")
+    assert text.count("<option>") == 2 and text.endswith("</option>\n\nMerge them")
+
+
+def test_concat_without_aggregator_returns_labelled_options(upstream):
+    r = complete("{layers: [{type: parallel, models: [openai/a, openai/b]}], messageMode: concat}")
+    content = r.choices[0].message.content
+    assert content.startswith("<option>[openai/a] answer from a #")
+    assert "</option>\n\n<option>[openai/b] answer from b #" in content
+    assert len(upstream.requests) == 2
+
+
+def test_single_model_passthrough_gets_the_full_request(upstream):
+    r = complete("openai/solo", tools=TOOLS, max_tokens=7)
+    (req,) = upstream.requests
+    assert req["messages"] == ASK and req["max_tokens"] == 7 and req["tools"]
+    assert r.choices[0].message.tool_calls
+
+
+def test_async_and_sync_inside_a_running_loop(upstream):
+    async def main():
+        a = await litellm.acompletion(model="mixture/openai/p>openai/agg", messages=ASK)
+        b = complete("openai/p>openai/agg")  # sync call while this loop runs
+        return a, b
+
+    a, b = asyncio.run(main())
+    assert a.choices[0].message.content.endswith("aggregating 1 references")
+    assert b.choices[0].message.content.endswith("aggregating 1 references")
+
+
+def test_register_is_idempotent_and_replaceable():
+    first = litellm_mixture.register()
+    assert litellm_mixture.register() is first
+    assert [e["provider"] for e in litellm.custom_provider_map].count("mixture") == 1
+    other = litellm_mixture.MixtureLLM()
+    assert litellm_mixture.register(other) is other
+    assert [e["provider"] for e in litellm.custom_provider_map].count("mixture") == 1
+    litellm_mixture.register(first)

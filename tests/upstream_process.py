@@ -1,0 +1,54 @@
+"""Start and stop the fake upstream as a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class UpstreamProcess:
+    def __init__(self, port: int, process: subprocess.Popen[str]) -> None:
+        self.port = port
+        self.process = process
+        self.base = f"http://127.0.0.1:{port}/v1"
+
+    def calls(self) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_calls", timeout=5) as r:
+            return json.load(r)
+
+    def clear(self) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/_calls", method="DELETE")
+        urllib.request.urlopen(req, timeout=5).close()
+
+
+@contextlib.contextmanager
+def fake_upstream(*latencies: str, startup_timeout: float = 30.0) -> Iterator[UpstreamProcess]:
+    args = [sys.executable, "-m", "tests.fake_upstream"]
+    for item in latencies:
+        args += ["--latency", item]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("PORT"):
+            line = process.stdout.readline() if process.stdout else ""
+            if not line and process.poll() is not None:
+                raise RuntimeError("fake upstream exited before listening")
+        if not line.startswith("PORT"):
+            raise RuntimeError("fake upstream did not start in time")
+        yield UpstreamProcess(int(line.split()[1]), process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
