@@ -33,10 +33,12 @@ class MixtureLLM(CustomLLM):
         super().__init__()
         self.caller = caller
 
-    def _run(self, model: str, messages: list, optional_params: dict, timeout: Any) -> Run:
+    def _run(self, model: str, messages: list, call: dict[str, Any]) -> Run:
         pipeline = decode(model)
+        timeout = call.get("timeout")
         seconds = timeout if isinstance(timeout, (int, float)) else None
-        return Run(pipeline, list(messages), dict(optional_params or {}), self.caller, seconds)
+        params = dict(call.get("optional_params") or {})
+        return Run(pipeline, list(messages), params, self.caller, seconds)
 
     def _summary(self, model: str, run: Run) -> dict[str, Any]:
         return {
@@ -66,84 +68,21 @@ class MixtureLLM(CustomLLM):
         response._hidden_params[HIDDEN_KEY] = self._summary(model, run)
         return response
 
-    async def acompletion(  # type: ignore[override]
-        self,
-        model: str,
-        messages: list,
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: Any,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict,
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
-        timeout: Any = None,
-        client: Any = None,
-    ) -> Any:
-        run = self._run(model, messages, optional_params, timeout)
-        outcome = await run.complete()
-        return self._fill(model, model_response, outcome, run)
+    # litellm calls every entry point with keyword arguments only (model_response,
+    # optional_params, logging_obj, timeout, ...); these read just what they use.
 
-    def completion(  # type: ignore[override]
-        self,
-        model: str,
-        messages: list,
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: Any,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict,
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
-        timeout: Any = None,
-        client: Any = None,
-    ) -> Any:
-        return _sync.run(
-            self.acompletion(
-                model,
-                messages,
-                api_base,
-                custom_prompt_dict,
-                model_response,
-                print_verbose,
-                encoding,
-                api_key,
-                logging_obj,
-                optional_params,
-                timeout=timeout,
-            )
-        )
+    async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
+        run = self._run(model, messages, kwargs)
+        outcome = await run.complete()
+        return self._fill(model, kwargs["model_response"], outcome, run)
+
+    def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
+        return _sync.run(self.acompletion(model, messages, **kwargs))
 
     async def astreaming(  # type: ignore[override]
-        self,
-        model: str,
-        messages: list,
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: Any,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict,
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
-        timeout: Any = None,
-        client: Any = None,
+        self, model: str, messages: list, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        run = self._run(model, messages, optional_params, timeout)
+        run = self._run(model, messages, kwargs)
         finish = "stop"
         async for event in run.stream():
             if event.finish_reason is not None:
@@ -158,7 +97,7 @@ class MixtureLLM(CustomLLM):
                 "index": 0,
             }
         usage = self._usage(run).model_dump()
-        _carry_stream_cost(logging_obj, run.usage.cost, self._summary(model, run))
+        _carry_stream_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
         yield {
             "text": "",
             "tool_use": None,
@@ -168,40 +107,8 @@ class MixtureLLM(CustomLLM):
             "index": 0,
         }
 
-    def streaming(  # type: ignore[override]
-        self,
-        model: str,
-        messages: list,
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: Any,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict,
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
-        timeout: Any = None,
-        client: Any = None,
-    ) -> Iterator[dict[str, Any]]:
-        return _sync.iterate(
-            self.astreaming(
-                model,
-                messages,
-                api_base,
-                custom_prompt_dict,
-                model_response,
-                print_verbose,
-                encoding,
-                api_key,
-                logging_obj,
-                optional_params,
-                timeout=timeout,
-            )
-        )
+    def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        return _sync.iterate(self.astreaming(model, messages, **kwargs))
 
 
 def _carry_stream_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
