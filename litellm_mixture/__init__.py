@@ -24,7 +24,9 @@ from .errors import (
     SpecError,
 )
 from .names import decode, encode, preset_names
+from .policy import Policy, PolicyError
 from .provider import MixtureLLM
+from .proxy import ProxyGuard
 
 __all__ = [
     "Aggregate",
@@ -39,14 +41,19 @@ __all__ = [
     "MixtureError",
     "MixtureLLM",
     "Pipeline",
+    "Policy",
+    "PolicyError",
     "Propose",
+    "ProxyGuard",
     "Run",
     "SpecError",
     "Synthesize",
     "TraceEntry",
     "decode",
     "encode",
+    "handler",
     "preset_names",
+    "proxy_guard",
     "register",
 ]
 
@@ -70,4 +77,6 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     return handler
 
 
-register()
+handler = register()
+# The proxy's pre-call hook: litellm_settings: callbacks: [litellm_mixture.proxy_guard]
+proxy_guard = ProxyGuard(handler.check_client_spec)

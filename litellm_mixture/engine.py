@@ -146,6 +146,7 @@ class Run:
     params: dict[str, Any] = field(default_factory=dict)
     caller: Caller = litellm_caller
     timeout: float | None = None
+    max_tokens: int | None = None  # a cap on every call's max_tokens (the policy's, for clients)
     trace: list[TraceEntry] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
 
@@ -160,6 +161,8 @@ class Run:
             own["max_tokens"] = min(own["max_tokens"], kwargs["max_tokens"])
         kwargs.update(own)
         kwargs.update(member.params)
+        if self.max_tokens is not None:
+            kwargs["max_tokens"] = min(kwargs.get("max_tokens", self.max_tokens), self.max_tokens)
         if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
             kwargs["temperature"] = 0
         if self.timeout is not None:

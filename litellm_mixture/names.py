@@ -14,6 +14,7 @@ import difflib
 import json
 import os
 import re
+from collections.abc import Container
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ MAX_SPEC_BYTES = 64 * 1024
 _BUILTIN_DIR = Path(__file__).parent / "presets"
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d+))?$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PRESET_PARAMS = ("proposers", "aggregator", "model", "temperature", "max_tokens")
 
 
@@ -198,7 +200,7 @@ def _known_model(name: str) -> bool:
     return True
 
 
-def _decode_name(spec: str) -> Pipeline:
+def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     name, _, query = spec.partition("?")
     pipeline = load_preset(name)
     if pipeline is not None:
@@ -209,7 +211,7 @@ def _decode_name(spec: str) -> Pipeline:
             "e.g. a*3+b>c",
             spec=spec,
         )
-    if "/" not in spec and not _known_model(spec):
+    if "/" not in spec and spec not in aliases and not _known_model(spec):
         close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         raise SpecError(
@@ -230,8 +232,21 @@ def _decode_one_line(spec: str) -> Pipeline:
     return _parse_one_line(spec)
 
 
-def decode(model: str) -> Pipeline:
-    """The pipeline a model string names. Raises :class:`SpecError` (a BadRequestError)."""
+def is_url(spec: str) -> bool:
+    """Whether a spec (the text after ``mixture/``) is a URL."""
+    return _URL.match(spec) is not None
+
+
+def decode_fetched(text: str, url: str) -> Pipeline:
+    """The pipeline in a document fetched from a URL spec."""
+    return pipeline_from_document(load_yaml(text, spec=url, where=url), spec=url, where=url)
+
+
+def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
+    """The pipeline a model string names. Raises :class:`SpecError` (a BadRequestError).
+
+    ``aliases`` are more model names to accept as a single model (the proxy's model_list).
+    """
     if not isinstance(model, str):
         raise SpecError(f"expected a string, got {type(model).__name__}")
     spec = model.removeprefix(PREFIX)
@@ -242,16 +257,17 @@ def decode(model: str) -> Pipeline:
         raise SpecError("empty spec after 'mixture/'", spec=spec)
     if stripped.startswith(("{", "[")) or "\n" in stripped or re.match(r"^\w+\s*:\s", stripped):
         return _decode_inline(stripped)
-    if re.match(r"^[a-z]+://", stripped):
+    if is_url(stripped):
         raise SpecError(
-            "URL specs are not enabled; use a preset name, the one-line form or inline YAML",
+            "a URL spec is fetched when litellm runs it (if mixture_policy.url_hosts allows "
+            "its host); decode() reads only local specs",
             spec=spec,
         )
     if stripped != spec or any(c.isspace() for c in spec):
         raise SpecError("whitespace is not allowed in a preset name or one-line spec", spec=spec)
     if ">" in spec:
         return _decode_one_line(spec)
-    return _decode_name(spec)
+    return _decode_name(spec, aliases)
 
 
 def _escape(model: str) -> str:

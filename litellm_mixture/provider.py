@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import litellm
 from litellm import CustomLLM
 
-from . import _sync
-from .engine import Caller, Outcome, Run, litellm_caller
-from .names import PREFIX, decode
+from . import _sync, policy, proxy, remote
+from .config import Pipeline
+from .engine import Caller, Outcome, Run
+from .errors import SpecError
+from .names import PREFIX, decode, decode_fetched, is_url
 
 HIDDEN_KEY = "mixture"
 
@@ -26,19 +30,104 @@ def _tool_use(call: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """The run a member call belongs to: nested mixtures inherit its depth and trust."""
+
+    depth: int
+    trusted: bool
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("litellm_mixture_scope", default=None)
+# Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
+MAX_DEPTH = 8
+
+
+def _scoped(caller: Caller, scope: _Scope) -> Caller:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        token = _SCOPE.set(scope)
+        try:
+            return await caller(*args, **kwargs)
+        finally:
+            _SCOPE.reset(token)
+
+    return call
+
+
+def _aliases() -> dict[str, str]:
+    models = proxy.models()
+    return models.targets if models is not None else {}
+
+
 class MixtureLLM(CustomLLM):
     """Runs the pipeline named by the model string. Register it as provider ``mixture``."""
 
-    def __init__(self, caller: Caller = litellm_caller) -> None:
+    def __init__(self, caller: Caller = proxy.call_member) -> None:
         super().__init__()
         self.caller = caller
 
-    def _run(self, model: str, messages: list, call: dict[str, Any]) -> Run:
-        pipeline = decode(model)
+    # ------------------------------------------------------------ spec -> checked Run
+
+    async def load(self, spec: str) -> Pipeline:
+        """The pipeline a spec names, fetching URL specs the policy allows."""
+        if is_url(spec):
+            return decode_fetched(await remote.fetch(spec, policy.current()), spec)
+        # Not decode(spec): a spec may itself start with mixture/ (a nested passthrough).
+        return decode(PREFIX + spec, _aliases())
+
+    def check(self, spec: str, pipeline: Pipeline, depth: int = 0) -> None:
+        """Refuses a client-sent pipeline the operator's policy does not allow."""
+        models = proxy.models()
+        targets = _aliases()
+
+        def nested(member: str) -> tuple[Pipeline, bool] | None:
+            target = targets.get(member, member)
+            if not target.startswith(PREFIX):
+                return None
+            if is_url(target.removeprefix(PREFIX)):
+                raise policy.PolicyError(
+                    "url_hosts", f"{member!r}: URL specs cannot nest", spec=spec
+                )
+            trusted = models is not None and target in models.operator_specs
+            return decode(target, targets), trusted
+
+        policy.check(
+            pipeline,
+            policy.current(),
+            allowed=targets.__contains__,
+            nested=nested,
+            spec=spec,
+            depth=depth,
+        )
+
+    async def check_client_spec(self, spec: str) -> None:
+        """What the proxy guard runs on a client-sent name, before the proxy routes it."""
+        self.check(spec, await self.load(spec))
+
+    def _prepare(self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any]) -> Run:
+        parent = _SCOPE.get()
+        depth = 0 if parent is None else parent.depth + 1
+        if depth > MAX_DEPTH:
+            raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
+        models = proxy.models()
+        # Outside the proxy the caller wrote the spec. Inside, only the operator's own entries,
+        # and what they call, are trusted.
+        trusted = (
+            models is None
+            or PREFIX + model in models.operator_specs
+            or (parent is not None and parent.trusted)
+        )
+        params = dict(call.get("optional_params") or {})
+        cap = None
+        if not trusted:
+            rules = policy.current()
+            policy.check_request(params, rules, model)
+            self.check(model, pipeline, depth)
+            cap = rules.max_tokens
         timeout = call.get("timeout")
         seconds = timeout if isinstance(timeout, (int, float)) else None
-        params = dict(call.get("optional_params") or {})
-        return Run(pipeline, list(messages), params, self.caller, seconds)
+        caller = _scoped(self.caller, _Scope(depth, trusted))
+        return Run(pipeline, list(messages), params, caller, seconds, max_tokens=cap)
 
     def _summary(self, model: str, run: Run) -> dict[str, Any]:
         return {
@@ -72,17 +161,38 @@ class MixtureLLM(CustomLLM):
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
-        run = self._run(model, messages, kwargs)
+        run = self._prepare(model, await self.load(model), messages, kwargs)
         outcome = await run.complete()
         return self._fill(model, kwargs["model_response"], outcome, run)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         return _sync.run(self.acompletion(model, messages, **kwargs))
 
-    async def astreaming(  # type: ignore[override]
+    def astreaming(  # type: ignore[override]
         self, model: str, messages: list, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        run = self._run(model, messages, kwargs)
+        # Prepared now, not at the first chunk: a bad spec fails the call itself (an HTTP 400
+        # through the proxy), and the run belongs to the caller's scope.
+        if is_url(model):
+            return self._stream_url(model, messages, kwargs, _SCOPE.get())
+        run = self._prepare(model, decode(PREFIX + model, _aliases()), messages, kwargs)
+        return self._stream(model, run, kwargs)
+
+    async def _stream_url(
+        self, model: str, messages: list, kwargs: dict[str, Any], scope: _Scope | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        pipeline = await self.load(model)
+        token = _SCOPE.set(scope)
+        try:
+            run = self._prepare(model, pipeline, messages, kwargs)
+        finally:
+            _SCOPE.reset(token)
+        async for chunk in self._stream(model, run, kwargs):
+            yield chunk
+
+    async def _stream(
+        self, model: str, run: Run, kwargs: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
         finish = "stop"
         async for event in run.stream():
             if event.finish_reason is not None:

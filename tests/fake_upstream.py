@@ -10,8 +10,9 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 - usage: prompt tokens = characters of all message contents // 4 + 1, completion tokens =
   words of the reply. What it billed is recorded per call.
 
-``GET /_calls`` returns every recorded call (request body + billed usage); ``DELETE /_calls``
-clears them.
+``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key, and
+``state`` (``running``, ``done``, or ``cancelled`` when the client went away first).
+``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks.
 """
 
 from __future__ import annotations
@@ -81,21 +82,36 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class Upstream:
-    def __init__(self, latencies: dict[str, float]) -> None:
+    def __init__(self, latencies: dict[str, float], gaps: dict[str, float] | None = None) -> None:
         self.latencies = latencies
+        self.gaps = gaps or {}
         self.calls: list[dict[str, Any]] = []
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         reply = reply_for(body)
-        self.calls.append(
-            {
-                "request": body,
-                "usage": reply["usage"],
-                "authorization": bool(request.headers.get("authorization")),
-            }
-        )
-        delay = self.latencies.get(body["model"], self.latencies.get("*", 0.0))
+        call = {
+            "request": body,
+            "usage": reply["usage"],
+            "key": request.headers.get("authorization", "").removeprefix("Bearer "),
+            "state": "running",
+        }
+        self.calls.append(call)
+        try:
+            response = await self._answer(request, body, reply)
+        except (asyncio.CancelledError, ConnectionResetError):
+            call["state"] = "cancelled"
+            raise
+        call["state"] = "done"
+        return response
+
+    def _setting(self, table: dict[str, float], model: str) -> float:
+        return table.get(model, table.get("*", 0.0))
+
+    async def _answer(
+        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any]
+    ) -> web.StreamResponse:
+        delay = self._setting(self.latencies, body["model"])
         if delay:
             await asyncio.sleep(delay)
         base = {"id": reply["id"], "created": int(time.time()), "model": body["model"]}
@@ -112,9 +128,13 @@ class Upstream:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
 
+        gap = self._setting(self.gaps, body["model"])
+
         async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
             chunk = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if gap:
+                await asyncio.sleep(gap)
 
         message = reply["message"]
         if message.get("tool_calls"):
@@ -177,8 +197,11 @@ class Upstream:
         return app
 
 
-async def serve(latencies: dict[str, float], port: int = 0) -> None:
-    runner = web.AppRunner(Upstream(latencies).app(), access_log=None)
+async def serve(latencies: dict[str, float], gaps: dict[str, float], port: int = 0) -> None:
+    # handler_cancellation: a handler whose client hung up is cancelled, and recorded so.
+    runner = web.AppRunner(
+        Upstream(latencies, gaps).app(), access_log=None, handler_cancellation=True
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
@@ -195,9 +218,15 @@ def main() -> None:
         default=[],
         help="MODEL=SECONDS (MODEL may be * for every model)",
     )
+    parser.add_argument(
+        "--gap", action="append", default=[], help="MODEL=SECONDS between streamed chunks"
+    )
     args = parser.parse_args()
-    latencies = {k: float(v) for k, v in (item.split("=", 1) for item in args.latency)}
-    asyncio.run(serve(latencies, args.port))
+
+    def table(items: list[str]) -> dict[str, float]:
+        return {k: float(v) for k, v in (item.split("=", 1) for item in items)}
+
+    asyncio.run(serve(table(args.latency), table(args.gap), args.port))
 
 
 if __name__ == "__main__":

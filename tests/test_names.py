@@ -179,7 +179,7 @@ def test_mixtcha_second_parallel_layer_synthesizes():
         ("a/x*0>b/y", "samples"),
         ("a/x*99>b/y", "samples"),
         ("", "empty spec"),
-        ("https://example.com/x.yaml", "URL specs are not enabled"),
+        ("https://example.com/x.yaml", "mixture_policy.url_hosts"),
         ("a/x+b/y >c", "whitespace"),
         ("{layers: [{type: paralel, models: [a]}]}", "layers.0"),
         ("{layers: [{type: parallel, models: [a], systemPrompts: [x, y]}]}", "systemPrompts"),

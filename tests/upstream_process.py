@@ -30,10 +30,15 @@ class UpstreamProcess:
 
 
 @contextlib.contextmanager
-def fake_upstream(*latencies: str, startup_timeout: float = 30.0) -> Iterator[UpstreamProcess]:
+def fake_upstream(
+    *latencies: str, gaps: tuple[str, ...] = (), startup_timeout: float = 30.0
+) -> Iterator[UpstreamProcess]:
+    """``latencies``/``gaps``: ``MODEL=SECONDS`` before answering / between streamed chunks."""
     args = [sys.executable, "-m", "tests.fake_upstream"]
     for item in latencies:
         args += ["--latency", item]
+    for item in gaps:
+        args += ["--gap", item]
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + startup_timeout

@@ -1,0 +1,255 @@
+"""Trust policy, the Router seam and URL specs, in-process: a real litellm.Router stands in as
+the proxy's, with HTTP mocked by respx."""
+
+import asyncio
+import hashlib
+import sys
+import types
+
+import httpx
+import litellm
+import pytest
+import respx
+
+import litellm_mixture
+from litellm_mixture import Policy, PolicyError, remote
+from litellm_mixture.names import decode
+from tests.test_provider import URL, Upstream
+
+ASK = [{"role": "user", "content": "Hi"}]
+ROUTER_BASE = "http://router.test/v1"
+ROUTER_URL = f"{ROUTER_BASE}/chat/completions"
+MODEL_LIST = [
+    {
+        "model_name": "small",
+        "litellm_params": {
+            "model": "openai/small",
+            "api_key": "sk-router",
+            "api_base": ROUTER_BASE,
+        },
+    },
+    {
+        "model_name": "big",
+        "litellm_params": {"model": "openai/big", "api_key": "sk-router", "api_base": ROUTER_BASE},
+    },
+    {"model_name": "team", "litellm_params": {"model": "mixture/small*2>big"}},
+    {"model_name": "mixture/*", "litellm_params": {"model": "mixture/*"}},
+]
+
+
+@pytest.fixture
+def upstream():
+    fake = Upstream()
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(URL).mock(side_effect=fake)
+        mock.post(ROUTER_URL).mock(side_effect=fake)
+        fake.respx = mock
+        yield fake
+
+
+@pytest.fixture
+def proxy(monkeypatch, upstream):
+    """Makes this process look like the proxy: a Router at proxy_server.llm_router."""
+    router = litellm.Router(model_list=[dict(m) for m in MODEL_LIST])
+    server = types.ModuleType("litellm.proxy.proxy_server")
+    server.llm_router = router
+    monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", server)
+    monkeypatch.setattr(litellm, "mixture_policy", None, raising=False)
+    return router
+
+
+def call(model, **kwargs):
+    return litellm.completion(model=model, messages=ASK, num_retries=0, **kwargs)
+
+
+def test_operator_entries_run_their_members_through_the_router(proxy, upstream):
+    r = asyncio.run(proxy.acompletion(model="team", messages=ASK))
+    assert r.choices[0].message.content.endswith("aggregating 2 references")
+    assert [q["model"] for q in upstream.requests] == ["small", "small", "big"]
+    assert r._hidden_params["response_cost"] == r.usage.cost
+
+
+def test_a_client_spec_naming_aliases_runs(proxy, upstream):
+    r = call("mixture/small+big>big")
+    assert r.choices[0].message.content.endswith("aggregating 2 references")
+    # No member set max_tokens: a client run gets the policy's cap.
+    assert {q["max_tokens"] for q in upstream.requests} == {4096}
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule"),
+    [
+        ("mixture/openai/gpt-4o*2>big", "allow_members"),
+        ("mixture/small*9>big", "max_members_per_layer"),
+        ("mixture/small>small>small>small>big", "max_layers"),
+        ("mixture/small*8>small*8>big", "max_calls"),
+        (
+            'mixture/{"steps":[{"propose":["small"],"max_tokens":9999},{"aggregate":"big"}]}',
+            "max_tokens",
+        ),
+        (
+            'mixture/{"steps":[{"aggregate":{"model":"big","params":{"api_base":"http://x"}}}]}',
+            "allow_params",
+        ),
+        (
+            'mixture/{"steps":[{"aggregate":{"model":"big","params":{"api_key":"sk-x"}}}]}',
+            "allow_params",
+        ),
+        ("mixture/mixture/mixture/small>big", "max_nesting"),
+        ("mixture/https://example.com/spec.yaml", "url_hosts"),
+    ],
+)
+def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstream, spec, rule):
+    with pytest.raises(PolicyError) as err:
+        call(spec)
+    assert err.value.rule == rule and err.value.status_code == 400
+    assert f"rule {rule!r}" in err.value.message and "mixture_policy" in err.value.message
+    assert upstream.requests == []
+
+
+def test_request_params_outside_the_allowed_set_are_refused(proxy, upstream):
+    with pytest.raises(PolicyError, match=r"allow_params.*webhook_url"):
+        call("mixture/small>big", webhook_url="https://collector.test")
+    with pytest.raises(PolicyError, match="max_tokens"):
+        call("mixture/small>big", max_tokens=10_000)
+    assert upstream.requests == []
+
+
+def test_the_operator_widens_the_policy(proxy, upstream, monkeypatch):
+    monkeypatch.setattr(
+        litellm, "mixture_policy", {"allow_members": ["openai/*"], "max_nesting": 2}
+    )
+    call("mixture/openai/gpt-4o-mini>big")
+    call("mixture/mixture/mixture/small>big")
+    assert [q["model"] for q in upstream.requests] == ["gpt-4o-mini", "big", "small", "big"]
+
+
+def test_a_bad_policy_setting_is_named(proxy, monkeypatch):
+    monkeypatch.setattr(litellm, "mixture_policy", {"max_layers": 0, "colour": "red"})
+    with pytest.raises(
+        litellm_mixture.MixtureError, match=r"max_layers.*colour|colour.*max_layers"
+    ):
+        litellm_mixture.policy.current()
+
+
+def test_an_operator_alias_to_a_mixture_is_trusted_inside_a_client_spec(proxy, upstream):
+    r = call("mixture/team>big")
+    assert r.choices[0].message.content.endswith("aggregating 1 references")
+    assert [q["model"] for q in upstream.requests] == ["small", "small", "big", "big"]
+
+
+def test_outside_the_proxy_specs_are_the_callers_own(upstream):
+    call("mixture/openai/a*9>openai/b")
+    assert len(upstream.requests) == 10
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("mixture/small,big", "comma"),
+        ("mixture/small>big\n", "newline"),
+        ("mixture/small>big ", "trailing space"),
+        ("mixture/" + "x" * 3000, "bytes"),
+    ],
+)
+def test_names_the_proxy_would_mangle_are_refused(name, needle):
+    with pytest.raises(PolicyError, match=needle.split()[0]):
+        litellm_mixture.policy.check_name(name, Policy())
+
+
+def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy, upstream):
+    guard = litellm_mixture.proxy_guard
+    hook = guard.async_pre_call_hook
+    assert asyncio.run(hook(None, None, {"model": "team"}, "completion")) == {"model": "team"}
+    asyncio.run(hook(None, None, {"model": "mixture/small>big"}, "completion"))
+    block = "mixture/steps:\n  - propose: [small]\n  - aggregate: big"
+    with pytest.raises(PolicyError, match="newline"):
+        asyncio.run(hook(None, None, {"model": block}, "completion"))
+    with pytest.raises(PolicyError, match="allow_members"):
+        asyncio.run(hook(None, None, {"model": "mixture/openai/x,y>big"}, "completion"))
+    assert upstream.requests == []
+
+
+# ---------------------------------------------------------------- URL specs
+
+SPEC_URL = "https://specs.example.org/team.yaml"
+DOC = b"""
+steps:
+  - propose: [openai/a, openai/b]
+  - aggregate: {model: openai/c, params: {mock_response: from the URL spec}}
+"""
+
+
+@pytest.fixture
+def urls(monkeypatch, upstream):
+    async def public(host):
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(remote, "_addresses", public)
+    monkeypatch.setattr(remote, "_cache", {})
+    monkeypatch.setattr(litellm, "mixture_policy", {"url_hosts": ["*.example.org"]}, raising=False)
+    return upstream.respx
+
+
+def test_an_allowed_url_spec_is_fetched_once_and_run(urls, upstream):
+    route = urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
+    for _ in range(2):
+        assert call("mixture/" + SPEC_URL).choices[0].message.content == "from the URL spec"
+    chunks = list(call("mixture/" + SPEC_URL, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "from the URL spec"
+    assert route.call_count == 1  # cached
+    assert sorted(q["model"] for q in upstream.requests) == ["a", "a", "a", "b", "b", "b"]
+
+
+def test_a_pinned_url_spec_must_match_its_digest(urls, upstream):
+    urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
+    good = hashlib.sha256(DOC).hexdigest()
+    call(f"mixture/{SPEC_URL}#sha256={good}")
+    with pytest.raises(PolicyError, match="url_pins"):
+        call(f"mixture/{SPEC_URL}#sha256={'0' * 64}")
+
+
+@pytest.mark.parametrize(
+    ("url", "response", "rule"),
+    [
+        ("http://specs.example.org/x.yaml", None, "url_hosts"),
+        ("https://evil.test/x.yaml", None, "url_hosts"),
+        (
+            SPEC_URL,
+            httpx.Response(302, headers={"location": "https://evil.test/x.yaml"}),
+            "url_hosts",
+        ),
+        (SPEC_URL, httpx.Response(200, content=b"#" * 70_000), "url_max_bytes"),
+        (SPEC_URL, httpx.Response(404), "url_hosts"),
+        (SPEC_URL, httpx.ConnectTimeout("slow"), "url_timeout"),
+    ],
+)
+def test_url_specs_outside_the_rules_are_refused(urls, upstream, url, response, rule):
+    route = urls.get(url)
+    if isinstance(response, Exception):
+        route.mock(side_effect=response)
+    elif response is not None:
+        route.mock(return_value=response)
+    with pytest.raises(PolicyError) as err:
+        call("mixture/" + url)
+    assert err.value.rule == rule
+    assert upstream.requests == []
+
+
+def test_url_specs_resolving_to_private_addresses_are_refused(urls, monkeypatch):
+    async def private(host):
+        return ["10.0.0.7"]
+
+    monkeypatch.setattr(remote, "_addresses", private)
+    with pytest.raises(PolicyError, match="private address"):
+        call("mixture/" + SPEC_URL)
+
+
+def test_url_specs_are_off_by_default():
+    with pytest.raises(PolicyError, match="URL specs are off"):
+        asyncio.run(remote.fetch(SPEC_URL, Policy()))
+
+
+def test_decode_never_fetches():
+    with pytest.raises(litellm_mixture.SpecError, match="url_hosts"):
+        decode("mixture/" + SPEC_URL)
