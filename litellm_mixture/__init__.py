@@ -78,5 +78,5 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
 
 
 handler = register()
-# The proxy's pre-call hook: litellm_settings: callbacks: [litellm_mixture.proxy_guard]
+# The proxy's pre-call hook, named in proxy_config.yaml (through mixture_hooks.py).
 proxy_guard = ProxyGuard(handler.check_client_spec)

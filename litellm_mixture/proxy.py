@@ -72,7 +72,7 @@ class ProxyGuard(CustomLogger):
 
     It has to run that early: the proxy splits a name at commas into a batch call, its wildcard
     route cuts a name at the first newline, and it echoes names in response headers. Add it as
-    ``litellm_settings: callbacks: [litellm_mixture.proxy_guard]``.
+    ``litellm_settings: callbacks: [mixture_hooks.proxy_guard]`` (see proxy_config.yaml).
     """
 
     def __init__(self, check_spec: Any) -> None:

@@ -94,7 +94,7 @@ async def fetch(url: str, policy: Policy) -> str:
         return hit[1]
     try:
         body = await asyncio.wait_for(_download(address, policy, url), policy.url_timeout)
-    except (TimeoutError, httpx.TimeoutException):
+    except (asyncio.TimeoutError, httpx.TimeoutException):  # distinct classes before 3.11
         raise PolicyError(
             "url_timeout", f"not fetched within {policy.url_timeout}s", spec=url
         ) from None

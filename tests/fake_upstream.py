@@ -12,7 +12,8 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 
 ``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key, and
 ``state`` (``running``, ``done``, or ``cancelled`` when the client went away first).
-``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks.
+``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks;
+``PUT /_settings {"latency": {...}, "gap": {...}}`` replaces both tables while running.
 """
 
 from __future__ import annotations
@@ -181,6 +182,12 @@ class Upstream:
         await response.write(b"data: [DONE]\n\n")
         return response
 
+    async def settings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.latencies = body.get("latency", {})
+        self.gaps = body.get("gap", {})
+        return web.json_response(body)
+
     async def get_calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.calls)
 
@@ -194,6 +201,7 @@ class Upstream:
             app.router.add_post(f"{prefix}/chat/completions", self.chat)
         app.router.add_get("/_calls", self.get_calls)
         app.router.add_delete("/_calls", self.clear_calls)
+        app.router.add_put("/_settings", self.settings)
         return app
 
 

@@ -24,6 +24,16 @@ class UpstreamProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_calls", timeout=5) as r:
             return json.load(r)
 
+    def configure(
+        self, latency: dict[str, float] | None = None, gap: dict[str, float] | None = None
+    ):
+        """Replace the per-model latencies and stream gaps of the running server."""
+        body = json.dumps({"latency": latency or {}, "gap": gap or {}}).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/_settings", data=body, method="PUT"
+        )
+        urllib.request.urlopen(req, timeout=5).close()
+
     def clear(self) -> None:
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/_calls", method="DELETE")
         urllib.request.urlopen(req, timeout=5).close()

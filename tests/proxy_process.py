@@ -1,0 +1,135 @@
+"""Start and stop the real LiteLLM proxy on 127.0.0.1 with a test variant of proxy_config.yaml.
+
+The variant differs from the shipped file in upstream addresses only (every member alias points
+at the fake upstream), plus one callback that records what the proxy's spend tracking sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.upstream_process import ROOT
+
+SPEND_SPY = '''
+"""Records the cost the proxy's callbacks see for each call, and whose key it is billed to."""
+import json, os
+from litellm.integrations.custom_logger import CustomLogger
+
+
+class SpendSpy(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        record = {
+            "model": kwargs.get("model"),
+            "stream": bool(kwargs.get("stream")),
+            "response_cost": kwargs.get("response_cost"),
+            "billed_to_key": bool(metadata.get("user_api_key_hash")),
+        }
+        with open(os.environ["SPEND_SPY_FILE"], "a") as f:
+            f.write(json.dumps(record) + "\\n")
+
+
+spy = SpendSpy()
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(folder: Path, upstream_base: str, spend_spy: bool = True) -> Path:
+    doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
+    for entry in doc["model_list"]:
+        params = entry["litellm_params"]
+        if not params["model"].startswith("mixture/"):
+            params["api_base"] = upstream_base
+    if spend_spy:
+        doc["litellm_settings"]["callbacks"].append("spend_spy.spy")
+        (folder / "spend_spy.py").write_text(SPEND_SPY)
+    shutil.copy(ROOT / "mixture_hooks.py", folder)
+    path = folder / "proxy_config.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@dataclass
+class ProxyProcess:
+    base: str
+    master_key: str
+    keys: dict[str, str]
+    log: Path
+    spend_file: Path
+
+    def spend(self) -> list[dict]:
+        import json
+
+        if not self.spend_file.exists():
+            return []
+        return [json.loads(line) for line in self.spend_file.read_text().splitlines()]
+
+
+@contextlib.contextmanager
+def litellm_proxy(
+    folder: Path, upstream_base: str, spend_spy: bool = True, startup_timeout: float = 120.0
+) -> Iterator[ProxyProcess]:
+    config = write_config(folder, upstream_base, spend_spy)
+    port = _free_port()
+    keys = {
+        "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),
+        "DEEPSEEK_API_KEY": "sk-deepseek-" + secrets.token_hex(8),
+    }
+    proxy = ProxyProcess(
+        base=f"http://127.0.0.1:{port}",
+        master_key="sk-master-" + secrets.token_hex(12),
+        keys=keys,
+        log=folder / "proxy.log",
+        spend_file=folder / "spend.jsonl",
+    )
+    env = {
+        **os.environ,
+        **keys,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_MASTER_KEY": proxy.master_key,
+        "SPEND_SPY_FILE": str(proxy.spend_file),
+        # Builtin presets call provider models directly; those go to the fake upstream too.
+        "OPENAI_API_BASE": upstream_base,
+    }
+    args = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(config)]
+    args += ["--host", "127.0.0.1", "--port", str(port)]
+    with proxy.log.open("w") as log:
+        process = subprocess.Popen(args, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"proxy exited:\n{proxy.log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{proxy.base}/health/liveliness", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("proxy did not start in time") from None
+                time.sleep(0.25)
+        yield proxy
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
