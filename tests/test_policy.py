@@ -253,3 +253,18 @@ def test_url_specs_are_off_by_default():
 def test_decode_never_fetches():
     with pytest.raises(litellm_mixture.SpecError, match="url_hosts"):
         decode("mixture/" + SPEC_URL)
+
+
+def test_a_preset_that_names_itself_stops_at_the_depth_limit(tmp_path, monkeypatch, upstream):
+    (tmp_path / "loop.yaml").write_text(
+        "steps:\n  - propose: [mixture/loop]\n  - aggregate: openai/x\n"
+    )
+    monkeypatch.setenv("LITELLM_MIXTURE_PRESETS", str(tmp_path))
+    with pytest.raises(litellm_mixture.MembersRejectedError) as err:
+        call("mixture/loop")
+    error, levels = err.value, 0
+    while getattr(error, "failures", None):
+        error, levels = error.failures[0].error, levels + 1
+    assert isinstance(error, litellm_mixture.SpecError) and levels == 9  # the top run + 8 nested
+    assert "mixtures nested more than 8 deep" in error.message
+    assert upstream.requests == []
