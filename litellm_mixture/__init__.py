@@ -23,9 +23,10 @@ from .errors import (
     MixtureError,
     SpecError,
 )
+from .modelinfo import model_info, register_presets
 from .names import decode, encode, preset_names
 from .policy import Policy, PolicyError
-from .provider import MixtureLLM
+from .provider import MixtureLLM, exact_completion_cost
 from .proxy import ProxyGuard
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "decode",
     "encode",
     "handler",
+    "model_info",
     "preset_names",
     "proxy_guard",
     "register",
@@ -61,7 +63,11 @@ PROVIDER = "mixture"
 
 
 def register(handler: MixtureLLM | None = None) -> MixtureLLM:
-    """Register the ``mixture`` provider with litellm (idempotent). Returns the handler."""
+    """Register the ``mixture`` provider with litellm (idempotent). Returns the handler.
+
+    Also tells litellm the presets' model info and makes ``litellm.completion_cost`` exact for
+    mixture responses.
+    """
     import litellm
     from litellm.utils import custom_llm_setup
 
@@ -74,6 +80,8 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
         {"provider": PROVIDER, "custom_handler": handler},
     ]
     custom_llm_setup()
+    register_presets()
+    exact_completion_cost()
     return handler
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
@@ -232,3 +233,27 @@ def _carry_stream_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -
         return
     logging_obj._response_cost_calculator = lambda *args, **kwargs: cost
     logging_obj.model_call_details[HIDDEN_KEY] = summary
+
+
+def exact_completion_cost() -> None:
+    """Make ``litellm.completion_cost(response)`` return a mixture response's summed cost.
+
+    litellm before 1.109 prices a response by looking its model name up, which for
+    ``mixture/...`` fails or (for a preset with estimated prices) only estimates. Tools such as
+    aider call it on every reply. Other responses go to litellm's own function unchanged.
+    """
+    original = litellm.completion_cost
+    if getattr(original, "_mixture_exact", False):
+        return
+
+    @functools.wraps(original)
+    def completion_cost(completion_response: Any = None, *args: Any, **kwargs: Any) -> float:
+        hidden = getattr(completion_response, "_hidden_params", None)
+        if isinstance(hidden, dict) and HIDDEN_KEY in hidden:
+            cost = hidden.get("response_cost")
+            if cost is not None:
+                return float(cost)
+        return original(completion_response, *args, **kwargs)
+
+    completion_cost._mixture_exact = True  # type: ignore[attr-defined]
+    litellm.completion_cost = completion_cost

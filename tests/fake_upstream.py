@@ -13,7 +13,8 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 ``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key, and
 ``state`` (``running``, ``done``, or ``cancelled`` when the client went away first).
 ``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks;
-``PUT /_settings {"latency": {...}, "gap": {...}}`` replaces both tables while running.
+``PUT /_settings {"latency": {...}, "gap": {...}, "reply": {MODEL: TEXT}}`` replaces those
+tables while running; a ``reply`` entry fixes what that model answers.
 """
 
 from __future__ import annotations
@@ -86,11 +87,19 @@ class Upstream:
     def __init__(self, latencies: dict[str, float], gaps: dict[str, float] | None = None) -> None:
         self.latencies = latencies
         self.gaps = gaps or {}
+        self.replies: dict[str, str] = {}
         self.calls: list[dict[str, Any]] = []
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         reply = reply_for(body)
+        if body["model"] in self.replies:
+            text = self.replies[body["model"]]
+            reply["message"] = {"role": "assistant", "content": text}
+            reply["usage"]["completion_tokens"] = len(text.split())
+            reply["usage"]["total_tokens"] = sum(
+                reply["usage"][k] for k in ("prompt_tokens", "completion_tokens")
+            )
         call = {
             "request": body,
             "usage": reply["usage"],
@@ -186,6 +195,7 @@ class Upstream:
         body = await request.json()
         self.latencies = body.get("latency", {})
         self.gaps = body.get("gap", {})
+        self.replies = body.get("reply", {})
         return web.json_response(body)
 
     async def get_calls(self, request: web.Request) -> web.Response:

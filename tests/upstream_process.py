@@ -25,10 +25,14 @@ class UpstreamProcess:
             return json.load(r)
 
     def configure(
-        self, latency: dict[str, float] | None = None, gap: dict[str, float] | None = None
-    ):
-        """Replace the per-model latencies and stream gaps of the running server."""
-        body = json.dumps({"latency": latency or {}, "gap": gap or {}}).encode()
+        self,
+        latency: dict[str, float] | None = None,
+        gap: dict[str, float] | None = None,
+        reply: dict[str, str] | None = None,
+    ) -> None:
+        """Replace the per-model latencies, stream gaps and fixed replies of the running server."""
+        settings = {"latency": latency or {}, "gap": gap or {}, "reply": reply or {}}
+        body = json.dumps(settings).encode()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/_settings", data=body, method="PUT"
         )

@@ -1,0 +1,85 @@
+"""A mixture as aider sees it: its ``.aider.model.settings.yml`` and metadata entries.
+
+aider guesses a model's edit format from substrings of its name and, unless told otherwise,
+uses the main model for commit messages and summaries, which would run the whole mixture for
+each. An exact-name settings entry fixes both; the metadata entry gives its context window and
+prices for models LiteLLM does not already know (every spec that is not a preset).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Pipeline
+from .modelinfo import member_info, model_info
+from .names import PREFIX, decode
+
+SETTINGS_FILE = ".aider.model.settings.yml"
+METADATA_FILE = ".aider.model.metadata.json"
+PROXY_PREFIX = "litellm_proxy/"
+
+
+def pipeline_of(model: str) -> Pipeline:
+    """The pipeline behind an aider model name: ``mixture/...`` or ``litellm_proxy/mixture/...``."""
+    return decode(model.removeprefix(PROXY_PREFIX))
+
+
+def cheapest_member(pipeline: Pipeline) -> str:
+    """The member with the lowest known price per token: aider's weak model by default."""
+    models = list(dict.fromkeys(m.model for step in pipeline.steps for m in step.members))
+
+    def price(model: str) -> float:
+        info = member_info(model)
+        known = [info.get("input_cost_per_token"), info.get("output_cost_per_token")]
+        return sum(known) if None not in known else float("inf")
+
+    return min(models, key=price)
+
+
+def settings_entry(
+    model: str,
+    *,
+    weak_model: str | None = None,
+    editor_model: str | None = None,
+    edit_format: str = "diff",
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": model,
+        "edit_format": edit_format,
+        "weak_model_name": weak_model or cheapest_member(pipeline_of(model)),
+        "use_repo_map": True,
+        "streaming": True,
+    }
+    if editor_model:
+        entry["editor_model_name"] = editor_model
+        entry["editor_edit_format"] = "editor-" + edit_format
+    return entry
+
+
+def metadata_entry(model: str) -> dict[str, Any]:
+    return {model: model_info(pipeline_of(model))}
+
+
+def dump_settings(entries: list[dict[str, Any]]) -> str:
+    # No line wrapping: a folded name is easy to break by hand, and names must match exactly.
+    return yaml.safe_dump(entries, sort_keys=False, width=1 << 20)
+
+
+def write(folder: Path, settings: dict[str, Any], metadata: dict[str, Any]) -> list[Path]:
+    """Merge the entries into the two files in ``folder``, replacing entries of the same name."""
+    settings_path, metadata_path = folder / SETTINGS_FILE, folder / METADATA_FILE
+    entries = yaml.safe_load(settings_path.read_text()) if settings_path.exists() else None
+    entries = [e for e in entries or [] if e.get("name") != settings["name"]] + [settings]
+    settings_path.write_text(dump_settings(entries))
+    known = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
+    metadata_path.write_text(json.dumps({**known, **metadata}, indent=2) + "\n")
+    return [settings_path, metadata_path]
+
+
+def normalize(model: str) -> str:
+    """``multiple-hats`` -> ``mixture/multiple-hats``; prefixed names stay as they are."""
+    return model if model.startswith((PREFIX, PROXY_PREFIX)) else PREFIX + model
