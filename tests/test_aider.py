@@ -1,8 +1,9 @@
-"""End to end with the released aider (0.86.2, which pins litellm 1.81.10), in its own virtualenv
-with this project installed into it, against the fake upstream on 127.0.0.1.
+"""End to end with the released aider (0.86.2, which pins litellm 1.81.10), against the fake
+upstream on 127.0.0.1.
 
-The virtualenv is built on first use in ``.venv-aider`` (``$LITELLM_MIXTURE_AIDER_VENV``
-overrides the place) and reused after.
+aider is installed the way its own installer does it, as a uv tool, with this project built from
+the working tree and added: ``uv tool install aider-chat==0.86.2 --with .``. The tool lives in
+``.venv-aider`` (``$LITELLM_MIXTURE_AIDER_TOOLS`` overrides the place).
 """
 
 import json
@@ -19,7 +20,7 @@ from tests.proxy_process import litellm_proxy
 from tests.upstream_process import ROOT, fake_upstream
 
 AIDER = "aider-chat==0.86.2"
-VENV = Path(os.environ.get("LITELLM_MIXTURE_AIDER_VENV", ROOT / ".venv-aider"))
+TOOLS = Path(os.environ.get("LITELLM_MIXTURE_AIDER_TOOLS", ROOT / ".venv-aider"))
 PRESET = """
 steps:
   - propose: [openai/gpt-4o-mini, openai/gpt-4o-mini]
@@ -38,22 +39,19 @@ COMMIT_MESSAGE = "feat: greet with hello"
 
 
 def _bin(name: str) -> Path:
-    return VENV / "bin" / name
+    return TOOLS / "tools" / "aider-chat" / "bin" / name
 
 
 @pytest.fixture(scope="module")
 def aider_venv():
-    marker = VENV / "installed.txt"
-    if not marker.exists() or marker.read_text() != AIDER:
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
-        subprocess.run(
-            [str(_bin("pip")), "install", "-q", AIDER, "-e", str(ROOT)],
-            check=True,
-            timeout=1500,
-            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-        )
-        marker.write_text(AIDER)
-    return VENV
+    env = {**os.environ, "UV_TOOL_DIR": str(TOOLS / "tools"), "UV_TOOL_BIN_DIR": str(TOOLS / "bin")}
+    uv = Path(sys.executable).parent / "uv"
+    # --reinstall-package: uv would otherwise reuse a wheel built from an older working tree.
+    args = ["tool", "install", "--force", "--python", sys.executable, AIDER]
+    args += ["--with", str(ROOT), "--reinstall-package", "litellm-mixture"]
+    done = subprocess.run([str(uv), *args], env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr
+    return TOOLS
 
 
 @pytest.fixture(scope="module")
