@@ -23,6 +23,7 @@ from .errors import SpecError
 
 ReferenceMode = Literal["system", "inline", "concat"]
 MAX_SAMPLES = 64
+MAX_RETRIES = 10
 
 
 class _Frozen(BaseModel):
@@ -61,7 +62,19 @@ def _members(value: Any) -> Any:
     return [_member(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-class _Step(_Frozen):
+class _Failure(_Frozen):
+    """How long member calls may take and how often they are retried. A step's settings win
+    over the pipeline's."""
+
+    timeout: float | None = Field(None, gt=0)
+    """Seconds one member call may take."""
+    retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
+    """Retries of a member call that was rate limited, timed out or hit a server error."""
+    grace: float | None = Field(None, ge=0)
+    """Once ``min_successful`` members have answered, seconds the rest get before they are cut."""
+
+
+class _Step(_Failure):
     members: tuple[Member, ...] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
@@ -104,10 +117,21 @@ class Synthesize(_Step):
 
 
 class Aggregate(_Step):
-    """One member writes the final answer from the previous step's answers."""
+    """One member writes the final answer from the previous step's answers.
+
+    ``fallbacks`` are tried in order when it fails; with ``best_proposal``, the first answer of
+    the previous step (members in the order written) is returned when every one of them fails.
+    """
 
     kind: Literal["aggregate"] = "aggregate"
     prompt: str | None = None
+    fallbacks: tuple[Member, ...] = ()
+    best_proposal: bool = False
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _coerce_fallbacks(cls, value: Any) -> Any:
+        return _members(value)
 
     @field_validator("members")
     @classmethod
@@ -124,14 +148,16 @@ class Aggregate(_Step):
 Step = Annotated[Propose | Synthesize | Aggregate, Field(discriminator="kind")]
 
 
-class Pipeline(_Frozen):
+class Pipeline(_Failure):
     """A validated Mixture-of-Agents pipeline.
 
     ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
-    the default), ``inline`` or ``concat`` (mixtcha's message modes).
+    the default), ``inline`` or ``concat`` (mixtcha's message modes). ``deadline`` bounds the
+    whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps.
     """
 
     steps: tuple[Step, ...] = Field(min_length=1)
+    deadline: float | None = Field(None, gt=0)
     references: ReferenceMode = "system"
     delimiter: tuple[str, str] = ("<option>", "</option>")
     description: str | None = None

@@ -10,15 +10,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import litellm
 
-from . import prompts
+from . import prompts, retry
 from .config import Aggregate, Member, Pipeline, Propose, Synthesize
-from .errors import MemberFailure, quorum_error
+from .errors import MemberFailure, deadline_error, quorum_error
 
 Caller = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+CANCELLED = "cancelled"
 
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
@@ -60,6 +62,8 @@ class TraceEntry:
     completion_tokens: int = 0
     cost: float | None = None
     error: str | None = None
+    attempts: int = 1
+    cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
 
     @property
     def ok(self) -> bool:
@@ -139,7 +143,10 @@ def _settings(*layers: Any) -> dict[str, Any]:
 
 @dataclass
 class Run:
-    """One pipeline run over one conversation. Not reusable."""
+    """One pipeline run over one conversation. Not reusable.
+
+    ``timeout`` is the caller's: it bounds the whole request, as does the pipeline's deadline.
+    """
 
     pipeline: Pipeline
     messages: list[dict[str, Any]]
@@ -149,6 +156,43 @@ class Run:
     max_tokens: int | None = None  # a cap on every call's max_tokens (the policy's, for clients)
     trace: list[TraceEntry] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    _ends_at: float | None = field(default=None, init=False, repr=False)
+
+    # ------------------------------------------------------------ clock and settings
+
+    @property
+    def deadline(self) -> float | None:
+        limits = [x for x in (self.pipeline.deadline, self.timeout) if x is not None]
+        return min(limits) if limits else None
+
+    def _start(self) -> None:
+        deadline = self.deadline
+        self._ends_at = None if deadline is None else time.monotonic() + deadline
+
+    def _remaining(self) -> float | None:
+        return None if self._ends_at is None else max(0.0, self._ends_at - time.monotonic())
+
+    def _setting(self, step: Any, name: str) -> Any:
+        value = getattr(step, name)
+        return value if value is not None else getattr(self.pipeline, name)
+
+    async def _within(self, awaitable: Awaitable[T]) -> T:
+        """Awaits under the request's deadline; past it, every member call still running is cut
+        and the caller gets a Timeout naming them."""
+        remaining = self._remaining()
+        if remaining is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, remaining)
+        except asyncio.TimeoutError:
+            cut = [e for e in self.trace if e.error == CANCELLED]
+            for entry in cut:
+                entry.error, entry.cut = f"cut by the {self.deadline:g}s deadline", True
+            running = [MemberFailure(e.step, e.model, TimeoutError(e.error)) for e in cut]
+            raise deadline_error(self.deadline or 0, running, self._models()) from None
+
+    def _models(self) -> str:
+        return ">".join("+".join(m.model for m in s.members) for s in self.pipeline.steps)
 
     # ------------------------------------------------------------ request building
 
@@ -165,8 +209,10 @@ class Run:
             kwargs["max_tokens"] = min(kwargs.get("max_tokens", self.max_tokens), self.max_tokens)
         if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
             kwargs["temperature"] = 0
-        if self.timeout is not None:
-            kwargs.setdefault("timeout", self.timeout)
+        limits = [kwargs.get("timeout"), self._setting(step, "timeout"), self._remaining()]
+        limits = [x for x in limits if isinstance(x, (int, float))]
+        if limits:
+            kwargs["timeout"] = min(limits)
         return kwargs
 
     def _messages(
@@ -197,133 +243,218 @@ class Run:
         else:
             self.usage.cost += entry.cost
 
+    async def _call(self, entry: TraceEntry, step: Any, member: Member, final: bool, **call: Any):
+        """One member call with its retries. Raises the last error; records time and attempts."""
+        retries = self._setting(step, "retries") or 0
+        started = time.perf_counter()
+        while True:
+            try:
+                return await self.caller(**call, **self._kwargs(step, member, final))
+            except asyncio.CancelledError:
+                entry.error = CANCELLED
+                raise
+            except Exception as e:
+                wait = retry.delay(e, entry.attempts, retries, self._remaining())
+                if wait is None:
+                    entry.error = f"{type(e).__name__}: {e}"
+                    raise
+                entry.attempts += 1
+                await asyncio.sleep(wait)
+            finally:
+                entry.latency_ms = (time.perf_counter() - started) * 1000
+
     # ------------------------------------------------------------ layers
 
     async def _answer(
-        self, index: int, step: Any, member: Member, sample: int, msgs: list[dict[str, Any]]
+        self, entry: TraceEntry, step: Any, member: Member, msgs: list[dict[str, Any]]
     ) -> tuple[str, str] | MemberFailure:
-        entry = TraceEntry(index, step.kind, member.model, sample)
-        self.trace.append(entry)
         started = time.perf_counter()
         try:
-            response = await self.caller(member.model, msgs, **self._kwargs(step, member, False))
+            call = {"model": member.model, "messages": msgs}
+            response = await self._call(entry, step, member, False, **call)
         except Exception as e:
-            entry.latency_ms = (time.perf_counter() - started) * 1000
-            entry.error = f"{type(e).__name__}: {e}"
-            return MemberFailure(index, member.model, e)
+            return MemberFailure(entry.step, member.model, e)
         self._record(entry, member.model, response, started)
-        message = response.choices[0].message
-        text = prompts.clean_answer(message.content)
+        text = prompts.clean_answer(response.choices[0].message.content)
         if not text:
             entry.error = "empty answer (no text after removing reasoning)"
-            return MemberFailure(index, member.model, ValueError(entry.error))
+            return MemberFailure(entry.step, member.model, ValueError(entry.error))
         return member.model, text
 
     async def _layer(
         self, index: int, step: Propose | Synthesize, refs: list[tuple[str, str]]
     ) -> list[tuple[str, str]]:
-        jobs = []
+        entries, jobs = [], []
         for member in step.members:
             msgs = self._messages(step, member, refs, final=False)
-            jobs += [self._answer(index, step, member, s, msgs) for s in range(member.samples)]
-        results = await asyncio.gather(*jobs)
-        answers = [r for r in results if not isinstance(r, MemberFailure)]
-        if len(answers) < step.min_successful:
-            failures = [r for r in results if isinstance(r, MemberFailure)]
-            raise quorum_error(
-                index,
-                step.min_successful,
-                len(answers),
-                failures,
-                "+".join(m.model for m in step.members),
-            )
+            for sample in range(member.samples):
+                entries.append(TraceEntry(index, step.kind, member.model, sample))
+                jobs.append(self._answer(entries[-1], step, member, msgs))
+        self.trace += entries
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        need, grace = step.min_successful, self._setting(step, "grace")
+        pending, cut_at, ok = set(tasks), None, 0
+        try:
+            while pending:
+                wait = None if cut_at is None else max(0.0, cut_at - time.monotonic())
+                done, pending = await asyncio.wait(
+                    pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                ok += sum(1 for t in done if not isinstance(t.result(), MemberFailure))
+                if not done or ok + len(pending) < need:
+                    break  # the grace period is over, or the quorum can no longer be met
+                if ok >= need and grace is not None and cut_at is None:
+                    cut_at = time.monotonic() + grace
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        why = (
+            "cancelled: the quorum could no longer be met"
+            if ok < need
+            else f"cut: still running {grace or 0:g}s after the quorum"
+        )
+        failures = []
+        for entry, task in zip(entries, tasks, strict=True):
+            if task.cancelled():
+                entry.error, entry.cut = why, True
+                failures.append(MemberFailure(index, entry.model, TimeoutError(why)))
+            elif isinstance(task.result(), MemberFailure):
+                failures.append(task.result())
+        answers = [t.result() for t in tasks if not t.cancelled()]
+        answers = [a for a in answers if not isinstance(a, MemberFailure)]
+        if len(answers) < need:
+            members = "+".join(m.model for m in step.members)
+            raise quorum_error(index, need, len(answers), failures, members)
         return answers
 
     async def references(self) -> list[tuple[str, str]]:
         """Runs every step before the final one; returns the last layer's (model, answer)s."""
+        if self._ends_at is None:
+            self._start()
         refs: list[tuple[str, str]] = []
         for index, step in enumerate(self.pipeline.steps):
             if isinstance(step, Aggregate):
                 break
-            refs = await self._layer(index, step, refs)
+            refs = await self._within(self._layer(index, step, refs))
         return refs
 
     # ------------------------------------------------------------ final step
 
-    def _final(self, refs: list[tuple[str, str]]) -> tuple[Aggregate, dict[str, Any]]:
+    def _finalists(self) -> list[Member]:
         step = self.pipeline.steps[-1]
         assert isinstance(step, Aggregate)
-        member = step.member
-        return step, {
-            "model": member.model,
-            "messages": self._messages(step, member, refs, final=True),
-            **self._kwargs(step, member, True),
-        }
+        return [step.member, *step.fallbacks]
 
-    def _failed_final(self, entry: TraceEntry, error: Exception) -> Exception:
-        entry.error = f"{type(error).__name__}: {error}"
-        failure = MemberFailure(entry.step, entry.model, error)
-        return quorum_error(entry.step, 1, 0, [failure], entry.model)
+    def _final_entry(self, member: Member) -> TraceEntry:
+        index = len(self.pipeline.steps) - 1
+        entry = TraceEntry(index, "aggregate", member.model, 0)
+        self.trace.append(entry)
+        return entry
 
-    async def complete(self) -> Outcome:
+    def _final_messages(self, member: Member, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        return self._messages(self.pipeline.steps[-1], member, refs, final=True)
+
+    def _last_resort(self, failures: list[MemberFailure], refs: list[tuple[str, str]]) -> str:
+        """The best proposal when the step allows it; otherwise the typed error."""
+        step = self.pipeline.steps[-1]
+        if step.best_proposal and refs:
+            return refs[0][1]
+        models = "+".join(m.model for m in self._finalists())
+        raise quorum_error(len(self.pipeline.steps) - 1, 1, 0, failures, models)
+
+    async def _complete(self) -> Outcome:
         refs = await self.references()
         if not isinstance(self.pipeline.steps[-1], Aggregate):
             return Outcome(self._options(refs))
-        step, request = self._final(refs)
-        entry = TraceEntry(len(self.pipeline.steps) - 1, step.kind, request["model"], 0)
-        self.trace.append(entry)
-        started = time.perf_counter()
-        try:
-            response = await self.caller(**request)
-        except Exception as e:
-            entry.latency_ms = (time.perf_counter() - started) * 1000
-            raise self._failed_final(entry, e) from e
-        self._record(entry, request["model"], response, started)
-        choice = response.choices[0]
-        message = choice.message
-        if not message.content and not message.tool_calls:
-            raise self._failed_final(entry, ValueError("empty answer"))
-        return Outcome(message.content, message.tool_calls, choice.finish_reason or "stop")
+        step = self.pipeline.steps[-1]
+        failures = []
+        for member in self._finalists():
+            entry = self._final_entry(member)
+            started = time.perf_counter()
+            msgs = self._final_messages(member, refs)
+            try:
+                response = await self._call(
+                    entry, step, member, True, model=member.model, messages=msgs
+                )
+            except Exception as e:
+                failures.append(MemberFailure(entry.step, member.model, e))
+                continue
+            self._record(entry, member.model, response, started)
+            choice = response.choices[0]
+            message = choice.message
+            if message.content or message.tool_calls:
+                return Outcome(message.content, message.tool_calls, choice.finish_reason or "stop")
+            entry.error = "empty answer"
+            failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
+        return Outcome(self._last_resort(failures, refs))
+
+    async def complete(self) -> Outcome:
+        self._start()
+        return await self._within(self._complete())
 
     async def stream(self) -> AsyncIterator[StreamEvent]:
         """The final answer as it arrives; the last event carries the finish reason."""
+        self._start()
         refs = await self.references()
         if not isinstance(self.pipeline.steps[-1], Aggregate):
             yield StreamEvent(self._options(refs))
             yield StreamEvent(finish_reason="stop")
             return
-        step, request = self._final(refs)
-        entry = TraceEntry(len(self.pipeline.steps) - 1, step.kind, request["model"], 0)
-        self.trace.append(entry)
-        started = time.perf_counter()
-        finish, usage, produced = "stop", None, False
-        try:
-            stream = await self.caller(
-                **request, stream=True, stream_options={"include_usage": True}
-            )
-            async for chunk in stream:
-                usage = getattr(chunk, "usage", None) or usage
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                delta = choice.delta
-                if delta.content:
-                    produced = True
-                    yield StreamEvent(text=delta.content)
-                for call in delta.tool_calls or ():
-                    produced = True
-                    yield StreamEvent(tool_call=call)
-                finish = choice.finish_reason or finish
-        except Exception as e:
-            entry.latency_ms = (time.perf_counter() - started) * 1000
-            raise self._failed_final(entry, e) from e
-        entry.latency_ms = (time.perf_counter() - started) * 1000
-        entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
-        entry.cost = _cost_from_usage(request["model"], usage)
-        self._account(entry)
-        if not produced:
-            raise self._failed_final(entry, ValueError("empty answer"))
-        yield StreamEvent(finish_reason=finish)
+        step = self.pipeline.steps[-1]
+        failures = []
+        for member in self._finalists():
+            entry = self._final_entry(member)
+            started = time.perf_counter()
+            finish, usage, produced = "stop", None, False
+            try:
+                stream = await self._within(
+                    self._call(
+                        entry,
+                        step,
+                        member,
+                        True,
+                        model=member.model,
+                        messages=self._final_messages(member, refs),
+                        stream=True,
+                        stream_options={"include_usage": True},
+                    )
+                )
+                chunks = aiter(stream)
+                while (chunk := await self._within(anext(chunks, None))) is not None:
+                    usage = getattr(chunk, "usage", None) or usage
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    delta = choice.delta
+                    if delta.content:
+                        produced = True
+                        yield StreamEvent(text=delta.content)
+                    for call in delta.tool_calls or ():
+                        produced = True
+                        yield StreamEvent(tool_call=call)
+                    finish = choice.finish_reason or finish
+            except Exception as e:
+                entry.error = entry.error or f"{type(e).__name__}: {e}"
+                if produced:  # the answer is half sent: no fallback can take it back
+                    raise quorum_error(
+                        entry.step, 1, 0, [MemberFailure(entry.step, member.model, e)], member.model
+                    ) from e
+                failures.append(MemberFailure(entry.step, member.model, e))
+                continue
+            finally:
+                entry.latency_ms = (time.perf_counter() - started) * 1000
+            entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
+            entry.cost = _cost_from_usage(member.model, usage)
+            self._account(entry)
+            if produced:
+                yield StreamEvent(finish_reason=finish)
+                return
+            entry.error = "empty answer"
+            failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
+        yield StreamEvent(self._last_resort(failures, refs))
+        yield StreamEvent(finish_reason="stop")
 
     def _options(self, refs: list[tuple[str, str]]) -> str:
         return prompts.options_block(refs, self.pipeline.delimiter, None)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import litellm
 
+from .retry import retry_after
+
 PROVIDER = "mixture"
 
 
@@ -50,6 +52,7 @@ class MemberFailure:
 
 class _MembersFailed(MixtureError):
     failures: tuple[MemberFailure, ...] = ()
+    retry_after: float | None = None  # the longest Retry-After among rate-limited members
 
 
 class MembersRateLimitedError(_MembersFailed, litellm.RateLimitError):
@@ -100,7 +103,31 @@ def quorum_error(
         f"mixture step {step}: {succeeded} of {needed} required member answers "
         f"({len(failures)} failed): {lines}"
     )
+    waits = [w for w in (retry_after(f.error) for f in failures) if w is not None]
+    if cls is MembersRateLimitedError and waits:
+        message += f"; retry after {max(waits):g}s"
+    return _typed(cls, message, model, failures, max(waits) if waits else None)
+
+
+def deadline_error(seconds: float, running: list[MemberFailure], model: str) -> _MembersFailed:
+    """The request's deadline passed: a Timeout naming every member call it cut."""
+    lines = "; ".join(f"step {f.step} member {f.model}" for f in running) or "none"
+    message = f"mixture deadline of {seconds:g}s passed; member calls cut: {lines}"
+    return _typed(MembersTimedOutError, message, model, running, None)
+
+
+def _typed(
+    cls: type[_MembersFailed],
+    message: str,
+    model: str,
+    failures: list[MemberFailure],
+    wait: float | None,
+) -> _MembersFailed:
     # litellm's exception constructors differ in positional order; keywords fit them all.
     err = cls(message=message, model=model[:200], llm_provider=PROVIDER)
     err.failures = tuple(failures)
+    err.retry_after = wait
+    if wait is not None:
+        # Where litellm (and a mixture nesting this one) look for a provider's Retry-After.
+        err.litellm_response_headers = {"retry-after": f"{wait:g}"}
     return err

@@ -162,7 +162,9 @@ def check(
         for value in (step.max_tokens, *(m.max_tokens for m in step.members)):
             if value is not None and value > policy.max_tokens:
                 raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
-        for member in step.members:
+        # Retries and fallbacks only run on failure, but may all run: count the worst case.
+        attempts = 1 + ((step.retries if step.retries is not None else pipeline.retries) or 0)
+        for member in (*step.members, *getattr(step, "fallbacks", ())):
             extra = sorted(set(member.params) - set(policy.allow_params))
             if extra:
                 raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
@@ -175,7 +177,7 @@ def check(
                         "allow_members",
                         f"{member.model!r} is not one of the proxy's models or allowed patterns",
                     )
-                calls += member.samples
+                calls += member.samples * attempts
                 continue
             if depth + 1 > policy.max_nesting:
                 raise refuse(
@@ -195,7 +197,7 @@ def check(
                     depth=depth + 1,
                 )
             )
-            calls += member.samples * inner_calls
+            calls += member.samples * attempts * inner_calls
     if calls > policy.max_calls:
         raise refuse("max_calls", f"{calls} member calls > {policy.max_calls}")
     return calls
