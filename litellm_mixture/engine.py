@@ -7,6 +7,7 @@ Knows nothing about CustomLLM. Every member call goes through one seam, a :data:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -142,6 +143,27 @@ def _settings(*layers: Any) -> dict[str, Any]:
 
 
 @dataclass
+class _Read:
+    """How an aggregator's stream went."""
+
+    usage: Any = None
+    produced: bool = False
+    finish: str = "stop"
+    complete: bool = False
+
+
+async def _close(stream: Any) -> None:
+    """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
+    the provider stream inside it does."""
+    for target in (stream, getattr(stream, "completion_stream", None)):
+        close = getattr(target, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+            return
+
+
+@dataclass
 class Run:
     """One pipeline run over one conversation. Not reusable.
 
@@ -176,15 +198,17 @@ class Run:
         value = getattr(step, name)
         return value if value is not None else getattr(self.pipeline, name)
 
-    async def _within(self, awaitable: Awaitable[T]) -> T:
-        """Awaits under the request's deadline; past it, every member call still running is cut
-        and the caller gets a Timeout naming them."""
+    async def _within(self, awaitable: Awaitable[T], streaming: TraceEntry | None = None) -> T:
+        """Awaits under the request's deadline; past it, every member call still running (and
+        the ``streaming`` one) is cut and the caller gets a Timeout naming them."""
         remaining = self._remaining()
         if remaining is None:
             return await awaitable
         try:
             return await asyncio.wait_for(awaitable, remaining)
         except asyncio.TimeoutError:
+            if streaming is not None:
+                streaming.error = CANCELLED
             cut = [e for e in self.trace if e.error == CANCELLED]
             for entry in cut:
                 entry.error, entry.cut = f"cut by the {self.deadline:g}s deadline", True
@@ -209,6 +233,10 @@ class Run:
             kwargs["max_tokens"] = min(kwargs.get("max_tokens", self.max_tokens), self.max_tokens)
         if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
             kwargs["temperature"] = 0
+        if self._setting(step, "retries") is not None:
+            # The mixture retries this call itself (honouring Retry-After): the provider SDK's
+            # own retries (the OpenAI SDK's default 2) would make the count inexact.
+            kwargs.setdefault("max_retries", 0)
         limits = [kwargs.get("timeout"), self._setting(step, "timeout"), self._remaining()]
         limits = [x for x in limits if isinstance(x, (int, float))]
         if limits:
@@ -407,44 +435,23 @@ class Run:
         for member in self._finalists():
             entry = self._final_entry(member)
             started = time.perf_counter()
-            finish, usage, produced = "stop", None, False
+            read = _Read()
             try:
-                stream = await self._within(
-                    self._call(
-                        entry,
-                        step,
-                        member,
-                        True,
-                        model=member.model,
-                        messages=self._final_messages(member, refs),
-                        stream=True,
-                        stream_options={"include_usage": True},
-                    )
-                )
-                chunks = aiter(stream)
-                while (chunk := await self._within(anext(chunks, None))) is not None:
-                    usage = getattr(chunk, "usage", None) or usage
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    delta = choice.delta
-                    if delta.content:
-                        produced = True
-                        yield StreamEvent(text=delta.content)
-                    for call in delta.tool_calls or ():
-                        produced = True
-                        yield StreamEvent(tool_call=call)
-                    finish = choice.finish_reason or finish
+                async for event in self._read_final(entry, step, member, refs, read):
+                    yield event
             except Exception as e:
+                if getattr(e, "deadline", False):
+                    raise
                 entry.error = entry.error or f"{type(e).__name__}: {e}"
-                if produced:  # the answer is half sent: no fallback can take it back
-                    raise quorum_error(
-                        entry.step, 1, 0, [MemberFailure(entry.step, member.model, e)], member.model
-                    ) from e
+                if read.produced:  # the answer is half sent: no fallback can take it back
+                    cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
+                    failure = MemberFailure(entry.step, member.model, cause)
+                    raise quorum_error(entry.step, 1, 0, [failure], member.model) from e
                 failures.append(MemberFailure(entry.step, member.model, e))
                 continue
             finally:
                 entry.latency_ms = (time.perf_counter() - started) * 1000
+            usage, produced, finish = read.usage, read.produced, read.finish
             entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
             entry.cost = _cost_from_usage(member.model, usage)
             self._account(entry)
@@ -455,6 +462,46 @@ class Run:
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         yield StreamEvent(self._last_resort(failures, refs))
         yield StreamEvent(finish_reason="stop")
+
+    async def _read_final(
+        self,
+        entry: TraceEntry,
+        step: Aggregate,
+        member: Member,
+        refs: list[tuple[str, str]],
+        read: _Read,
+    ) -> AsyncIterator[StreamEvent]:
+        """One aggregator's stream, as events; what it used and how it ended go in ``read``."""
+        stream = await self._within(
+            self._call(
+                entry,
+                step,
+                member,
+                True,
+                model=member.model,
+                messages=self._final_messages(member, refs),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        try:
+            chunks = aiter(stream)
+            while (chunk := await self._within(anext(chunks, None), entry)) is not None:
+                read.usage = getattr(chunk, "usage", None) or read.usage
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.delta.content:
+                    read.produced = True
+                    yield StreamEvent(text=choice.delta.content)
+                for call in choice.delta.tool_calls or ():
+                    read.produced = True
+                    yield StreamEvent(tool_call=call)
+                read.finish = choice.finish_reason or read.finish
+            read.complete = True
+        finally:
+            if not read.complete:  # stopped early: give its connection back now, not at GC
+                await _close(stream)
 
     def _options(self, refs: list[tuple[str, str]]) -> str:
         return prompts.options_block(refs, self.pipeline.delimiter, None)

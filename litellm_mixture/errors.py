@@ -53,6 +53,7 @@ class MemberFailure:
 class _MembersFailed(MixtureError):
     failures: tuple[MemberFailure, ...] = ()
     retry_after: float | None = None  # the longest Retry-After among rate-limited members
+    deadline: bool = False  # raised because the request's deadline passed
 
 
 class MembersRateLimitedError(_MembersFailed, litellm.RateLimitError):
@@ -113,7 +114,9 @@ def deadline_error(seconds: float, running: list[MemberFailure], model: str) -> 
     """The request's deadline passed: a Timeout naming every member call it cut."""
     lines = "; ".join(f"step {f.step} member {f.model}" for f in running) or "none"
     message = f"mixture deadline of {seconds:g}s passed; member calls cut: {lines}"
-    return _typed(MembersTimedOutError, message, model, running, None)
+    err = _typed(MembersTimedOutError, message, model, running, None)
+    err.deadline = True
+    return err
 
 
 def _typed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
@@ -219,7 +220,11 @@ class MixtureLLM(CustomLLM):
         }
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
-        return _sync.iterate(self.astreaming(model, messages, **kwargs))
+        # Like a provider whose HTTP call precedes the stream, return once the answer has begun:
+        # a failure of the members then raises from completion() as its own typed error, not
+        # wrapped as a mid-stream failure by litellm's stream wrapper.
+        chunks = _sync.iterate(self.astreaming(model, messages, **kwargs))
+        return itertools.chain([next(chunks)], chunks)
 
 
 def _carry_stream_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:

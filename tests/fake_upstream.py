@@ -13,8 +13,13 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 ``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key, and
 ``state`` (``running``, ``done``, or ``cancelled`` when the client went away first).
 ``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks;
-``PUT /_settings {"latency": {...}, "gap": {...}, "reply": {MODEL: TEXT}}`` replaces those
-tables while running; a ``reply`` entry fixes what that model answers.
+``PUT /_settings {"latency": {...}, "gap": {...}, "reply": {MODEL: TEXT}, "fault": {...},
+"fail_rate": 0.05, "seed": 1}`` replaces those settings while running. A ``reply`` entry fixes
+what that model answers. A ``fault`` entry, ``MODEL: {"kind": K, "times": N, "retry_after": S}``
+(``times`` omitted: every call), makes it fail: ``500``, ``429`` (with ``Retry-After: S``),
+``hang``, ``malformed`` (truncated JSON), ``reset`` (the connection drops; mid-stream after two
+chunks), ``empty`` (an empty message) or ``reasoning`` (only ``<think>`` text). ``fail_rate``
+answers that share of all other calls with a 500 (seeded).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import random
 import time
 from typing import Any
 
@@ -88,13 +94,30 @@ class Upstream:
         self.latencies = latencies
         self.gaps = gaps or {}
         self.replies: dict[str, str] = {}
+        self.faults: dict[str, dict[str, Any]] = {}
+        self.fail_rate = 0.0
+        self.random = random.Random(0)
         self.calls: list[dict[str, Any]] = []
+
+    def _fault(self, model: str) -> str | None:
+        """The fault this call suffers, if any: a per-model fault, or a random 500."""
+        fault = self.faults.get(model) or self.faults.get("*")
+        if fault is not None and fault.get("times", 1) > 0:
+            if "times" in fault:
+                fault["times"] -= 1
+            return fault["kind"]
+        if self.fail_rate and self.random.random() < self.fail_rate:
+            return "500"
+        return None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         reply = reply_for(body)
-        if body["model"] in self.replies:
-            text = self.replies[body["model"]]
+        fault = self._fault(body["model"])
+        text = {"empty": "", "reasoning": "<think>only thinking</think>"}.get(
+            fault or "", self.replies.get(body["model"])
+        )
+        if text is not None:
             reply["message"] = {"role": "assistant", "content": text}
             reply["usage"]["completion_tokens"] = len(text.split())
             reply["usage"]["total_tokens"] = sum(
@@ -108,18 +131,44 @@ class Upstream:
         }
         self.calls.append(call)
         try:
-            response = await self._answer(request, body, reply)
+            if fault in ("500", "429", "hang", "malformed") or (
+                fault == "reset" and not body.get("stream")
+            ):
+                call["fault"] = fault
+                response = await self._broken(request, fault, body["model"])
+            else:
+                call["fault"] = fault
+                response = await self._answer(request, body, reply, reset=fault == "reset")
         except (asyncio.CancelledError, ConnectionResetError):
             call["state"] = "cancelled"
             raise
         call["state"] = "done"
         return response
 
+    async def _broken(self, request: web.Request, fault: str, model: str) -> web.StreamResponse:
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        if fault == "reset":
+            request.transport.abort()
+            raise ConnectionResetError("reset by the fake upstream")
+        if fault == "malformed":
+            return web.Response(
+                text='{"id": "chatcmpl-x", "choices": [', content_type="application/json"
+            )
+        status = int(fault)
+        headers = {}
+        if status == 429:
+            headers["retry-after"] = str(
+                self.faults.get(model, self.faults.get("*", {})).get("retry_after", 1)
+            )
+        error = {"error": {"message": f"fake {status}", "type": "fake", "code": status}}
+        return web.json_response(error, status=status, headers=headers)
+
     def _setting(self, table: dict[str, float], model: str) -> float:
         return table.get(model, table.get("*", 0.0))
 
     async def _answer(
-        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any]
+        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any], reset: bool = False
     ) -> web.StreamResponse:
         delay = self._setting(self.latencies, body["model"])
         if delay:
@@ -185,6 +234,9 @@ class Upstream:
             for i, word in enumerate(message["content"].split(" ")):
                 piece = word if i == 0 else " " + word
                 await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+                if reset and i == 1:  # two chunks out, then the connection drops
+                    request.transport.abort()
+                    raise ConnectionResetError("reset by the fake upstream mid-stream")
         await send([{"index": 0, "delta": {}, "finish_reason": finish}])
         if (body.get("stream_options") or {}).get("include_usage"):
             await send([], usage=reply["usage"])
@@ -196,6 +248,9 @@ class Upstream:
         self.latencies = body.get("latency", {})
         self.gaps = body.get("gap", {})
         self.replies = body.get("reply", {})
+        self.faults = body.get("fault", {})
+        self.fail_rate = body.get("fail_rate", 0.0)
+        self.random = random.Random(body.get("seed", 0))
         return web.json_response(body)
 
     async def get_calls(self, request: web.Request) -> web.Response:

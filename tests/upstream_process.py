@@ -29,9 +29,17 @@ class UpstreamProcess:
         latency: dict[str, float] | None = None,
         gap: dict[str, float] | None = None,
         reply: dict[str, str] | None = None,
+        fault: dict[str, dict] | None = None,
+        fail_rate: float = 0.0,
     ) -> None:
-        """Replace the per-model latencies, stream gaps and fixed replies of the running server."""
-        settings = {"latency": latency or {}, "gap": gap or {}, "reply": reply or {}}
+        """Replace the running server's latencies, stream gaps, replies and faults."""
+        settings = {
+            "latency": latency or {},
+            "gap": gap or {},
+            "reply": reply or {},
+            "fault": fault or {},
+            "fail_rate": fail_rate,
+        }
         body = json.dumps(settings).encode()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/_settings", data=body, method="PUT"
