@@ -237,7 +237,10 @@ class Run:
             # The mixture retries this call itself (honouring Retry-After): the provider SDK's
             # own retries (the OpenAI SDK's default 2) would make the count inexact.
             kwargs.setdefault("max_retries", 0)
-        limits = [kwargs.get("timeout"), self._setting(step, "timeout"), self._remaining()]
+        # Static limits only: the deadline is enforced around the calls (_within). A timeout
+        # that shrank with the time left would differ on every call, and litellm caches its
+        # HTTP clients by timeout: each call would open a new client and new connections.
+        limits = [kwargs.get("timeout"), self._setting(step, "timeout"), self.timeout]
         limits = [x for x in limits if isinstance(x, (int, float))]
         if limits:
             kwargs["timeout"] = min(limits)

@@ -31,7 +31,8 @@ USER_PRESET_DIR = "mixtures"
 MAX_SPEC_BYTES = 64 * 1024
 _BUILTIN_DIR = Path(__file__).parent / "presets"
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d+))?$")
+# At most 9 digits: int() of a 5,000-digit string raises ValueError, not a SpecError.
+_ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PRESET_PARAMS = ("proposers", "aggregator", "model", "temperature", "max_tokens")
 
