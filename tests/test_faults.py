@@ -6,6 +6,7 @@ happened to the rest), or the right typed error naming each member.
 
 import asyncio
 import json
+import signal
 
 import litellm
 import pytest
@@ -264,3 +265,20 @@ def test_cancelling_the_caller_cancels_every_member_call(served):
     assert wait_until(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3), (
         served.calls()
     )
+
+
+def test_interrupting_a_sync_caller_cancels_every_member_call(served):
+    served.configure(fault={"*": {"kind": "hang"}})
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            litellm.completion(model="mixture/" + THREE, messages=ASK)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert wait_until(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3)
