@@ -167,7 +167,8 @@ async def _close(stream: Any) -> None:
 class Run:
     """One pipeline run over one conversation. Not reusable.
 
-    ``timeout`` is the caller's: it bounds the whole request, as does the pipeline's deadline.
+    ``timeout`` is the caller's: it bounds each member call; the pipeline's ``deadline`` bounds
+    the whole run.
     """
 
     pipeline: Pipeline
@@ -184,8 +185,9 @@ class Run:
 
     @property
     def deadline(self) -> float | None:
-        limits = [x for x in (self.pipeline.deadline, self.timeout) if x is not None]
-        return min(limits) if limits else None
+        # The caller's timeout bounds each member call instead: litellm passes one (600 s) on
+        # every call, and a deadline costs a timer task around every await of the run.
+        return self.pipeline.deadline
 
     def _start(self) -> None:
         deadline = self.deadline
@@ -325,6 +327,11 @@ class Run:
         tasks = [asyncio.ensure_future(job) for job in jobs]
         need, grace = step.min_successful, self._setting(step, "grace")
         pending, cut_at, ok = set(tasks), None, 0
+        if grace is None and need <= 1:
+            # Every member is awaited and one answer is a quorum: nothing can end the wait
+            # early, and gather is the cheapest way to wait (it cancels all if we are cancelled).
+            await asyncio.gather(*tasks)
+            pending = set()
         try:
             while pending:
                 wait = None if cut_at is None else max(0.0, cut_at - time.monotonic())
