@@ -10,7 +10,18 @@ registers it too; :func:`register` does it explicitly and is idempotent.
 
 from __future__ import annotations
 
-from .config import Aggregate, Member, Pipeline, Propose, Synthesize
+from .config import (
+    Aggregate,
+    Dropout,
+    Filter,
+    Member,
+    Pipeline,
+    Propose,
+    Sample,
+    Shuffle,
+    Synthesize,
+    Take,
+)
 from .engine import Run, TraceEntry
 from .errors import (
     MemberFailure,
@@ -31,6 +42,8 @@ from .proxy import ProxyGuard
 
 __all__ = [
     "Aggregate",
+    "Dropout",
+    "Filter",
     "Member",
     "MemberFailure",
     "MembersAuthError",
@@ -47,8 +60,11 @@ __all__ = [
     "Propose",
     "ProxyGuard",
     "Run",
+    "Sample",
+    "Shuffle",
     "SpecError",
     "Synthesize",
+    "Take",
     "TraceEntry",
     "decode",
     "encode",

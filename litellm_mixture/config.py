@@ -8,7 +8,8 @@ Both produce one canonical, immutable :class:`Pipeline`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -145,7 +146,86 @@ class Aggregate(_Step):
         return self.members[0]
 
 
-Step = Annotated[Propose | Synthesize | Aggregate, Field(discriminator="kind")]
+class _Transform(_Frozen):
+    """A step that reshapes the previous step's answers without calling a model."""
+
+    members: ClassVar[tuple[Member, ...]] = ()
+    calls: ClassVar[int] = 0
+
+
+class Shuffle(_Transform):
+    """Puts the answers in random order (against position bias in the next step)."""
+
+    kind: Literal["shuffle"] = "shuffle"
+
+
+class Dropout(_Transform):
+    """Drops each answer with probability ``rate``; at least one always stays."""
+
+    kind: Literal["dropout"] = "dropout"
+    rate: float = Field(ge=0, lt=1)
+
+    def __init__(self, rate: float | None = None, /, **data: Any) -> None:
+        if rate is not None:
+            data["rate"] = rate
+        super().__init__(**data)
+
+
+class _Count(_Transform):
+    n: int = Field(ge=1)
+
+    def __init__(self, n: int | None = None, /, **data: Any) -> None:
+        if n is not None:
+            data["n"] = n
+        super().__init__(**data)
+
+
+class Sample(_Count):
+    """Keeps ``n`` answers chosen at random (all of them if there are fewer)."""
+
+    kind: Literal["sample"] = "sample"
+
+
+class Take(_Count):
+    """Keeps the first ``n`` answers."""
+
+    kind: Literal["take"] = "take"
+
+
+class Filter(_Transform):
+    """Keeps the answers within a length range that match ``must_match`` and do not match
+    ``must_not_match`` (regular expressions, searched anywhere in the answer)."""
+
+    kind: Literal["filter"] = "filter"
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=1)
+    must_match: str | None = None
+    must_not_match: str | None = None
+
+    @field_validator("must_match", "must_not_match")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"not a regular expression: {e}") from None
+        return value
+
+    def keeps(self, text: str) -> bool:
+        return (
+            (self.min_length is None or len(text) >= self.min_length)
+            and (self.max_length is None or len(text) <= self.max_length)
+            and (self.must_match is None or re.search(self.must_match, text) is not None)
+            and (self.must_not_match is None or re.search(self.must_not_match, text) is None)
+        )
+
+
+TRANSFORMS: tuple[type[_Transform], ...] = (Shuffle, Dropout, Sample, Take, Filter)
+Step = Annotated[
+    Propose | Synthesize | Aggregate | Shuffle | Dropout | Sample | Take | Filter,
+    Field(discriminator="kind"),
+]
 
 
 class Pipeline(_Failure):
@@ -158,6 +238,8 @@ class Pipeline(_Failure):
 
     steps: tuple[Step, ...] = Field(min_length=1)
     deadline: float | None = Field(None, gt=0)
+    seed: int | None = None
+    """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"
     delimiter: tuple[str, str] = ("<option>", "</option>")
     description: str | None = None
@@ -178,6 +260,11 @@ class Pipeline(_Failure):
                 raise ValueError(f"steps[{i}]: synthesize needs a previous step to read")
             if isinstance(step, Aggregate) and not last:
                 raise ValueError(f"steps[{i}]: aggregate must be the last step")
+            if isinstance(step, _Transform) and (first or last):
+                raise ValueError(
+                    f"steps[{i}]: {step.kind} reshapes the answers of a previous step for a "
+                    "next one: it can be neither first nor last"
+                )
         if not isinstance(self.steps[-1], Aggregate) and self.references != "concat":
             raise ValueError(
                 "the pipeline must end with an aggregate step "
@@ -259,21 +346,36 @@ _STEP_TYPES: dict[str, type[_Step]] = {
     "synthesize": Synthesize,
     "aggregate": Aggregate,
 }
+# What a transform's value means when it is not a mapping: {dropout: 0.2}, {take: 3}.
+_TRANSFORM_VALUE = {"shuffle": None, "dropout": "rate", "sample": "n", "take": "n", "filter": None}
 
 
 def _step_from_mapping(raw: Any, i: int) -> Any:
     """``{propose: [a, b], temperature: 0.7}`` or ``{kind: propose, members: [a, b]}``."""
+    if isinstance(raw, str) and raw in _TRANSFORM_VALUE:
+        return {"kind": raw}  # - shuffle
     if not isinstance(raw, dict):
         raise ValueError(f"steps[{i}]: expected a mapping such as {{propose: [model, ...]}}")
     if "kind" in raw:
         return raw
-    kinds = [k for k in raw if k in _STEP_TYPES]
+    known = sorted([*_STEP_TYPES, *_TRANSFORM_VALUE])
+    kinds = [k for k in raw if k in known]
     if len(kinds) != 1:
         raise ValueError(
-            f"steps[{i}]: name exactly one step kind out of {sorted(_STEP_TYPES)}, "
+            f"steps[{i}]: name exactly one step kind out of {known}, "
             f"got keys {sorted(map(str, raw))}"
         )
     kind = kinds[0]
+    if kind in _TRANSFORM_VALUE:
+        value, rest = raw[kind], {k: v for k, v in raw.items() if k != kind}
+        if isinstance(value, dict):
+            return {"kind": kind, **value, **rest}
+        field = _TRANSFORM_VALUE[kind]
+        if value is None or field is None:
+            if value not in (None, {}):
+                raise ValueError(f"steps[{i}]: {kind} takes a mapping of settings, got {value!r}")
+            return {"kind": kind, **rest}
+        return {"kind": kind, field: value, **rest}
     rest = {k: v for k, v in raw.items() if k != kind}
     return {"kind": kind, "members": raw[kind], **rest}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,18 @@ from typing import Any, TypeVar
 import litellm
 
 from . import prompts, retry
-from .config import Aggregate, Member, Pipeline, Propose, Synthesize
+from .config import (
+    Aggregate,
+    Dropout,
+    Filter,
+    Member,
+    Pipeline,
+    Propose,
+    Sample,
+    Shuffle,
+    Synthesize,
+    Take,
+)
 from .errors import MemberFailure, deadline_error, quorum_error
 
 Caller = Callable[..., Awaitable[Any]]
@@ -180,6 +192,11 @@ class Run:
     trace: list[TraceEntry] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     _ends_at: float | None = field(default=None, init=False, repr=False)
+    _random: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
+        self._random = random.Random(self.pipeline.seed)
 
     # ------------------------------------------------------------ clock and settings
 
@@ -375,7 +392,31 @@ class Run:
         for index, step in enumerate(self.pipeline.steps):
             if isinstance(step, Aggregate):
                 break
-            refs = await self._within(self._layer(index, step, refs))
+            if step.members:
+                refs = await self._within(self._layer(index, step, refs))
+            else:
+                refs = self._transform(index, step, refs)
+        return refs
+
+    def _transform(
+        self, index: int, step: Any, refs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        rng = self._random
+        match step:
+            case Shuffle():
+                refs = rng.sample(refs, len(refs))
+            case Dropout(rate=rate):
+                kept = [r for r in refs if rng.random() >= rate]
+                refs = kept or [rng.choice(refs)]
+            case Sample(n=n):
+                refs = rng.sample(refs, min(n, len(refs)))
+            case Take(n=n):
+                refs = refs[:n]
+            case Filter():
+                refs = [r for r in refs if step.keeps(r[1])]
+        if not refs:
+            why = ValueError(f"{step!r} kept none of the answers")
+            raise quorum_error(index, 1, 0, [MemberFailure(index, step.kind, why)], step.kind)
         return refs
 
     # ------------------------------------------------------------ final step

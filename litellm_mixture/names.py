@@ -130,6 +130,9 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
 
     steps = []
     for i, step in enumerate(pipeline.steps):
+        if not step.members:  # a transform: nothing to replace
+            steps.append(step)
+            continue
         members = step.members
         if "proposers" in params and not isinstance(step, Aggregate):
             members = tuple(_parse_one_line_layer(params["proposers"], i, spec))
@@ -276,10 +279,12 @@ def _escape(model: str) -> str:
 
 
 def _one_line(pipeline: Pipeline) -> str | None:
-    if pipeline.references != "system" or pipeline.description or pipeline.source:
-        return None
+    if pipeline != Pipeline(pipeline.steps):
+        return None  # top-level settings (references, deadline, seed, ...) have no one-line form
     layers = []
     for step in pipeline.steps:
+        if not step.members:
+            return None  # transforms have no one-line form
         plain = Aggregate if isinstance(step, Aggregate) else type(step)
         if step != plain(step.members) or not all(m.is_plain for m in step.members):
             return None
@@ -297,6 +302,9 @@ def _document(pipeline: Pipeline) -> dict[str, Any]:
     steps = []
     for step, raw in zip(pipeline.steps, dumped["steps"], strict=True):
         raw.pop("kind", None)
+        if not step.members:  # a transform: {dropout: {rate: 0.2}}
+            steps.append({step.kind: raw})
+            continue
         members = [
             m.model if m == Member(m.model) else m.model_dump(mode="json", exclude_defaults=True)
             for m in step.members

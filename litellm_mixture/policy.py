@@ -154,6 +154,8 @@ def check(
         raise refuse("max_layers", f"{len(pipeline.steps)} layers > {policy.max_layers}")
     calls = 0
     for index, step in enumerate(pipeline.steps):
+        if not step.members:
+            continue  # a transform calls no model
         if step.calls > policy.max_members_per_layer:
             raise refuse(
                 "max_members_per_layer",

@@ -232,6 +232,9 @@ def test_encode_decode_round_trips_canonical_strings(spec):
         SEED_INLINE,
         "together-moa?aggregator=x/y",
         "{steps: [{propose: [a/x], max_tokens: 9}, {aggregate: c/z}]}",
+        "{deadline: 30, steps: [{propose: [a/x, b/y]}, {aggregate: c/z}]}",
+        "{seed: 3, steps: [{propose: [a/x, b/y]}, shuffle, {dropout: 0.2}, {sample: 2},"
+        " {take: 1}, {filter: {min_length: 2, must_not_match: '(?i)sorry'}}, {aggregate: c/z}]}",
     ],
 )
 def test_decode_encode_is_identity_on_pipelines(spec):

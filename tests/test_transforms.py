@@ -1,0 +1,102 @@
+"""Transform steps (shuffle, dropout, sample, take, filter): what the next step sees, seeded."""
+
+import re
+
+import litellm
+import pytest
+
+import litellm_mixture
+from litellm_mixture import Aggregate, Dropout, Filter, Pipeline, Propose, Shuffle, Take, encode
+from tests.test_provider import complete, upstream  # noqa: F401  (fixture)
+
+PROPOSERS = "[openai/p1, openai/p2, openai/p3, openai/p4, openai/p5]"
+
+
+def seen(upstream):  # noqa: F811
+    """The proposers whose answers the aggregator saw, in the order it saw them."""
+    (agg,) = upstream.by_model("agg")
+    system = agg["messages"][0]["content"].split("Responses from models:")[1]
+    return re.findall(r"answer from (p\d)", system)
+
+
+def spec(*transforms, seed=None):
+    steps = ", ".join([f"{{propose: {PROPOSERS}}}", *transforms, "{aggregate: openai/agg}"])
+    return "{" + (f"seed: {seed}, " if seed is not None else "") + f"steps: [{steps}]}}"
+
+
+def test_shuffle_reorders_and_a_seed_repeats_the_order(upstream):  # noqa: F811
+    orders = []
+    for _ in range(2):
+        upstream.requests.clear()
+        complete(spec("shuffle", seed=5))
+        orders.append(seen(upstream))
+    assert orders[0] == orders[1]
+    assert sorted(orders[0]) == ["p1", "p2", "p3", "p4", "p5"]
+    assert orders[0] != ["p1", "p2", "p3", "p4", "p5"]  # seed 5 does move them
+
+
+def test_dropout_drops_reproducibly_and_keeps_at_least_one(upstream):  # noqa: F811
+    kept = []
+    for _ in range(2):
+        upstream.requests.clear()
+        complete(spec("{dropout: 0.5}", seed=1))
+        kept.append(seen(upstream))
+    assert kept[0] == kept[1] and 0 < len(kept[0]) < 5
+    upstream.requests.clear()
+    complete(spec("{dropout: 0.99}", seed=2))
+    assert len(seen(upstream)) == 1
+
+
+def test_sample_and_take(upstream):  # noqa: F811
+    complete(spec("{sample: 2}", seed=3))
+    assert len(seen(upstream)) == 2
+    upstream.requests.clear()
+    complete(spec("{take: 2}"))
+    assert seen(upstream) == ["p1", "p2"]
+
+
+def test_filter_keeps_matching_answers_and_fails_clearly_when_none_is_left(upstream):  # noqa: F811
+    upstream.overrides = {"p2": "I am sorry, I cannot help", "p4": "ok"}
+    complete(spec("{filter: {min_length: 5, must_not_match: '(?i)sorry'}}"))
+    assert seen(upstream) == ["p1", "p3", "p5"]
+    with pytest.raises(litellm_mixture.MembersFailedError, match="kept none of the answers"):
+        complete(spec("{filter: {must_match: '^never$'}}"))
+
+
+def test_the_python_api_builds_and_encodes_the_same_pipelines(upstream):  # noqa: F811
+    pipeline = Pipeline(
+        [
+            Propose([f"openai/p{i}" for i in range(1, 6)]),
+            Shuffle(),
+            Dropout(0.2),
+            Take(3),
+            Filter(min_length=1),
+            Aggregate("openai/agg"),
+        ],
+        seed=11,
+    )
+    model = encode(pipeline)
+    assert litellm_mixture.decode(model) == pipeline
+    r = litellm.completion(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content.startswith("answer from agg")
+    assert len(seen(upstream)) <= 3
+
+
+def test_robust_moa_preset_shuffles_and_drops_before_aggregating():
+    steps = litellm_mixture.decode("mixture/robust-moa").steps
+    assert [s.kind for s in steps] == ["propose", "shuffle", "dropout", "aggregate"]
+    assert steps[2].rate == 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{steps: [shuffle, {aggregate: a/b}]}", "neither first nor last"),
+        ("{steps: [{propose: [a/b]}, {take: 0}, {aggregate: c/d}]}", "greater than or equal to 1"),
+        ("{steps: [{propose: [a/b]}, {filter: {must_match: '('}}, {aggregate: c/d}]}", "regular"),
+        ("{steps: [{propose: [a/b]}, {shuffle: 3}, {aggregate: c/d}]}", "takes a mapping"),
+    ],
+)
+def test_bad_transforms_are_spec_errors(text, needle):
+    with pytest.raises(litellm_mixture.SpecError, match=needle):
+        litellm_mixture.decode("mixture/" + text)
