@@ -10,6 +10,7 @@ registers it too; :func:`register` does it explicitly and is idempotent.
 
 from __future__ import annotations
 
+from .api import Result, run
 from .config import (
     Aggregate,
     Dropout,
@@ -22,7 +23,7 @@ from .config import (
     Synthesize,
     Take,
 )
-from .engine import Run, TraceEntry
+from .engine import Run, StepResult, TraceEntry
 from .errors import (
     MemberFailure,
     MembersAuthError,
@@ -59,10 +60,12 @@ __all__ = [
     "PolicyError",
     "Propose",
     "ProxyGuard",
+    "Result",
     "Run",
     "Sample",
     "Shuffle",
     "SpecError",
+    "StepResult",
     "Synthesize",
     "Take",
     "TraceEntry",
@@ -73,6 +76,7 @@ __all__ = [
     "preset_names",
     "proxy_guard",
     "register",
+    "run",
 ]
 
 PROVIDER = "mixture"

@@ -154,6 +154,15 @@ def _settings(*layers: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """The answers a step passed on: (model, text) pairs, in the order the next step sees them."""
+
+    step: int
+    kind: str
+    answers: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class _Read:
     """How an aggregator's stream went."""
@@ -191,6 +200,7 @@ class Run:
     max_tokens: int | None = None  # a cap on every call's max_tokens (the policy's, for clients)
     trace: list[TraceEntry] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    history: list[StepResult] = field(default_factory=list)
     _ends_at: float | None = field(default=None, init=False, repr=False)
     _random: random.Random = field(init=False, repr=False)
 
@@ -396,6 +406,7 @@ class Run:
                 refs = await self._within(self._layer(index, step, refs))
             else:
                 refs = self._transform(index, step, refs)
+            self.history.append(StepResult(index, step.kind, tuple(refs)))
         return refs
 
     def _transform(

@@ -1,5 +1,6 @@
 """Transform steps (shuffle, dropout, sample, take, filter): what the next step sees, seeded."""
 
+import asyncio
 import re
 
 import litellm
@@ -100,3 +101,22 @@ def test_robust_moa_preset_shuffles_and_drops_before_aggregating():
 def test_bad_transforms_are_spec_errors(text, needle):
     with pytest.raises(litellm_mixture.SpecError, match=needle):
         litellm_mixture.decode("mixture/" + text)
+
+
+def test_run_returns_the_answer_usage_and_what_each_step_passed_on(upstream):  # noqa: F811
+    pipeline = Pipeline(
+        [Propose(["openai/p1", "openai/p2", "openai/p3"]), Take(2), Aggregate("openai/agg")]
+    )
+    result = asyncio.run(litellm_mixture.run(pipeline, "What is 2+2?"))
+    assert result.content.startswith("answer from agg") and result.finish_reason == "stop"
+    assert [(h.step, h.kind, len(h.answers)) for h in result.history] == [
+        (0, "propose", 3),
+        (1, "take", 2),
+    ]
+    assert [model for model, _ in result.history[1].answers] == ["openai/p1", "openai/p2"]
+    assert upstream.by_model("p1")[0]["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+    assert result.usage["total_tokens"] == sum(
+        t["prompt_tokens"] + t["completion_tokens"] for t in result.trace
+    )
+    same = asyncio.run(litellm_mixture.run(encode(pipeline), [{"role": "user", "content": "hi"}]))
+    assert len(same.history) == 2

@@ -1,0 +1,49 @@
+"""Running a pipeline directly from Python, without going through litellm.completion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Pipeline
+from .engine import Run, StepResult
+from .names import decode
+
+
+@dataclass(frozen=True)
+class Result:
+    """A run's final answer, what it used and cost, and what each step passed on."""
+
+    content: str | None
+    tool_calls: list[Any] | None
+    finish_reason: str
+    usage: dict[str, int]
+    cost: float
+    history: list[StepResult]
+    trace: list[dict[str, Any]]
+
+
+async def run(
+    pipeline: Pipeline | str, messages: list[dict[str, Any]] | str, **params: Any
+) -> Result:
+    """Runs ``pipeline`` (a Pipeline or a ``mixture/...`` string) over a conversation.
+
+    ``messages`` may be a plain question. ``params`` are what ``litellm.completion`` would take
+    (temperature, tools, max_tokens, ...); the caller's contract binds the final step as usual.
+    """
+    if isinstance(pipeline, str):
+        pipeline = decode(pipeline)
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    timeout = params.pop("timeout", None)
+    execution = Run(pipeline, list(messages), params, timeout=timeout)
+    outcome = await execution.complete()
+    return Result(
+        content=outcome.content,
+        tool_calls=outcome.tool_calls,
+        finish_reason=outcome.finish_reason,
+        usage=execution.usage.as_dict(),
+        cost=execution.usage.cost,
+        history=execution.history,
+        trace=execution.trace_dicts(),
+    )
