@@ -185,7 +185,8 @@ def test_a_stream_reset_mid_answer_is_a_typed_error(served):
         except litellm.ServiceUnavailableError as e:
             assert "member openai/agg -> " in mid_stream(e).message
         else:
-            assert text == "answer from"
+            # Whatever the reader got before the drop (one chunk or two), never the whole answer.
+            assert text in ("answer", "answer from")
         return
     with pytest.raises(litellm.ServiceUnavailableError) as err:
         ask(THREE, True)
