@@ -1,17 +1,21 @@
 """The pipeline schema, and the two config dialects that decode into it.
 
 - mixtcha: ``layers`` of ``parallel`` / ``aggregator``, ``messageMode``, ``delimiter``.
-- ours: ``steps`` of ``propose`` / ``synthesize`` / ``aggregate``.
+- ours: ``steps`` of ``propose`` / ``synthesize`` / ``refine`` / ``rank`` / ``vote`` /
+  ``aggregate`` / ``self-moa-seq`` and the transforms.
 
 Both produce one canonical, immutable :class:`Pipeline`.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -77,9 +81,14 @@ class _Failure(_Frozen):
 
 class _Step(_Failure):
     members: tuple[Member, ...] = Field(min_length=1)
-    temperature: float | None = Field(None, ge=0, le=2)
+    # ``temp`` as in mixture-llm, so its pipelines read the same here.
+    temperature: float | None = Field(
+        None, ge=0, le=2, validation_alias=AliasChoices("temperature", "temp")
+    )
     max_tokens: int | None = Field(None, ge=1)
     min_successful: int = Field(1, ge=1)
+    prompt: str | None = None
+    """Replaces the step's default prompt (see ``prompts.yaml``)."""
 
     def __init__(self, members: Any = None, /, **data: Any) -> None:
         if members is not None:
@@ -91,12 +100,24 @@ class _Step(_Failure):
     def _coerce(cls, value: Any) -> Any:
         return _members(value)
 
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        """Given at most ``width`` answers in: the most calls each member (then each fallback)
+        may get, and the most answers this step passes on."""
+        raise NotImplementedError
+
+
+class _FanOut(_Step):
+    """Every member (each sample) answers at once; ``min_successful`` answers make a quorum."""
+
     @property
     def calls(self) -> int:
         return sum(m.samples for m in self.members)
 
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return [m.samples for m in self.members], self.calls
+
     @model_validator(mode="after")
-    def _quorum_reachable(self) -> _Step:
+    def _quorum_reachable(self) -> _FanOut:
         if self.min_successful > self.calls:
             raise ValueError(
                 f"min_successful={self.min_successful} exceeds the step's {self.calls} calls"
@@ -104,30 +125,40 @@ class _Step(_Failure):
         return self
 
 
-class Propose(_Step):
-    """Each member answers the caller's conversation."""
+class Propose(_FanOut):
+    """Each member answers the caller's conversation (``prompt`` is added to the user's turn)."""
 
     kind: Literal["propose"] = "propose"
 
 
-class Synthesize(_Step):
+class Synthesize(_FanOut):
     """Each member answers the conversation with the previous step's answers as references."""
 
     kind: Literal["synthesize"] = "synthesize"
-    prompt: str | None = None
 
 
-class Aggregate(_Step):
-    """One member writes the final answer from the previous step's answers.
+class Refine(_Step):
+    """Each answer is improved by one member (taken in turn); an answer whose refinement fails
+    is passed on as it was, as long as ``min_successful`` refinements succeed."""
 
-    ``fallbacks`` are tried in order when it fails; with ``best_proposal``, the first answer of
-    the previous step (members in the order written) is returned when every one of them fails.
-    """
+    kind: Literal["refine"] = "refine"
 
-    kind: Literal["aggregate"] = "aggregate"
-    prompt: str | None = None
+    @field_validator("members")
+    @classmethod
+    def _no_samples(cls, members: tuple[Member, ...]) -> tuple[Member, ...]:
+        if any(m.samples != 1 for m in members):
+            raise ValueError("refine members take turns over the answers: samples must be 1")
+        return members
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        k = len(self.members)
+        return [len(range(j, width, k)) for j in range(k)], width
+
+
+class _Single(_Step):
+    """One member makes each call; ``fallbacks`` are tried in order when it fails."""
+
     fallbacks: tuple[Member, ...] = ()
-    best_proposal: bool = False
 
     @field_validator("fallbacks", mode="before")
     @classmethod
@@ -138,19 +169,89 @@ class Aggregate(_Step):
     @classmethod
     def _one(cls, members: tuple[Member, ...]) -> tuple[Member, ...]:
         if len(members) != 1 or members[0].samples != 1:
-            raise ValueError("an aggregate step has exactly one member with samples=1")
+            raise ValueError("this step has exactly one member with samples=1")
         return members
 
     @property
     def member(self) -> Member:
         return self.members[0]
 
+    def _each(self, calls: int) -> list[int]:
+        return [calls] * (1 + len(self.fallbacks))
+
+
+class Aggregate(_Single):
+    """One member writes the final answer from the previous step's answers.
+
+    With ``best_proposal``, the first answer of the previous step (members in the order
+    written) is returned when the member and every fallback fail.
+    """
+
+    kind: Literal["aggregate"] = "aggregate"
+    best_proposal: bool = False
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return self._each(1), 1
+
+
+class SelfMoaSeq(Aggregate):
+    """Self-MoA-Seq: aggregates the answers ``window`` at a time, carrying each synthesis into
+    the next window as its first reference, so no call reads more than ``window`` answers."""
+
+    kind: Literal["self-moa-seq"] = "self-moa-seq"  # type: ignore[assignment]
+    window: int = Field(3, ge=2)
+
+    def windows(self, width: int) -> int:
+        return (
+            1 if width <= self.window else 1 + math.ceil((width - self.window) / (self.window - 1))
+        )
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return self._each(self.windows(width)), 1
+
+
+_UNCLEAR = Literal["take", "fail"]
+
+
+class Rank(_Single):
+    """A judge orders the answers; the best ``n`` go on, best first.
+
+    When its answer names none of them by number, ``on_unclear: take`` keeps the first ``n`` as
+    they came (noted in the trace) and ``fail`` fails the request.
+    """
+
+    kind: Literal["rank"] = "rank"
+    n: int = Field(ge=1)
+    on_unclear: _UNCLEAR = "take"
+
+    def __init__(self, members: Any = None, n: int | None = None, /, **data: Any) -> None:
+        if n is not None:
+            data["n"] = n
+        super().__init__(members, **data)
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return self._each(1), min(self.n, width)
+
+
+class Vote(_Single):
+    """A judge picks the answer most of the others agree with; it alone goes on (as the final
+    answer, verbatim, when this is the last step). ``on_unclear`` as for :class:`Rank`."""
+
+    kind: Literal["vote"] = "vote"
+    on_unclear: _UNCLEAR = "take"
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return self._each(1), 1
+
 
 class _Transform(_Frozen):
     """A step that reshapes the previous step's answers without calling a model."""
 
     members: ClassVar[tuple[Member, ...]] = ()
-    calls: ClassVar[int] = 0
+    portable: ClassVar[bool] = True  # can be written into a model string
+
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return [], width
 
 
 class Shuffle(_Transform):
@@ -179,6 +280,9 @@ class _Count(_Transform):
             data["n"] = n
         super().__init__(**data)
 
+    def bounds(self, width: int) -> tuple[list[int], int]:
+        return [], min(self.n, width)
+
 
 class Sample(_Count):
     """Keeps ``n`` answers chosen at random (all of them if there are fewer)."""
@@ -194,13 +298,27 @@ class Take(_Count):
 
 class Filter(_Transform):
     """Keeps the answers within a length range that match ``must_match`` and do not match
-    ``must_not_match`` (regular expressions, searched anywhere in the answer)."""
+    ``must_not_match`` (regular expressions, searched anywhere in the answer).
+
+    From Python, ``Filter(fn)`` keeps the answers for which ``fn(text)`` is true; such a step
+    runs with :func:`litellm_mixture.run` but has no model string.
+    """
 
     kind: Literal["filter"] = "filter"
+    fn: Callable[[str], bool] | None = Field(None, exclude=True)
     min_length: int | None = Field(None, ge=0)
     max_length: int | None = Field(None, ge=1)
     must_match: str | None = None
     must_not_match: str | None = None
+
+    def __init__(self, fn: Callable[[str], bool] | None = None, /, **data: Any) -> None:
+        if fn is not None:
+            data["fn"] = fn
+        super().__init__(**data)
+
+    @property
+    def portable(self) -> bool:  # type: ignore[override]
+        return self.fn is None
 
     @field_validator("must_match", "must_not_match")
     @classmethod
@@ -218,12 +336,38 @@ class Filter(_Transform):
             and (self.max_length is None or len(text) <= self.max_length)
             and (self.must_match is None or re.search(self.must_match, text) is not None)
             and (self.must_not_match is None or re.search(self.must_not_match, text) is None)
+            and (self.fn is None or bool(self.fn(text)))
         )
 
 
-TRANSFORMS: tuple[type[_Transform], ...] = (Shuffle, Dropout, Sample, Take, Filter)
+class Map(_Transform):
+    """Python only: replaces each answer with ``fn(text)`` (an empty result drops it)."""
+
+    kind: Literal["map"] = "map"
+    fn: Callable[[str], str] = Field(exclude=True)
+    portable: ClassVar[bool] = False
+
+    def __init__(self, fn: Callable[[str], str] | None = None, /, **data: Any) -> None:
+        if fn is not None:
+            data["fn"] = fn
+        super().__init__(**data)
+
+
+TRANSFORMS: tuple[type[_Transform], ...] = (Shuffle, Dropout, Sample, Take, Filter, Map)
 Step = Annotated[
-    Propose | Synthesize | Aggregate | Shuffle | Dropout | Sample | Take | Filter,
+    Propose
+    | Synthesize
+    | Refine
+    | Rank
+    | Vote
+    | Aggregate
+    | SelfMoaSeq
+    | Shuffle
+    | Dropout
+    | Sample
+    | Take
+    | Filter
+    | Map,
     Field(discriminator="kind"),
 ]
 
@@ -256,18 +400,18 @@ class Pipeline(_Failure):
             first, last = i == 0, i == len(self.steps) - 1
             if isinstance(step, Propose) and not first:
                 raise ValueError(f"steps[{i}]: propose must be the first step")
-            if isinstance(step, Synthesize) and first:
-                raise ValueError(f"steps[{i}]: synthesize needs a previous step to read")
+            if first and not isinstance(step, Propose) and type(step) is not Aggregate:
+                raise ValueError(f"steps[{i}]: {step.kind} needs a previous step to read")
             if isinstance(step, Aggregate) and not last:
-                raise ValueError(f"steps[{i}]: aggregate must be the last step")
-            if isinstance(step, _Transform) and (first or last):
+                raise ValueError(f"steps[{i}]: {step.kind} must be the last step")
+            if isinstance(step, _Transform) and last:
                 raise ValueError(
                     f"steps[{i}]: {step.kind} reshapes the answers of a previous step for a "
-                    "next one: it can be neither first nor last"
+                    "next one: it cannot be last"
                 )
-        if not isinstance(self.steps[-1], Aggregate) and self.references != "concat":
+        if not isinstance(self.steps[-1], (Aggregate, Vote)) and self.references != "concat":
             raise ValueError(
-                "the pipeline must end with an aggregate step "
+                "the pipeline must end with an aggregate, self-moa-seq or vote step "
                 "(only mixtcha's messageMode: concat may return the options themselves)"
             )
         return self
@@ -275,6 +419,24 @@ class Pipeline(_Failure):
     @property
     def is_passthrough(self) -> bool:
         return len(self.steps) == 1 and isinstance(self.steps[0], Aggregate)
+
+    @property
+    def portable(self) -> bool:
+        """Whether it can be written as a model string (no Python callables in it)."""
+        return all(getattr(step, "portable", True) for step in self.steps)
+
+    def bounds(self) -> list[list[int]]:
+        """For each step, the most calls each of its members (then fallbacks) may get."""
+        width, out = 0, []
+        for step in self.steps:
+            calls, width = step.bounds(width)
+            out.append(calls)
+        return out
+
+    @property
+    def max_calls(self) -> int:
+        """The most member calls one run makes, retries aside."""
+        return sum(map(sum, self.bounds()))
 
 
 # ---------------------------------------------------------------- mixtcha dialect
@@ -342,9 +504,8 @@ def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
 # ---------------------------------------------------------------- our dialect
 
 _STEP_TYPES: dict[str, type[_Step]] = {
-    "propose": Propose,
-    "synthesize": Synthesize,
-    "aggregate": Aggregate,
+    cls.model_fields["kind"].default: cls
+    for cls in (Propose, Synthesize, Refine, Rank, Vote, Aggregate, SelfMoaSeq)
 }
 # What a transform's value means when it is not a mapping: {dropout: 0.2}, {take: 3}.
 _TRANSFORM_VALUE = {"shuffle": None, "dropout": "rate", "sample": "n", "take": "n", "filter": None}
@@ -352,6 +513,11 @@ _TRANSFORM_VALUE = {"shuffle": None, "dropout": "rate", "sample": "n", "take": "
 
 def _step_from_mapping(raw: Any, i: int) -> Any:
     """``{propose: [a, b], temperature: 0.7}`` or ``{kind: propose, members: [a, b]}``."""
+    if raw == "map" or (isinstance(raw, dict) and "map" in raw):
+        raise ValueError(
+            f"steps[{i}]: map takes a Python function; it exists only in the Python API "
+            "(litellm_mixture.run)"
+        )
     if isinstance(raw, str) and raw in _TRANSFORM_VALUE:
         return {"kind": raw}  # - shuffle
     if not isinstance(raw, dict):

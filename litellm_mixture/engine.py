@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,15 +22,22 @@ from .config import (
     Aggregate,
     Dropout,
     Filter,
+    Map,
     Member,
     Pipeline,
     Propose,
+    Rank,
+    Refine,
     Sample,
+    SelfMoaSeq,
     Shuffle,
     Synthesize,
     Take,
+    Vote,
 )
-from .errors import MemberFailure, deadline_error, quorum_error
+from .errors import MemberFailure, SpecError, deadline_error, quorum_error
+
+logger = logging.getLogger("litellm_mixture")
 
 Caller = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
@@ -77,6 +85,7 @@ class TraceEntry:
     error: str | None = None
     attempts: int = 1
     cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
+    note: str | None = None  # how a judge's unclear answer was read
 
     @property
     def ok(self) -> bool:
@@ -207,6 +216,7 @@ class Run:
     def __post_init__(self) -> None:
         # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
         self._random = random.Random(self.pipeline.seed)
+        self._check_contract()
 
     # ------------------------------------------------------------ clock and settings
 
@@ -279,9 +289,14 @@ class Run:
         self, step: Any, member: Member, refs: list[tuple[str, str]], final: bool
     ) -> list[dict[str, Any]]:
         msgs = self.messages if final else prompts.text_only(self.messages)
-        if refs:  # none for a passthrough: the one model gets the conversation as it is
+        if refs:
             p = self.pipeline
-            msgs = prompts.inject(msgs, refs, p.references, step.prompt, p.delimiter)
+            prompt = step.prompt if step.prompt is not None else prompts.DEFAULTS.get(step.kind)
+            if isinstance(step, Rank):
+                prompt = prompt.replace("{n}", str(min(step.n, len(refs))))
+            msgs = prompts.inject(msgs, refs, p.references, prompt, p.delimiter)
+        elif step.prompt:  # a propose step's (or a passthrough's) instruction
+            msgs = prompts.with_user_text(msgs, step.prompt)
         if member.prompt:
             msgs = prompts.with_user_text(msgs, member.prompt)
         if member.system_prompt:
@@ -341,17 +356,14 @@ class Run:
             return MemberFailure(entry.step, member.model, ValueError(entry.error))
         return member.model, text
 
-    async def _layer(
-        self, index: int, step: Propose | Synthesize, refs: list[tuple[str, str]]
-    ) -> list[tuple[str, str]]:
-        entries, jobs = [], []
-        for member in step.members:
-            msgs = self._messages(step, member, refs, final=False)
-            for sample in range(member.samples):
-                entries.append(TraceEntry(index, step.kind, member.model, sample))
-                jobs.append(self._answer(entries[-1], step, member, msgs))
+    async def _fan_out(
+        self, index: int, step: Any, calls: list[tuple[TraceEntry, Member, list[dict[str, Any]]]]
+    ) -> list[tuple[str, str] | MemberFailure]:
+        """Makes the calls at once; returns each one's answer or failure, in order, once
+        ``min_successful`` answered (and the grace passed) or every call ended."""
+        entries = [entry for entry, _, _ in calls]
         self.trace += entries
-        tasks = [asyncio.ensure_future(job) for job in jobs]
+        tasks = [asyncio.ensure_future(self._answer(e, step, m, msgs)) for e, m, msgs in calls]
         need, grace = step.min_successful, self._setting(step, "grace")
         pending, cut_at, ok = set(tasks), None, 0
         if grace is None and need <= 1:
@@ -380,19 +392,96 @@ class Run:
             if ok < need
             else f"cut: still running {grace or 0:g}s after the quorum"
         )
-        failures = []
+        results: list[tuple[str, str] | MemberFailure] = []
         for entry, task in zip(entries, tasks, strict=True):
             if task.cancelled():
                 entry.error, entry.cut = why, True
-                failures.append(MemberFailure(index, entry.model, TimeoutError(why)))
-            elif isinstance(task.result(), MemberFailure):
-                failures.append(task.result())
-        answers = [t.result() for t in tasks if not t.cancelled()]
-        answers = [a for a in answers if not isinstance(a, MemberFailure)]
-        if len(answers) < need:
+                results.append(MemberFailure(index, entry.model, TimeoutError(why)))
+            else:
+                results.append(task.result())
+        failures = [r for r in results if isinstance(r, MemberFailure)]
+        if len(results) - len(failures) < need:
             members = "+".join(m.model for m in step.members)
-            raise quorum_error(index, need, len(answers), failures, members)
-        return answers
+            raise quorum_error(index, need, len(results) - len(failures), failures, members)
+        return results
+
+    async def _layer(
+        self, index: int, step: Propose | Synthesize, refs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        calls = []
+        for member in step.members:
+            msgs = self._messages(step, member, refs, final=False)
+            for sample in range(member.samples):
+                calls.append((TraceEntry(index, step.kind, member.model, sample), member, msgs))
+        results = await self._fan_out(index, step, calls)
+        return [r for r in results if not isinstance(r, MemberFailure)]
+
+    async def _refine(
+        self, index: int, step: Refine, refs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        calls = []
+        for i, ref in enumerate(refs):
+            member = step.members[i % len(step.members)]
+            msgs = self._messages(step, member, [ref], final=False)
+            calls.append((TraceEntry(index, step.kind, member.model, i), member, msgs))
+        results = await self._fan_out(index, step, calls)
+        # A failed refinement leaves its answer as it was (the trace entry says why).
+        return [
+            ref if isinstance(r, MemberFailure) else r for ref, r in zip(refs, results, strict=True)
+        ]
+
+    async def _single(
+        self, index: int, step: Any, refs: list[tuple[str, str]], sample: int = 0
+    ) -> tuple[str, str]:
+        """One answer from the step's member, or from its fallbacks in order."""
+        failures = []
+        for member in (step.member, *step.fallbacks):
+            entry = TraceEntry(index, step.kind, member.model, sample)
+            self.trace.append(entry)
+            msgs = self._messages(step, member, refs, final=False)
+            result = await self._answer(entry, step, member, msgs)
+            if not isinstance(result, MemberFailure):
+                return result
+            failures.append(result)
+        models = "+".join(m.model for m in (step.member, *step.fallbacks))
+        raise quorum_error(index, 1, 0, failures, models)
+
+    async def _judge(
+        self, index: int, step: Rank | Vote, refs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The answers a judge keeps, best first. Its answer is read as response numbers."""
+        if len(refs) == 1:
+            return refs  # nothing to judge
+        keep = min(step.n if isinstance(step, Rank) else 1, len(refs))
+        numbered = [(str(i), text) for i, (_, text) in enumerate(refs, 1)]
+        judge, answer = await self._single(index, step, numbered)
+        entry = self.trace[-1]
+        picks = prompts.read_choice(answer, len(refs))[:keep]
+        if len(picks) < keep:
+            if not picks and step.on_unclear == "fail":
+                entry.error = f"unclear answer: no response number in {answer!r:.120}"
+                failure = MemberFailure(index, judge, ValueError(entry.error))
+                raise quorum_error(index, 1, 0, [failure], judge)
+            entry.note = (
+                f"named {len(picks)} of {keep} responses in {answer!r:.120}; "
+                "the rest kept in the order they came"
+            )
+            logger.warning("%s step %d: the judge %s %s", step.kind, index + 1, judge, entry.note)
+            picks += [i for i in range(len(refs)) if i not in picks][: keep - len(picks)]
+        return [refs[i] for i in picks]
+
+    async def _carry(self, refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Self-MoA-Seq: all but the last window, each synthesis carried into the next."""
+        step, index = self.pipeline.steps[-1], len(self.pipeline.steps) - 1
+        if not isinstance(step, SelfMoaSeq) or len(refs) <= step.window:
+            return refs
+        size = step.window
+        window, rest, sample = refs[:size], refs[size:], 0
+        while rest:
+            synthesis = await self._single(index, step, window, sample)
+            self.history.append(StepResult(index, step.kind, (synthesis,)))
+            window, rest, sample = [synthesis, *rest[: size - 1]], rest[size - 1 :], sample + 1
+        return window
 
     async def references(self) -> list[tuple[str, str]]:
         """Runs every step before the final one; returns the last layer's (model, answer)s."""
@@ -400,12 +489,17 @@ class Run:
             self._start()
         refs: list[tuple[str, str]] = []
         for index, step in enumerate(self.pipeline.steps):
-            if isinstance(step, Aggregate):
-                break
-            if step.members:
-                refs = await self._within(self._layer(index, step, refs))
-            else:
-                refs = self._transform(index, step, refs)
+            match step:
+                case Aggregate():
+                    break
+                case Propose() | Synthesize():
+                    refs = await self._within(self._layer(index, step, refs))
+                case Refine():
+                    refs = await self._within(self._refine(index, step, refs))
+                case Rank() | Vote():
+                    refs = await self._within(self._judge(index, step, refs))
+                case _:
+                    refs = self._transform(index, step, refs)
             self.history.append(StepResult(index, step.kind, tuple(refs)))
         return refs
 
@@ -425,6 +519,8 @@ class Run:
                 refs = refs[:n]
             case Filter():
                 refs = [r for r in refs if step.keeps(r[1])]
+            case Map(fn=fn):
+                refs = [(model, out) for model, text in refs if (out := fn(text))]
         if not refs:
             why = ValueError(f"{step!r} kept none of the answers")
             raise quorum_error(index, 1, 0, [MemberFailure(index, step.kind, why)], step.kind)
@@ -439,7 +535,9 @@ class Run:
 
     def _final_entry(self, member: Member) -> TraceEntry:
         index = len(self.pipeline.steps) - 1
-        entry = TraceEntry(index, "aggregate", member.model, 0)
+        # Numbered after self-moa-seq's earlier windows and the failed tries before it.
+        sample = sum(1 for e in self.trace if e.step == index)
+        entry = TraceEntry(index, self.pipeline.steps[-1].kind, member.model, sample)
         self.trace.append(entry)
         return entry
 
@@ -455,9 +553,9 @@ class Run:
         raise quorum_error(len(self.pipeline.steps) - 1, 1, 0, failures, models)
 
     async def _complete(self) -> Outcome:
-        refs = await self.references()
+        refs = await self._carry(await self.references())
         if not isinstance(self.pipeline.steps[-1], Aggregate):
-            return Outcome(self._options(refs))
+            return Outcome(self._unaggregated(refs))
         step = self.pipeline.steps[-1]
         failures = []
         for member in self._finalists():
@@ -480,6 +578,16 @@ class Run:
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         return Outcome(self._last_resort(failures, refs))
 
+    def _check_contract(self) -> None:
+        last = self.pipeline.steps[-1]
+        asked = sorted(k for k in ("tools", "functions", "response_format") if self.params.get(k))
+        if asked and not isinstance(last, Aggregate):
+            what = "one of the answers verbatim" if isinstance(last, Vote) else "the answers"
+            raise SpecError(
+                f"this pipeline returns {what}, so no model sees {', '.join(asked)}: "
+                "end it with an aggregate step to use them"
+            )
+
     async def complete(self) -> Outcome:
         self._start()
         return await self._within(self._complete())
@@ -488,8 +596,9 @@ class Run:
         """The final answer as it arrives; the last event carries the finish reason."""
         self._start()
         refs = await self.references()
+        refs = await self._within(self._carry(refs))
         if not isinstance(self.pipeline.steps[-1], Aggregate):
-            yield StreamEvent(self._options(refs))
+            yield StreamEvent(self._unaggregated(refs))
             yield StreamEvent(finish_reason="stop")
             return
         step = self.pipeline.steps[-1]
@@ -565,7 +674,10 @@ class Run:
             if not read.complete:  # stopped early: give its connection back now, not at GC
                 await _close(stream)
 
-    def _options(self, refs: list[tuple[str, str]]) -> str:
+    def _unaggregated(self, refs: list[tuple[str, str]]) -> str:
+        """The answer of a pipeline with no aggregator: a vote's pick, or mixtcha's options."""
+        if isinstance(self.pipeline.steps[-1], Vote):
+            return refs[0][1]
         return prompts.options_block(refs, self.pipeline.delimiter, None)
 
     def trace_dicts(self) -> list[dict[str, Any]]:

@@ -35,8 +35,14 @@ def member_info(model: str) -> dict[str, Any]:
 
 def model_info(pipeline: Pipeline) -> dict[str, Any]:
     """A LiteLLM model-info entry for a pipeline (``litellm.register_model`` format)."""
-    calls = [(step, m) for step in pipeline.steps for m in step.members for _ in range(m.samples)]
-    infos = {m.model: member_info(m.model) for _, m in calls}
+    # Each call a run makes when nothing fails (the widest case, for refine and self-moa-seq).
+    calls = [
+        member
+        for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True)
+        for member, used in zip(step.members, uses, strict=False)  # fallbacks aside
+        for _ in range(used)
+    ]
+    infos = {m.model: member_info(m.model) for m in calls}
     final_step = pipeline.steps[-1]
     final = infos[final_step.members[0].model]
     entry: dict[str, Any] = {"litellm_provider": "mixture", "mode": "chat"}
@@ -52,7 +58,7 @@ def model_info(pipeline: Pipeline) -> dict[str, Any]:
 
     prices = [
         (infos[m.model].get("input_cost_per_token"), infos[m.model].get("output_cost_per_token"))
-        for _, m in calls
+        for m in calls
     ]
     if all(p is not None and c is not None for p, c in prices):
         entry["input_cost_per_token"] = sum(p for p, _ in prices)

@@ -3,7 +3,8 @@
 What follows ``mixture/`` is one of:
 
 - a preset: ``moa-lite``, optionally with parameters ``self-moa?model=openai/gpt-4o&samples=4``;
-- a one-line pipeline: ``openai/gpt-4o-mini*3+anthropic/claude-3-5-haiku>openai/gpt-4o``;
+- a one-line pipeline: ``openai/gpt-4o-mini*3+anthropic/claude-3-5-haiku>openai/gpt-4o``, whose
+  middle layers may also be transforms: ``a*4+b>shuffle>dropout=0.2>c``;
 - an inline YAML/JSON document in the mixtcha or the ``steps`` dialect;
 - a single model, passed through: ``deepseek/deepseek-chat``.
 """
@@ -22,7 +23,20 @@ from urllib.parse import unquote
 
 import yaml
 
-from .config import Aggregate, Member, Pipeline, Propose, Synthesize, pipeline_from_document
+from .config import (
+    Aggregate,
+    Dropout,
+    Member,
+    Pipeline,
+    Propose,
+    Rank,
+    Sample,
+    Shuffle,
+    Synthesize,
+    Take,
+    Vote,
+    pipeline_from_document,
+)
 from .errors import SpecError
 
 PREFIX = "mixture/"
@@ -34,7 +48,11 @@ _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # At most 9 digits: int() of a 5,000-digit string raises ValueError, not a SpecError.
 _ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_PRESET_PARAMS = ("proposers", "aggregator", "model", "temperature", "max_tokens")
+_PRESET_PARAMS = ("proposers", "aggregator", "judge", "model", "temperature", "max_tokens")
+# Transforms as one-line layers: shuffle, dropout=0.2, sample=2, take=2.
+_ONE_LINE_TRANSFORM = re.compile(
+    r"^(?:(?P<kind>shuffle)|(?P<kind2>dropout|sample|take)=(?P<value>\d{1,9}(?:\.\d{1,9})?))$"
+)
 
 
 # ---------------------------------------------------------------- YAML, safely
@@ -134,13 +152,16 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
             steps.append(step)
             continue
         members = step.members
-        if "proposers" in params and not isinstance(step, Aggregate):
+        if "proposers" in params and isinstance(step, (Propose, Synthesize)):
             members = tuple(_parse_one_line_layer(params["proposers"], i, spec))
-        if "aggregator" in params and isinstance(step, Aggregate):
-            members = (members[0].model_copy(update={"model": params["aggregator"]}),)
+        for key, kinds in (("aggregator", Aggregate), ("judge", (Rank, Vote))):
+            if key in params and isinstance(step, kinds):
+                members = (members[0].model_copy(update={"model": params[key]}),)
         if member_updates:
             members = tuple(m.model_copy(update=member_updates) for m in members)
         min_ok = min(step.min_successful, sum(m.samples for m in members))
+        if not isinstance(step, (Propose, Synthesize)):
+            min_ok = step.min_successful  # not bounded by its members: they take turns
         steps.append(step.model_copy(update={"members": members, "min_successful": min_ok}))
     # Revalidate: the overrides must still make a valid pipeline.
     return pipeline_from_document(pipeline.model_copy(update={"steps": tuple(steps)}), spec=spec)
@@ -169,13 +190,45 @@ def _parse_one_line_layer(text: str, layer: int, spec: str) -> list[Member]:
     return members
 
 
+def _one_line_transform(layer: str, index: int, spec: str) -> Any:
+    match = _ONE_LINE_TRANSFORM.match(layer)
+    if match is None:
+        return None
+    if match["kind"]:
+        return Shuffle()
+    kind, value = match["kind2"], match["value"]
+    try:
+        return (
+            Dropout(float(value))
+            if kind == "dropout"
+            else {"sample": Sample, "take": Take}[kind](int(value))
+        )
+    except ValueError as e:
+        raise SpecError(f"layer {index + 1}: {layer!r}: {_first_error(e)}", spec=spec) from None
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    return errors()[0]["msg"] if errors else str(error)
+
+
 def _parse_one_line(spec: str) -> Pipeline:
     layers = spec.split(">")
     if any(not layer for layer in layers):
         raise SpecError(
             "empty layer in one-line spec (two '>' in a row, or one at an end)", spec=spec
         )
-    parsed = [_parse_one_line_layer(layer, i, spec) for i, layer in enumerate(layers)]
+    transforms = [_one_line_transform(layer, i, spec) for i, layer in enumerate(layers)]
+    if transforms[0] is not None or transforms[-1] is not None:
+        raise SpecError(
+            "a transform (shuffle, dropout=R, sample=N, take=N) goes between two layers of "
+            "members, e.g. a*3+b>shuffle>c",
+            spec=spec,
+        )
+    parsed = [
+        step or _parse_one_line_layer(layer, i, spec)
+        for i, (layer, step) in enumerate(zip(layers, transforms, strict=True))
+    ]
     final = parsed[-1]
     if len(final) != 1 or final[0].samples != 1:
         raise SpecError(
@@ -184,7 +237,9 @@ def _parse_one_line(spec: str) -> Pipeline:
             spec=spec,
         )
     steps: list[Any] = [Propose(parsed[0])]
-    steps += [Synthesize(layer) for layer in parsed[1:-1]]
+    steps += [
+        s if t is not None else Synthesize(s) for s, t in zip(parsed, transforms, strict=True)
+    ][1:-1]
     steps.append(Aggregate(final))
     return Pipeline(steps)
 
@@ -275,7 +330,10 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
 
 
 def _escape(model: str) -> str:
-    return "".join(f"%{ord(c):02X}" if c in "%+*>" else c for c in model)
+    text = "".join(f"%{ord(c):02X}" if c in "%+*>" else c for c in model)
+    if _ONE_LINE_TRANSFORM.match(text):  # a model named like a transform: shuffle
+        text = f"%{ord(text[0]):02X}{text[1:]}"
+    return text
 
 
 def _one_line(pipeline: Pipeline) -> str | None:
@@ -283,11 +341,24 @@ def _one_line(pipeline: Pipeline) -> str | None:
         return None  # top-level settings (references, deadline, seed, ...) have no one-line form
     layers = []
     for step in pipeline.steps:
-        if not step.members:
-            return None  # transforms have no one-line form
-        plain = Aggregate if isinstance(step, Aggregate) else type(step)
-        if step != plain(step.members) or not all(m.is_plain for m in step.members):
-            return None
+        match step:
+            case Shuffle():
+                layers.append("shuffle")
+                continue
+            case Dropout(rate=value) | Sample(n=value) | Take(n=value):
+                layers.append(f"{step.kind}={value}")
+                if not _ONE_LINE_TRANSFORM.match(layers[-1]):
+                    return None  # a rate such as 1e-05
+                continue
+            case Propose() | Synthesize() | Aggregate() if type(step) in (
+                Propose,
+                Synthesize,
+                Aggregate,
+            ) and step == type(step)(step.members):
+                if not all(m.is_plain for m in step.members):
+                    return None
+            case _:
+                return None  # the other steps, or settings the one-line form cannot write
         layers.append(
             "+".join(
                 _escape(m.model) + (f"*{m.samples}" if m.samples > 1 else "") for m in step.members
@@ -317,8 +388,14 @@ def _document(pipeline: Pipeline) -> dict[str, Any]:
 def encode(pipeline: Pipeline) -> str:
     """The shortest model string for a pipeline: a preset name, the one-line form, or inline JSON.
 
-    ``decode(encode(p)) == p`` for every pipeline.
+    ``decode(encode(p)) == p`` for every pipeline. Raises :class:`SpecError` for a pipeline
+    with Python callables (``Filter(fn)``, ``Map(fn)``): those run only with ``run()``.
     """
+    if not pipeline.portable:
+        raise SpecError(
+            "a pipeline with a Python function (Filter(fn) or Map(fn)) has no model string; "
+            "run it with litellm_mixture.run(), or use filter's declarative settings"
+        )
     for name in preset_names():
         if load_preset(name) == pipeline:
             return PREFIX + name

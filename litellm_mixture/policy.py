@@ -153,20 +153,22 @@ def check(
     if len(pipeline.steps) > policy.max_layers:
         raise refuse("max_layers", f"{len(pipeline.steps)} layers > {policy.max_layers}")
     calls = 0
-    for index, step in enumerate(pipeline.steps):
+    for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
         if not step.members:
             continue  # a transform calls no model
-        if step.calls > policy.max_members_per_layer:
+        layer = sum(uses[: len(step.members)])
+        if layer > policy.max_members_per_layer:
             raise refuse(
                 "max_members_per_layer",
-                f"layer {index + 1} makes {step.calls} calls > {policy.max_members_per_layer}",
+                f"layer {index + 1} makes {layer} calls > {policy.max_members_per_layer}",
             )
         for value in (step.max_tokens, *(m.max_tokens for m in step.members)):
             if value is not None and value > policy.max_tokens:
                 raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
         # Retries and fallbacks only run on failure, but may all run: count the worst case.
         attempts = 1 + ((step.retries if step.retries is not None else pipeline.retries) or 0)
-        for member in (*step.members, *getattr(step, "fallbacks", ())):
+        members = (*step.members, *getattr(step, "fallbacks", ()))
+        for member, used in zip(members, uses, strict=True):
             extra = sorted(set(member.params) - set(policy.allow_params))
             if extra:
                 raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
@@ -179,7 +181,7 @@ def check(
                         "allow_members",
                         f"{member.model!r} is not one of the proxy's models or allowed patterns",
                     )
-                calls += member.samples * attempts
+                calls += used * attempts
                 continue
             if depth + 1 > policy.max_nesting:
                 raise refuse(
@@ -188,7 +190,7 @@ def check(
                 )
             pipeline_inside, trusted = inner
             inner_calls = (
-                sum(s.calls for s in pipeline_inside.steps)
+                pipeline_inside.max_calls
                 if trusted
                 else check(
                     pipeline_inside,
@@ -199,7 +201,7 @@ def check(
                     depth=depth + 1,
                 )
             )
-            calls += member.samples * attempts * inner_calls
+            calls += used * attempts * inner_calls
     if calls > policy.max_calls:
         raise refuse("max_calls", f"{calls} member calls > {policy.max_calls}")
     return calls

@@ -7,24 +7,17 @@ The Together MoA layout is reproduced byte for byte from the reference implement
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-TOGETHER_AGGREGATE = (
-    "You have been provided with a set of responses from various open-source models to the "
-    "latest user query. Your task is to synthesize these responses into a single, high-quality "
-    "response. It is crucial to critically evaluate the information provided in these responses, "
-    "recognizing that some of it may be biased or incorrect. Your response should not simply "
-    "replicate the given answers but should offer a refined, accurate, and comprehensive reply to "
-    "the instruction. Ensure your response is well-structured, coherent, and adheres to the "
-    "highest standards of accuracy and reliability.\n\nResponses from models:"
-)
+import yaml
 
-MIXTCHA_4OSO = (
-    "Multiple answers were provided between <option> tags, but don't assume that I've seen them. "
-    "Please synthesize them into a single, high-quality response. It is crucial to critically "
-    "evaluate the information provided in these responses, recognizing that some of it may be "
-    "incorrect. Think step-by-step before providing your final answer."
+# Prompts are data: the defaults live in prompts.yaml, keyed by step kind.
+DEFAULTS: dict[str, str] = yaml.safe_load(
+    (Path(__file__).parent / "prompts.yaml").read_text(encoding="utf-8")
 )
+TOGETHER_AGGREGATE = DEFAULTS["aggregate"]
+MIXTCHA_4OSO = DEFAULTS["mixtcha-4oso"]
 
 Message = dict[str, Any]
 
@@ -143,3 +136,42 @@ def text_only(messages: list[Message]) -> list[Message]:
         else:
             out.append(m)
     return out
+
+
+# A judge's answer: numbers only ("3, 1", "[3, 1]", "3 > 1"), or prose around them.
+_BARE = re.compile(r"[\d\s,;.&>#()\[\]]*")
+_LISTED = re.compile(r"^\s*\d+[.)]\s+(.*)$")
+_LABELLED = re.compile(r"(?:response|option|answer|candidate|#|\[)\s*#?\s*(\d+)", re.IGNORECASE)
+
+
+def _numbers(text: str, count: int) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", text) if 1 <= int(x) <= count]
+
+
+def _labelled(text: str, count: int) -> list[int]:
+    return [int(x) for x in _LABELLED.findall(text) if 1 <= int(x) <= count]
+
+
+def read_choice(answer: str | None, count: int) -> list[int]:
+    """The responses (0-based, in the judge's order) a judge's answer names by number.
+
+    Read in this order: an answer of numbers only, all of them; a numbered list whose every
+    entry names a response ("1. Response 3"), those; otherwise the last line naming any (after
+    its last colon, when that part names one, so "Final ranking: 3, 1" reads 3, 1), preferring
+    numbers labelled "response N", "#N" or "[N]". Numbers out of range are ignored; an empty
+    list means the answer is unclear.
+    """
+    text = clean_answer(answer).replace("*", "")
+    lines = text.splitlines()
+    listed = [m[1] for line in lines if (m := _LISTED.match(line))]
+    if _BARE.fullmatch(re.sub(r"\band\b", " ", text, flags=re.IGNORECASE)):
+        found = _numbers(text, count)
+    elif listed and all(_labelled(entry, count) for entry in listed):
+        found = [_labelled(entry, count)[0] for entry in listed]
+    else:
+        naming = [line for line in lines if _numbers(line, count)]
+        last = naming[-1] if naming else ""
+        tail = last.rpartition(":")[2]
+        segment = tail if _numbers(tail, count) else last
+        found = _labelled(segment, count) or _numbers(segment, count)
+    return [n - 1 for n in dict.fromkeys(found)]

@@ -92,7 +92,7 @@ def test_robust_moa_preset_shuffles_and_drops_before_aggregating():
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("{steps: [shuffle, {aggregate: a/b}]}", "neither first nor last"),
+        ("{steps: [shuffle, {aggregate: a/b}]}", "shuffle needs a previous step"),
         ("{steps: [{propose: [a/b]}, {take: 0}, {aggregate: c/d}]}", "greater than or equal to 1"),
         ("{steps: [{propose: [a/b]}, {filter: {must_match: '('}}, {aggregate: c/d}]}", "regular"),
         ("{steps: [{propose: [a/b]}, {shuffle: 3}, {aggregate: c/d}]}", "takes a mapping"),
