@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Pipeline
+from .config import Pipeline, pipeline_from_document
 from .engine import Run, StepResult
 from .names import decode
 
@@ -24,15 +25,18 @@ class Result:
 
 
 async def run(
-    pipeline: Pipeline | str, messages: list[dict[str, Any]] | str, **params: Any
+    pipeline: Pipeline | Sequence[Any] | str, messages: list[dict[str, Any]] | str, **params: Any
 ) -> Result:
-    """Runs ``pipeline`` (a Pipeline or a ``mixture/...`` string) over a conversation.
+    """Runs ``pipeline`` over a conversation: a Pipeline, a list of steps (as in mixture-llm)
+    or a ``mixture/...`` string.
 
     ``messages`` may be a plain question. ``params`` are what ``litellm.completion`` would take
     (temperature, tools, max_tokens, ...); the caller's contract binds the final step as usual.
     """
     if isinstance(pipeline, str):
         pipeline = decode(pipeline)
+    elif not isinstance(pipeline, Pipeline):
+        pipeline = pipeline_from_document({"steps": list(pipeline)})
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
     timeout = params.pop("timeout", None)

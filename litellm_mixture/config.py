@@ -513,6 +513,8 @@ _TRANSFORM_VALUE = {"shuffle": None, "dropout": "rate", "sample": "n", "take": "
 
 def _step_from_mapping(raw: Any, i: int) -> Any:
     """``{propose: [a, b], temperature: 0.7}`` or ``{kind: propose, members: [a, b]}``."""
+    if isinstance(raw, BaseModel):
+        return raw  # a step built in Python
     if raw == "map" or (isinstance(raw, dict) and "map" in raw):
         raise ValueError(
             f"steps[{i}]: map takes a Python function; it exists only in the Python API "

@@ -363,3 +363,11 @@ def test_transforms_have_a_one_line_form():
 )
 def test_a_judges_answer_is_read_as_response_numbers(answer, picks):
     assert read_choice(answer, 3) == picks
+
+
+def test_run_takes_a_list_of_steps_as_mixture_llm_does(upstream):  # noqa: F811
+    result = run([Propose(THREE, temp=0.7), Aggregate("openai/agg")])
+    assert result.content.startswith("answer from agg")
+    assert all(r["temperature"] == 0.7 for r in upstream.requests[:3])
+    with pytest.raises(litellm_mixture.SpecError, match="aggregate must be the last step"):
+        run([Aggregate("openai/agg"), Propose(THREE)])
