@@ -40,6 +40,8 @@ from .errors import MemberFailure, SpecError, deadline_error, quorum_error
 logger = logging.getLogger("litellm_mixture")
 
 Caller = Callable[..., Awaitable[Any]]
+# Told of each member call as it starts ("start") and ends ("end"), e.g. for a live view.
+Observer = Callable[[str, "TraceEntry"], None]
 T = TypeVar("T")
 CANCELLED = "cancelled"
 
@@ -210,6 +212,7 @@ class Run:
     trace: list[TraceEntry] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     history: list[StepResult] = field(default_factory=list)
+    observer: Observer | None = None
     _ends_at: float | None = field(default=None, init=False, repr=False)
     _random: random.Random = field(init=False, repr=False)
 
@@ -232,6 +235,10 @@ class Run:
 
     def _remaining(self) -> float | None:
         return None if self._ends_at is None else max(0.0, self._ends_at - time.monotonic())
+
+    def _observe(self, event: str, entry: TraceEntry) -> None:
+        if self.observer is not None:
+            self.observer(event, entry)
 
     def _setting(self, step: Any, name: str) -> Any:
         value = getattr(step, name)
@@ -344,17 +351,21 @@ class Run:
         self, entry: TraceEntry, step: Any, member: Member, msgs: list[dict[str, Any]]
     ) -> tuple[str, str] | MemberFailure:
         started = time.perf_counter()
+        self._observe("start", entry)
         try:
             call = {"model": member.model, "messages": msgs}
             response = await self._call(entry, step, member, False, **call)
         except Exception as e:
             return MemberFailure(entry.step, member.model, e)
-        self._record(entry, member.model, response, started)
-        text = prompts.clean_answer(response.choices[0].message.content)
-        if not text:
-            entry.error = "empty answer (no text after removing reasoning)"
-            return MemberFailure(entry.step, member.model, ValueError(entry.error))
-        return member.model, text
+        else:
+            self._record(entry, member.model, response, started)
+            text = prompts.clean_answer(response.choices[0].message.content)
+            if not text:
+                entry.error = "empty answer (no text after removing reasoning)"
+                return MemberFailure(entry.step, member.model, ValueError(entry.error))
+            return member.model, text
+        finally:
+            self._observe("end", entry)
 
     async def _fan_out(
         self, index: int, step: Any, calls: list[tuple[TraceEntry, Member, list[dict[str, Any]]]]
@@ -539,6 +550,7 @@ class Run:
         sample = sum(1 for e in self.trace if e.step == index)
         entry = TraceEntry(index, self.pipeline.steps[-1].kind, member.model, sample)
         self.trace.append(entry)
+        self._observe("start", entry)
         return entry
 
     def _final_messages(self, member: Member, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -569,7 +581,10 @@ class Run:
             except Exception as e:
                 failures.append(MemberFailure(entry.step, member.model, e))
                 continue
-            self._record(entry, member.model, response, started)
+            else:
+                self._record(entry, member.model, response, started)
+            finally:
+                self._observe("end", entry)
             choice = response.choices[0]
             message = choice.message
             if message.content or message.tool_calls:
@@ -622,12 +637,13 @@ class Run:
                 continue
             finally:
                 entry.latency_ms = (time.perf_counter() - started) * 1000
-            usage, produced, finish = read.usage, read.produced, read.finish
-            entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
-            entry.cost = _cost_from_usage(member.model, usage)
-            self._account(entry)
-            if produced:
-                yield StreamEvent(finish_reason=finish)
+                if read.complete or read.usage is not None:  # what a failed stream billed
+                    entry.prompt_tokens, entry.completion_tokens = _tokens(read.usage)
+                    entry.cost = _cost_from_usage(member.model, read.usage)
+                    self._account(entry)
+                self._observe("end", entry)
+            if read.produced:
+                yield StreamEvent(finish_reason=read.finish)
                 return
             entry.error = "empty answer"
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))

@@ -1,0 +1,96 @@
+"""Pipelines as text people read: a tree of steps, and the canonical YAML document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from . import prompts
+from .config import Member, Pipeline
+from .names import _document
+
+_LAYOUTS = {
+    "system": "numbered in the system message (Together MoA)",
+    "inline": "as <option> blocks in the user's turn (mixtcha inline)",
+    "concat": "as <option> blocks in a separate user turn (mixtcha concat)",
+}
+_FAILURE = ("deadline", "timeout", "retries", "grace", "seed")
+
+
+def canonical_yaml(pipeline: Pipeline) -> str:
+    """The pipeline as a ``steps`` document with every default left out."""
+    doc = _document(pipeline)
+    first = {k: doc.pop(k) for k in ("description", "source") if k in doc}
+    return yaml.safe_dump({**first, **doc}, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _settings(obj: Any, names: tuple[str, ...]) -> str:
+    """The named settings that differ from their defaults, as ``name=value``."""
+    given = obj.model_dump(exclude_defaults=True)
+    return "  ".join(f"{n}={given[n]}" for n in names if n in given)
+
+
+def _member(member: Member) -> str:
+    parts = [member.model + (f" *{member.samples}" if member.samples > 1 else "")]
+    parts.append(_settings(member, ("temperature", "max_tokens")))
+    parts += [f"{key}=…" for key in member.params]  # values may be canned text or secrets
+    if member.system_prompt:
+        parts.append(f"system_prompt={_short(member.system_prompt)}")
+    if member.prompt:
+        parts.append(f"prompt={_short(member.prompt)}")
+    return "  ".join(p for p in parts if p)
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return repr(line if len(line) <= width else line[: width - 1] + "…")
+
+
+def _prompt(step: Any) -> str | None:
+    if step.prompt is not None:
+        return f"prompt: {_short(step.prompt)}"
+    if step.kind == "propose":
+        return None
+    kind = step.kind if step.kind in prompts.DEFAULTS else "aggregate"
+    return f"prompt: the default {kind} prompt ({_short(prompts.DEFAULTS[kind], 40)})"
+
+
+_STEP_SETTINGS = ("n", "window", "rate", "temperature", "max_tokens", "min_successful")
+_FILTER = ("min_length", "max_length", "must_match", "must_not_match", "on_unclear")
+
+
+def tree(pipeline: Pipeline, name: str = "") -> str:
+    """Steps, members, prompts and the failure policy, one block per step."""
+    lines = [name or "pipeline"]
+    if pipeline.description:
+        lines.append(f"  {' '.join(pipeline.description.split())}")
+    if pipeline.source:
+        lines.append(f"  source: {' '.join(pipeline.source.split())}")
+    lines.append(f"  answers are passed on {_LAYOUTS[pipeline.references]}")
+    if top := _settings(pipeline, _FAILURE):
+        lines.append(f"  {top}")
+    for index, (step, calls) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
+        head = f"  {index + 1}. {step.kind}  {_settings(step, _STEP_SETTINGS)}".rstrip()
+        if step.members:
+            head += f"  (at most {sum(calls)} call{'s' if sum(calls) != 1 else ''})"
+        lines.append(head)
+        details = [_member(m) for m in step.members]
+        details += [f"fallback: {_member(m)}" for m in getattr(step, "fallbacks", ())]
+        if getattr(step, "best_proposal", False):
+            details.append("if every model fails: the previous step's first answer")
+        details += [f"{k}: {getattr(step, k)!r}" for k in _FILTER if k in _given(step)]
+        if getattr(step, "fn", None) is not None:
+            details.append(f"Python function {getattr(step.fn, '__name__', '')}".rstrip())
+        if step.members:
+            details.append(_prompt(step) or "")
+            details.append(_settings(step, ("timeout", "retries", "grace")))
+        details = [d for d in details if d]
+        for i, detail in enumerate(details):
+            lines.append(f"     {'└─' if i == len(details) - 1 else '├─'} {detail}")
+    lines.append(f"  at most {pipeline.max_calls} member calls per request, retries aside")
+    return "\n".join(lines)
+
+
+def _given(step: Any) -> dict[str, Any]:
+    return step.model_dump(exclude_defaults=True)

@@ -1,0 +1,94 @@
+"""The terminal view of a run: each member call pending → done/failed, then a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .engine import Run, TraceEntry
+
+# Steps whose calls run one after another (fallbacks, windows); the others fan out at once.
+_SEQUENTIAL = ("aggregate", "self-moa-seq", "rank", "vote")
+
+
+def row(entry: TraceEntry, done: bool) -> str:
+    if not done:
+        mark, numbers = "…", "running"
+    else:
+        mark = "✓" if entry.ok else ("✂" if entry.cut else "✗")
+        numbers = f"{entry.latency_ms:7.0f} ms  {entry.prompt_tokens}+{entry.completion_tokens} tok"
+        if entry.cost is not None:
+            numbers += f"  ${entry.cost:.6f}"
+        if entry.error:
+            numbers += f"  {entry.error}"
+        if entry.note:
+            numbers += f"  ({entry.note})"
+    sample = f"#{entry.sample}" if entry.sample else "  "
+    return f"{mark} {entry.step + 1}. {entry.kind:<12} {entry.model} {sample}  {numbers}"
+
+
+@dataclass
+class LiveView:
+    """An observer for :class:`Run`. On a terminal, the table of calls is redrawn in place until
+    the answer starts; elsewhere (pipes, CI logs) each start and end is one line."""
+
+    out: TextIO
+    tty: bool = False
+    rows: list[tuple[TraceEntry, bool]] = field(default_factory=list)
+    drawn: int = 0
+    frozen: bool = False
+
+    def __call__(self, event: str, entry: TraceEntry) -> None:
+        done = event == "end"
+        known = [i for i, (e, _) in enumerate(self.rows) if e is entry]
+        if known:
+            self.rows[known[0]] = (entry, done)
+        else:
+            self.rows.append((entry, done))
+        if self.tty and not self.frozen:
+            self.out.write(f"\x1b[{self.drawn}F" if self.drawn else "")
+            for e, d in self.rows:
+                self.out.write(f"\x1b[2K{row(e, d)}\n")
+            self.drawn = len(self.rows)
+        elif not self.tty or done:
+            self.out.write(row(entry, done) + "\n")
+        self.out.flush()
+
+    def freeze(self) -> None:
+        """The answer is being written below: stop redrawing above it."""
+        self.frozen = True
+
+
+def critical_path_ms(trace: list[TraceEntry]) -> float:
+    """The time the run could not have beaten: per step, its slowest call when they run at once,
+    or all its calls when they run one after another."""
+    total = 0.0
+    for step in sorted({e.step for e in trace}):
+        entries = [e for e in trace if e.step == step]
+        latencies = [e.latency_ms for e in entries]
+        total += sum(latencies) if entries[0].kind in _SEQUENTIAL else max(latencies)
+    return total
+
+
+def summary(run: Run, wall_ms: float) -> dict[str, Any]:
+    usage = run.usage
+    return {
+        "usage": usage.as_dict(),
+        "cost": usage.cost,
+        "cost_complete": usage.cost_known,
+        "wall_ms": round(wall_ms, 1),
+        "critical_path_ms": round(critical_path_ms(run.trace), 1),
+        "calls": len(run.trace),
+        "failed_calls": sum(1 for e in run.trace if not e.ok),
+    }
+
+
+def summary_line(figures: dict[str, Any]) -> str:
+    usage = figures["usage"]
+    cost = f"${figures['cost']:.6f}" + ("" if figures["cost_complete"] else " (some unpriced)")
+    return (
+        f"{figures['calls']} calls ({figures['failed_calls']} failed) · "
+        f"{usage['total_tokens']} tokens ({usage['prompt_tokens']} in, "
+        f"{usage['completion_tokens']} out) · {cost} · wall {figures['wall_ms'] / 1000:.2f} s, "
+        f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
+    )

@@ -1,0 +1,171 @@
+"""The `litellm-mixture` command: run, validate, explain, encode, presets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from litellm_mixture.cli import main
+from tests.test_provider import upstream  # noqa: F401  (fixture)
+from tests.upstream_process import fake_upstream
+
+BIN = Path(sys.executable).parent / "litellm-mixture"
+TRIO = "openai/p1+openai/p2>openai/agg"
+
+
+def invoke(*args, stdin=None):
+    return CliRunner().invoke(main, list(args), input=stdin)
+
+
+def test_run_streams_the_answer_and_shows_every_call_then_a_summary(upstream):  # noqa: F811
+    result = invoke("run", TRIO, "What is 2+2?")
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stdout.startswith("answer from agg #")
+        and "aggregating 2 references" in result.stdout
+    )
+    rows = result.stderr.splitlines()
+    for model in ("p1", "p2"):
+        assert any(r.startswith(f"✓ 1. propose      openai/{model}") and " ms " in r for r in rows)
+    assert any(r.startswith("✓ 2. aggregate    openai/agg") for r in rows)
+    assert rows[-1].startswith("3 calls (0 failed) · ")
+    assert "critical path" in rows[-1] and "$" in rows[-1]
+
+
+def test_run_reads_the_prompt_from_stdin(upstream):  # noqa: F811
+    assert invoke("run", TRIO, "-", stdin="From stdin?").exit_code == 0
+    assert upstream.by_model("p1")[0]["messages"] == [{"role": "user", "content": "From stdin?"}]
+
+
+def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: F811
+    result = invoke("run", TRIO, "hi", "--json")
+    assert result.exit_code == 0 and result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert set(doc) == {
+        "model",
+        "content",
+        "finish_reason",
+        "usage",
+        "cost",
+        "cost_complete",
+        "wall_ms",
+        "critical_path_ms",
+        "calls",
+        "failed_calls",
+        "history",
+        "trace",
+    }
+    assert doc["model"] == "mixture/" + TRIO and doc["content"].startswith("answer from agg")
+    assert [h["kind"] for h in doc["history"]] == ["propose"]
+    assert [t["model"] for t in doc["trace"]][-1] == "openai/agg" and doc["calls"] == 3
+    assert doc["usage"]["total_tokens"] == sum(
+        t["prompt_tokens"] + t["completion_tokens"] for t in doc["trace"]
+    )
+    assert 0 < doc["critical_path_ms"] <= doc["wall_ms"] * 1.05
+
+
+def test_run_fails_with_the_typed_message_and_exit_1(upstream):  # noqa: F811
+    upstream.overrides.update(
+        {m: httpx.Response(500, json={"error": {"message": "boom"}}) for m in ("p1", "p2")}
+    )
+    result = invoke("run", TRIO, "hi")
+    assert result.exit_code == 1
+    assert "member openai/p1 -> " in result.stderr and "Traceback" not in result.output
+    assert any(r.startswith("✗ 1. propose      openai/p1") for r in result.stderr.splitlines())
+
+
+def test_validate_prints_the_canonical_pipeline_or_the_exact_error(tmp_path):
+    result = invoke("validate", "moa-lite")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == "# valid: mixture/moa-lite, at most 7 member calls"
+    assert "- propose:" in result.stdout and "- aggregate:" in result.stdout
+    bad = invoke("validate", "openai/a*2>take=0>openai/b")
+    assert bad.exit_code == 1
+    assert "layer 2: 'take=0': Input should be greater than or equal to 1" in bad.stderr
+    file = tmp_path / "mine.yaml"
+    file.write_text("steps:\n  - propose: [openai/a, openai/b]\n  - shuffle\n  - vote: openai/j\n")
+    ok = invoke("validate", str(file))
+    assert ok.exit_code == 0 and "- vote:" in ok.stdout and ok.stdout.endswith("3 member calls\n")
+    assert invoke("validate", str(tmp_path / "missing.yaml")).exit_code == 2
+
+
+def test_explain_shows_steps_members_prompts_and_policy():
+    result = invoke("explain", "rank-then-aggregate")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "mixture/rank-then-aggregate"
+    assert "  2. rank  n=3  temperature=0.0  (at most 1 call)" in lines
+    assert "     ├─ openai/gpt-4o-mini" in lines
+    assert any(line.startswith("     └─ prompt: the default rank prompt") for line in lines)
+    assert lines[-1] == "  at most 7 member calls per request, retries aside"
+    doc = "{steps: [{propose: [a/x], retries: 2, timeout: 5}, {aggregate: a/y}], deadline: 30}"
+    shown = invoke("explain", doc).stdout
+    assert "  deadline=30.0" in shown and "└─ timeout=5.0  retries=2" in shown
+
+
+def test_encode_gives_the_shortest_string_and_warns_when_the_proxy_would_refuse_it(tmp_path):
+    simple = tmp_path / "simple.yaml"
+    simple.write_text("steps:\n  - propose: [openai/a, openai/b]\n  - aggregate: openai/c\n")
+    result = invoke("encode", str(simple))
+    assert result.exit_code == 0 and result.stdout == "mixture/openai/a+openai/b>openai/c\n"
+    assert result.stderr == ""
+    rich = tmp_path / "rich.yaml"
+    rich.write_text(
+        "steps:\n  - propose: [openai/a]\n  - rank: openai/j\n    n: 1\n  - aggregate: openai/c\n"
+    )
+    result = invoke("encode", str(rich))
+    assert result.exit_code == 0 and result.stdout.startswith('mixture/{"steps":')
+    assert "not through the proxy" in result.stderr and "mixture/rich" in result.stderr
+
+
+def test_presets_lists_builtin_and_user_presets(tmp_path, monkeypatch):
+    (tmp_path / "team.yaml").write_text(
+        "source: our team\nsteps:\n  - propose: [openai/a]\n  - aggregate: openai/b\n"
+    )
+    monkeypatch.setenv("LITELLM_MIXTURE_PRESETS", str(tmp_path))
+    result = invoke("presets")
+    assert result.exit_code == 0
+    out = result.stdout
+    for name in ("together-moa", "robust-moa", "rank-then-aggregate", "self-consistency", "team"):
+        assert f"mixture/{name}  [" in out
+    assert f"mixture/team  [{tmp_path.resolve() / 'team.yaml'}]" in out
+    assert "  source: our team" in out and "mixture/robust-moa  [builtin]" in out
+
+
+def command(*args, **env):
+    """The installed console script, as a user runs it."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    environment.update(LITELLM_LOCAL_MODEL_COST_MAP="True", **env)
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, env=environment, timeout=120
+    )
+
+
+def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream():
+    demo = command("run", "demo", "What is MoA?")
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.startswith("[canned aggregator]")
+    assert "4 calls (0 failed)" in demo.stderr
+    with fake_upstream() as up:
+        served = {"OPENAI_API_BASE": up.base, "OPENAI_API_KEY": "sk-cli-test"}
+        done = command("run", TRIO, "hi", "--json", **served)
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["content"].startswith("answer from agg") and doc["failed_calls"] == 0
+        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
+        assert "sk-cli-test" not in done.stdout + done.stderr
+        bad = command("run", "openai/p1>", "hi", **served)
+        assert bad.returncode == 1 and "empty layer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "explain", "encode", "presets"])
+def test_every_command_has_help_with_examples(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0 and "Usage: " in result.stdout
+    if command != "presets":
+        assert "Example" in result.stdout
