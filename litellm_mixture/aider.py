@@ -2,8 +2,10 @@
 
 aider guesses a model's edit format from substrings of its name and, unless told otherwise,
 uses the main model for commit messages and summaries, which would run the whole mixture for
-each. An exact-name settings entry fixes both; the metadata entry gives its context window and
-prices for models LiteLLM does not already know (every spec that is not a preset).
+each. An exact-name settings entry fixes both. The metadata entry gives the context window and
+prices of a name LiteLLM does not already know: every name but ``mixture/<preset>``, which the
+provider registers with LiteLLM itself when litellm is imported (see ``modelinfo``), so a
+metadata entry for it would only go stale with the next litellm price map.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 import yaml
 
 from .config import Pipeline
+from .errors import SpecError
 from .modelinfo import member_info, model_info
-from .names import PREFIX, decode
+from .names import PREFIX, decode, load_preset
 
 SETTINGS_FILE = ".aider.model.settings.yml"
 METADATA_FILE = ".aider.model.metadata.json"
@@ -60,8 +63,25 @@ def settings_entry(
     return entry
 
 
+def registered(model: str) -> bool:
+    """Whether LiteLLM knows ``model``'s info once the provider is registered: ``mixture/<preset>``.
+
+    A preset with parameters (``mixture/4oso?proposers=...``), a one-line or inline spec, and
+    any ``litellm_proxy/...`` name (aider's environment may not have this project installed)
+    are not registered.
+    """
+    if not model.startswith(PREFIX):
+        return False
+    try:
+        return load_preset(model.removeprefix(PREFIX)) is not None
+    except SpecError:
+        return False
+
+
 def metadata_entry(model: str) -> dict[str, Any]:
-    return {model: model_info(pipeline_of(model))}
+    """The metadata entries aider needs for ``model``: none for a registered preset."""
+    pipeline = pipeline_of(model)  # a bad spec raises here, preset or not
+    return {} if registered(model) else {model: model_info(pipeline)}
 
 
 def dump_settings(entries: list[dict[str, Any]]) -> str:
@@ -70,14 +90,24 @@ def dump_settings(entries: list[dict[str, Any]]) -> str:
 
 
 def write(folder: Path, settings: dict[str, Any], metadata: dict[str, Any]) -> list[Path]:
-    """Merge the entries into the two files in ``folder``, replacing entries of the same name."""
+    """Merge the entries into the two files in ``folder``, replacing entries of the same name.
+
+    The metadata file is left alone (not even created) when there is no metadata entry, but a
+    stale entry of the same name is dropped from it. Returns the files written.
+    """
     settings_path, metadata_path = folder / SETTINGS_FILE, folder / METADATA_FILE
     entries = yaml.safe_load(settings_path.read_text()) if settings_path.exists() else None
     entries = [e for e in entries or [] if e.get("name") != settings["name"]] + [settings]
     settings_path.write_text(dump_settings(entries))
+    written = [settings_path]
     known = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
-    metadata_path.write_text(json.dumps({**known, **metadata}, indent=2) + "\n")
-    return [settings_path, metadata_path]
+    merged = {**known, **metadata}
+    if not metadata:  # a registered preset: an old entry would shadow the registered info
+        merged.pop(settings["name"], None)
+    if merged != known:
+        metadata_path.write_text(json.dumps(merged, indent=2) + "\n")
+        written.append(metadata_path)
+    return written
 
 
 def normalize(model: str) -> str:

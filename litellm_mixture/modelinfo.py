@@ -7,7 +7,9 @@
   token is read by every call; a reply token is written by the aggregator and, as a
   reference, by each call before it (each proposer is assumed to write as much as the final
   answer), and read again by the aggregator. The exact cost of a run is the sum of its member
-  calls, in ``usage.cost`` and ``_hidden_params["response_cost"]``.
+  calls, in ``usage.cost`` and ``_hidden_params["response_cost"]``, and what the wrapped
+  ``litellm.completion_cost`` returns. aider prints that exact cost, streamed or not, but only
+  for a model whose info has an ``input_cost_per_token``; these prices are that signal.
 """
 
 from __future__ import annotations

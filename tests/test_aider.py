@@ -4,22 +4,29 @@ upstream on 127.0.0.1.
 aider is installed the way its own installer does it, as a uv tool, with this project built from
 the working tree and added: ``uv tool install aider-chat==0.86.2 --with .``. The tool lives in
 ``.venv-aider`` (``$LITELLM_MIXTURE_AIDER_TOOLS`` overrides the place).
+
+The preset runs pass no metadata file, so aider's model-info check sees what the provider
+registered with LiteLLM. One run pre-writes ``~/.aider/installs.json`` so that aider, as on any
+run after its first, imports litellm in a background thread.
 """
 
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import litellm
 import pytest
 
+from litellm_mixture.aider import METADATA_FILE, SETTINGS_FILE
 from tests.proxy_process import litellm_proxy
+from tests.test_modelinfo import AIDER_DIR, AIDER_LITELLM, readme_commands
 from tests.upstream_process import ROOT, fake_upstream
 
-AIDER = "aider-chat==0.86.2"
+AIDER_VERSION = "0.86.2"
+AIDER = f"aider-chat=={AIDER_VERSION}"
 TOOLS = Path(os.environ.get("LITELLM_MIXTURE_AIDER_TOOLS", ROOT / ".venv-aider"))
 PRESET = """
 steps:
@@ -36,6 +43,7 @@ EDIT = """hello.py
 ```
 """
 COMMIT_MESSAGE = "feat: greet with hello"
+REQUEST = "Greet with hello."
 
 
 def _bin(name: str) -> Path:
@@ -51,13 +59,51 @@ def aider_venv():
     args += ["--with", str(ROOT), "--reinstall-package", "litellm-mixture"]
     done = subprocess.run([str(uv), *args], env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr
+    version = "import importlib.metadata as m; print(m.version('litellm'))"
+    done = tool_python(version)
+    assert done.stdout.strip() == AIDER_LITELLM, "aider's pin changed: " + done.stdout
     return TOOLS
+
+
+def tool_python(code: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` with the aider tool environment's python (its litellm, this project)."""
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("LITELLM_MIXTURE_PRESETS", None)
+    done = subprocess.run(
+        [str(_bin("python")), "-c", code],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def aider_python() -> str:
+    """The interpreter aider runs under, as its ``sys.executable`` (the script's shebang)."""
+    first = _bin("aider").read_text().splitlines()[0]
+    assert first.startswith("#!/") and " " not in first, first  # not a /bin/sh trampoline
+    return first[2:]
 
 
 @pytest.fixture(scope="module")
 def upstream():
     with fake_upstream() as up:
         yield up
+
+
+def mark_installed(home: Path) -> Path:
+    """Write ``~/.aider/installs.json`` as aider 0.86.2 does after its first run of this version
+    and interpreter (aider/main.py, ``is_first_run_of_new_version``): the key is
+    ``str((__version__, sys.executable))``. aider then imports litellm in a background thread
+    (``check_and_load_imports``) instead of before it goes on."""
+    installs = home / ".aider" / "installs.json"
+    installs.parent.mkdir(parents=True, exist_ok=True)
+    installs.write_text(json.dumps({str((AIDER_VERSION, aider_python())): True}, indent=4))
+    return installs
 
 
 @pytest.fixture
@@ -92,6 +138,8 @@ def workspace(tmp_path, upstream):
 
 
 def run_aider(repo, env, *extra, model="mixture/e2e-moa", weak="openai/gpt-3.5-turbo"):
+    """aider with the settings (and, if ``aider-settings`` writes one, the metadata) entry for
+    ``model``. A preset gets no metadata entry: aider must learn its info from LiteLLM."""
     settings = repo.parent / "settings"
     write = ["aider-settings", model, "--weak-model", weak, "--write", str(settings)]
     subprocess.run(
@@ -100,9 +148,14 @@ def run_aider(repo, env, *extra, model="mixture/e2e-moa", weak="openai/gpt-3.5-t
         check=True,
         timeout=120,
     )
-    args = [str(_bin("aider")), "--model", model, "--message", "Greet with hello."]
-    args += ["--model-settings-file", str(settings / ".aider.model.settings.yml")]
-    args += ["--model-metadata-file", str(settings / ".aider.model.metadata.json")]
+    args = [str(_bin("aider")), "--model", model, "--message", REQUEST]
+    args += ["--model-settings-file", str(settings / SETTINGS_FILE)]
+    metadata = settings / METADATA_FILE
+    if model.startswith("mixture/"):  # here always a preset: registered, so no entry written
+        assert not metadata.exists()
+    else:
+        assert model in json.loads(metadata.read_text())
+        args += ["--model-metadata-file", str(metadata)]
     args += ["--yes-always", "--no-check-update", "--no-show-release-notes", "--no-analytics"]
     args += ["--no-pretty", "--no-gitignore", *extra, "hello.py"]
     done = subprocess.run(
@@ -129,15 +182,57 @@ def format_cost(value):
     return f"{value:.{max(2, 2 - int(math.log10(abs(value))))}f}"
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def aider_prices(models):
+    """Input and output price per token of each model, from the litellm aider runs with."""
+    code = (
+        "import json, sys, litellm\n"
+        "print(json.dumps({m: [litellm.model_cost[m]['input_cost_per_token'],"
+        " litellm.model_cost[m]['output_cost_per_token']] for m in json.load(sys.stdin)}))\n"
+    )
+    return json.loads(tool_python(code, stdin=json.dumps(sorted(models))).stdout)
+
+
+def assert_cost_line(output, calls):
+    """aider's cost line shows the summed cost of ``calls``, to every digit it prints."""
+    prices = aider_prices({c["request"]["model"] for c in calls})
+    expected = sum(
+        c["usage"]["prompt_tokens"] * prices[c["request"]["model"]][0]
+        + c["usage"]["completion_tokens"] * prices[c["request"]["model"]][1]
+        for c in calls
+    )
+    lines = re.findall(r"Cost: \$([0-9.]+) message, \$([0-9.]+) session\.", output)
+    assert len(lines) == 1, output  # one reply priced (the commit message is not)
+    message, session = lines[0]
+    # Printed with format_cost's digits: exact up to the rounding of the last one.
+    assert len(message.split(".")[1]) == len(format_cost(expected).split(".")[1]), message
+    step = 10.0 ** -len(message.split(".")[1])
+    assert abs(float(message) - expected) <= step / 2 * (1 + 1e-9), (message, expected)
+    assert session == message
+
+
+@pytest.mark.parametrize(
+    "stream, first_run",
+    [(True, True), (True, False), (False, True)],
+    ids=["stream-first-run", "stream-later-run-imports-litellm-in-a-thread", "no-stream-first-run"],
+)
 def test_aider_edits_through_a_mixture_and_commits_with_the_weak_model(
-    aider_venv, workspace, upstream, stream
+    aider_venv, workspace, upstream, stream, first_run
 ):
     repo, env = workspace
+    installs = None if first_run else mark_installed(Path(env["HOME"]))
+    before = installs.read_text() if installs else None
     output = run_aider(repo, env, *([] if stream else ["--no-stream"]))
+    if installs:  # aider found its key, so it did not rewrite the file: not a first run
+        assert installs.read_text() == before
+    else:  # aider recorded its first run under the key mark_installed writes
+        assert json.loads((Path(env["HOME"]) / ".aider" / "installs.json").read_text()) == {
+            str((AIDER_VERSION, aider_python())): True
+        }
 
     assert (repo / "hello.py").read_text() == 'def greet():\n    return "hello"\n'
-    assert "Unknown context window" not in output and "Warning for mixture" not in output
+    # No metadata file was given: the preset's window and prices came from LiteLLM itself.
+    for warning in ("Unknown context window", "Warning for", "Did you mean one of these"):
+        assert warning not in output, output
 
     calls = upstream.calls()
     by_model = {
@@ -150,35 +245,45 @@ def test_aider_edits_through_a_mixture_and_commits_with_the_weak_model(
     for call in proposers:
         messages = call["request"]["messages"]
         assert "SEARCH/REPLACE" in messages[0]["content"]
-        assert "Greet with hello." in messages[-1]["content"]
+        assert REQUEST in messages[-1]["content"]
         assert call["request"].get("stream") is not True
-    # The aggregator gets them as Together MoA references, and streams when aider streams.
-    system = aggregator[0]["request"]["messages"][0]["content"]
+    # The aggregator gets them as Together MoA references, with the conversation (the user's
+    # request included), and streams when aider streams.
+    messages = aggregator[0]["request"]["messages"]
+    system = messages[0]["content"]
     assert "Responses from models:" in system and system.count("answer from gpt-4o-mini") == 2
+    assert messages[-1]["role"] == "user" and REQUEST in messages[-1]["content"]
     assert bool(aggregator[0]["request"].get("stream")) is stream
 
     # The commit message came from the weak model in the settings file, not the mixture.
     assert len(by_model["gpt-3.5-turbo"]) == 1
     log = subprocess.run(
-        ["git", "log", "-1", "--format=%s"], cwd=repo, env=env, capture_output=True, text=True
+        ["git", "log", "-1", "--format=%s"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert log.stdout.strip() == COMMIT_MESSAGE
 
-    mixture_cost = sum(
-        sum(
-            litellm.cost_per_token(
-                model=c["request"]["model"],
-                prompt_tokens=c["usage"]["prompt_tokens"],
-                completion_tokens=c["usage"]["completion_tokens"],
-            )
-        )
-        for c in proposers + aggregator
+    # Streamed or not, the cost aider prints is the mixture's summed cost.
+    assert_cost_line(output, proposers + aggregator)
+
+
+def test_the_shipped_files_are_what_aider_settings_writes_with_aiders_litellm(aider_venv, tmp_path):
+    """integrations/aider's files, byte for byte, from the README's commands run in aider's
+    environment (litellm 1.81.10: the price map behind the metadata's numbers)."""
+    code = (
+        "import json, sys\n"
+        "from litellm_mixture.cli import main\n"
+        "for args in json.load(sys.stdin):\n"
+        "    main(args, standalone_mode=False)\n"
     )
-    cost_line = next(line for line in output.splitlines() if "Cost: $" in line)
-    if not stream:
-        assert f"Cost: ${format_cost(mixture_cost)} message" in cost_line, cost_line
-    # Streamed, aider 0.86.2 prices the reply itself: its own token count times the per-token
-    # prices of the model info, an estimate (see integrations/aider/README.md).
+    commands = [[*args[:-1], str(tmp_path)] for args in readme_commands()]
+    tool_python(code, stdin=json.dumps(commands))
+    for name in (SETTINGS_FILE, METADATA_FILE):
+        assert (tmp_path / name).read_text() == (AIDER_DIR / name).read_text(), name
 
 
 def test_the_hook_registers_when_aider_imports_litellm_in_a_background_thread(aider_venv):

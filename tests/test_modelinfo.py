@@ -1,15 +1,39 @@
 """Model info for mixtures, exact completion_cost, and `litellm-mixture aider-settings`."""
 
+import importlib.metadata
 import json
+import shlex
+from pathlib import Path
 
 import litellm
 import pytest
 import yaml
 from click.testing import CliRunner
 
-from litellm_mixture import decode, model_info
+from litellm_mixture import aider, decode, model_info
 from litellm_mixture.cli import main
 from tests.test_provider import complete, upstream  # noqa: F401  (fixture)
+
+AIDER_DIR = Path(__file__).resolve().parent.parent / "integrations" / "aider"
+# The litellm aider 0.86.2 pins: the shipped metadata's numbers come from its price map.
+AIDER_LITELLM = "1.81.10"
+PRICE_MAP_FIELDS = {
+    "max_input_tokens",
+    "max_output_tokens",
+    "max_tokens",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "supports_function_calling",
+}
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``litellm-mixture aider-settings ...`` lines that integrations/aider/README.md says
+    wrote the files next to it, each as the CLI's arguments (from ``aider-settings`` on)."""
+    text = (AIDER_DIR / "README.md").read_text()
+    section = text.split("## The files here", 1)[1].split("\n## ", 1)[0]
+    prefix = "litellm-mixture aider-settings "
+    return [shlex.split(line)[1:] for line in section.splitlines() if line.startswith(prefix)]
 
 
 def price(model):
@@ -56,14 +80,40 @@ def test_completion_cost_is_the_summed_cost_of_a_mixture_response(upstream):  # 
     assert litellm.completion_cost(plain) == pytest.approx(plain._hidden_params["response_cost"])
 
 
-def test_aider_settings_prints_both_entries():
-    result = CliRunner().invoke(main, ["aider-settings", "self-moa"])
+def aider_settings(*args):
+    result = CliRunner().invoke(main, ["aider-settings", *args])
     assert result.exit_code == 0, result.output
+    if "# no .aider.model.metadata.json entry needed" in result.output:
+        return yaml.safe_load(result.output), {}
     settings_text, metadata_text = result.output.split("# .aider.model.metadata.json\n")
-    (entry,) = yaml.safe_load(settings_text)
+    return yaml.safe_load(settings_text), json.loads(metadata_text)
+
+
+def test_aider_settings_prints_both_entries_and_no_metadata_for_a_preset():
+    (entry,), metadata = aider_settings("self-moa")
+    assert "registered with LiteLLM" in CliRunner().invoke(main, ["aider-settings", "demo"]).output
     assert entry["name"] == "mixture/self-moa" and entry["edit_format"] == "diff"
     assert entry["weak_model_name"] == "openai/gpt-4o"  # its only member
-    assert json.loads(metadata_text)["mixture/self-moa"]["litellm_provider"] == "mixture"
+    # LiteLLM knows a preset's info already (registered at import); an entry would go stale.
+    assert metadata == {}
+    assert litellm.get_model_info("mixture/self-moa")["max_input_tokens"] > 0
+
+    spec = "mixture/openai/gpt-4o-mini*2>openai/gpt-4o"
+    (entry,), metadata = aider_settings(spec)
+    assert entry["name"] == spec and entry["weak_model_name"] == "openai/gpt-4o-mini"
+    assert metadata == {spec: model_info(decode(spec))}
+    assert metadata[spec]["input_cost_per_token"] > 0
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["mixture/4oso?proposers=openai/gpt-4o", "litellm_proxy/mixture/self-moa"],
+    ids=["preset-with-parameters", "preset-through-the-proxy"],
+)
+def test_names_litellm_does_not_know_get_a_metadata_entry(model):
+    assert not aider.registered(model)
+    _, metadata = aider_settings(model)
+    assert metadata[model]["litellm_provider"] == "mixture"
 
 
 def test_aider_settings_merges_into_existing_files(tmp_path):
@@ -81,6 +131,46 @@ def test_aider_settings_merges_into_existing_files(tmp_path):
         assert entries[1]["editor_edit_format"] == "editor-diff"
     metadata = json.loads((tmp_path / ".aider.model.metadata.json").read_text())
     assert set(metadata) == {"keep/me", "mixture/" + spec}
+
+
+def test_aider_settings_writes_no_metadata_file_for_a_preset_and_drops_a_stale_entry(tmp_path):
+    args = ["aider-settings", "multiple-hats", "--write", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / ".aider.model.metadata.json").exists()
+    assert "metadata" not in result.output
+    stale = {"mixture/multiple-hats": {"max_input_tokens": 1}, "keep/me": {"max_input_tokens": 2}}
+    (tmp_path / ".aider.model.metadata.json").write_text(json.dumps(stale))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((tmp_path / ".aider.model.metadata.json").read_text())
+    assert metadata == {"keep/me": {"max_input_tokens": 2}}
+
+
+def test_the_shipped_aider_files_are_what_the_readme_commands_write(tmp_path):
+    commands = readme_commands()
+    assert len(commands) == 4, commands
+    for args in commands:
+        assert args[0] == "aider-settings" and args[-2:] == ["--write", "."], args
+        result = CliRunner().invoke(main, [*args[:-1], str(tmp_path)])
+        assert result.exit_code == 0, result.output
+    settings_file, metadata_file = aider.SETTINGS_FILE, aider.METADATA_FILE
+    assert (tmp_path / settings_file).read_text() == (AIDER_DIR / settings_file).read_text()
+
+    names = [e["name"] for e in yaml.safe_load((AIDER_DIR / settings_file).read_text())]
+    shipped_text = (AIDER_DIR / metadata_file).read_text()
+    shipped, written = json.loads(shipped_text), json.loads((tmp_path / metadata_file).read_text())
+    # Every name but the two presets (registered with LiteLLM by the provider itself).
+    assert list(shipped) == [n for n in names if n not in ("mixture/multiple-hats", "mixture/4oso")]
+    assert [aider.registered(n) for n in names] == [True, False, True, False]
+    assert list(written) == list(shipped)
+    if importlib.metadata.version("litellm") == AIDER_LITELLM:
+        assert (tmp_path / metadata_file).read_text() == shipped_text
+    else:  # another price map: the same entries, fields and flags; other numbers
+        for name, entry in shipped.items():
+            assert set(written[name]) == set(entry), name
+            stable = {k: v for k, v in entry.items() if k not in PRICE_MAP_FIELDS}
+            assert {k: v for k, v in written[name].items() if k not in PRICE_MAP_FIELDS} == stable
 
 
 def test_aider_settings_names_a_bad_spec():
