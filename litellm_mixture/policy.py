@@ -44,6 +44,7 @@ REQUEST_PARAMS = frozenset(
         "n",
         "logprobs",
         "top_logprobs",
+        "intermediate_responses",
     }
 )
 
@@ -162,8 +163,11 @@ def check(
                 "max_members_per_layer",
                 f"layer {index + 1} makes {layer} calls > {policy.max_members_per_layer}",
             )
-        for value in (step.max_tokens, *(m.max_tokens for m in step.members)):
-            if value is not None and value > policy.max_tokens:
+        limits = [step.max_tokens, *(m.max_tokens for m in step.members)]
+        for member in step.members:
+            limits += [member.params.get(k) for k in ("max_tokens", "max_completion_tokens")]
+        for value in limits:
+            if isinstance(value, int) and value > policy.max_tokens:
                 raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
         # Retries and fallbacks only run on failure, but may all run: count the worst case.
         attempts = 1 + ((step.retries if step.retries is not None else pipeline.retries) or 0)

@@ -19,7 +19,8 @@ import httpx
 from .policy import Policy, PolicyError, _matches
 
 MAX_REDIRECTS = 3
-_cache: dict[str, tuple[float, str]] = {}
+CACHE_SIZE = 128
+_cache: dict[str, tuple[float, bytes]] = {}
 
 
 async def _addresses(host: str) -> list[str]:
@@ -87,13 +88,28 @@ async def fetch(url: str, policy: Policy) -> str:
     address, _, fragment = url.partition("#")
     pin = policy.url_pins.get(address)
     if fragment.startswith("sha256="):
-        pin = fragment.removeprefix("sha256=")
+        asked = fragment.removeprefix("sha256=").lower()
+        if pin is not None and asked != pin.lower():  # the operator's pin wins
+            raise PolicyError("url_pins", "the URL's sha256 differs from the pinned one", spec=url)
+        pin = asked
     _allowed_host(address, policy, url)  # before the cache: the operator may have changed hosts
-    hit = _cache.get(url)
+    hit = _cache.get(address)
     if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+        body = hit[1]
+    else:
+        body = await _fetch(address, policy, url)
+        while len(_cache) >= CACHE_SIZE:  # the oldest entry goes first
+            del _cache[next(iter(_cache))]
+        _cache[address] = (time.monotonic() + policy.url_ttl, body)
+    # Checked on every use, cached or not: another request may name the URL with another pin.
+    if pin is not None and hashlib.sha256(body).hexdigest() != pin.lower():
+        raise PolicyError("url_pins", "the document does not match its sha256 pin", spec=url)
+    return body.decode("utf-8", "replace")
+
+
+async def _fetch(address: str, policy: Policy, url: str) -> bytes:
     try:
-        body = await asyncio.wait_for(_download(address, policy, url), policy.url_timeout)
+        return await asyncio.wait_for(_download(address, policy, url), policy.url_timeout)
     except (asyncio.TimeoutError, httpx.TimeoutException):  # distinct classes before 3.11
         raise PolicyError(
             "url_timeout", f"not fetched within {policy.url_timeout}s", spec=url
@@ -102,8 +118,3 @@ async def fetch(url: str, policy: Policy) -> str:
         raise PolicyError(
             "url_hosts", f"fetching it failed: {type(e).__name__}", spec=url
         ) from None
-    if pin is not None and hashlib.sha256(body).hexdigest() != pin.lower():
-        raise PolicyError("url_pins", "the document does not match its sha256 pin", spec=url)
-    text = body.decode("utf-8", "replace")
-    _cache[url] = (time.monotonic() + policy.url_ttl, text)
-    return text

@@ -97,6 +97,11 @@ def test_a_client_spec_naming_aliases_runs(proxy, upstream):
         ),
         ("mixture/mixture/mixture/small>big", "max_nesting"),
         ("mixture/https://example.com/spec.yaml", "url_hosts"),
+        (
+            'mixture/{"steps":[{"propose":[{"model":"small","params":'
+            '{"max_completion_tokens":99999}}]},{"aggregate":"big"}]}',
+            "max_tokens",
+        ),
     ],
 )
 def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstream, spec, rule):
@@ -112,6 +117,29 @@ def test_request_params_outside_the_allowed_set_are_refused(proxy, upstream):
         call("mixture/small>big", webhook_url="https://collector.test")
     with pytest.raises(PolicyError, match="max_tokens"):
         call("mixture/small>big", max_tokens=10_000)
+    assert upstream.requests == []
+
+
+def test_only_the_operators_entry_is_trusted_not_a_copy_of_its_spec(proxy, upstream):
+    # "team" is mixture/small*2>big in the model list: called by its name it is trusted...
+    asyncio.run(proxy.acompletion(model="team", messages=ASK, max_tokens=10_000))
+    # (the caller's max_tokens binds the aggregator; no cap reaches the proposers)
+    assert [q.get("max_tokens") for q in upstream.requests] == [None, None, 10_000]
+    # ...while the same text sent as a client spec, directly or through the wildcard route,
+    # is the client's and is checked.
+    with pytest.raises(PolicyError, match="max_tokens"):
+        call("mixture/small*2>big", max_tokens=10_000)
+    with pytest.raises(PolicyError, match="max_tokens"):
+        asyncio.run(proxy.acompletion(model="mixture/small*2>big", messages=ASK, max_tokens=10_000))
+    assert len(upstream.requests) == 3
+
+
+def test_n_above_one_is_refused_for_everyone(proxy, upstream):
+    for n in (2, 5):
+        with pytest.raises(litellm_mixture.SpecError, match="n must be 1"):
+            call("mixture/small>big", n=n)
+        with pytest.raises(litellm_mixture.SpecError, match="n must be 1"):
+            asyncio.run(proxy.acompletion(model="team", messages=ASK, n=n))
     assert upstream.requests == []
 
 
@@ -207,6 +235,42 @@ def test_a_pinned_url_spec_must_match_its_digest(urls, upstream):
     call(f"mixture/{SPEC_URL}#sha256={good}")
     with pytest.raises(PolicyError, match="url_pins"):
         call(f"mixture/{SPEC_URL}#sha256={'0' * 64}")
+
+
+def test_the_operators_pin_wins_over_the_urls(urls, upstream, monkeypatch):
+    route = urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
+    good = hashlib.sha256(DOC).hexdigest()
+    rules = {"url_hosts": ["*.example.org"], "url_pins": {SPEC_URL: "f" * 64}}
+    monkeypatch.setattr(litellm, "mixture_policy", rules, raising=False)
+    with pytest.raises(PolicyError, match="differs from the pinned one"):
+        call(f"mixture/{SPEC_URL}#sha256={good}")  # matches the document, not the operator
+    with pytest.raises(PolicyError, match="does not match its sha256 pin"):
+        call("mixture/" + SPEC_URL)
+    assert route.call_count == 1 and upstream.requests == []
+    rules["url_pins"] = {SPEC_URL: good}
+    monkeypatch.setattr(litellm, "mixture_policy", dict(rules), raising=False)
+    assert call("mixture/" + SPEC_URL).choices[0].message.content == "from the URL spec"
+    assert route.call_count == 1  # the body was cached; the pin is checked on every use
+
+
+def test_a_cached_url_spec_expires_after_its_ttl_and_the_cache_is_bounded(urls, monkeypatch):
+    route = urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
+    clock = [1000.0]
+    monkeypatch.setattr(remote.time, "monotonic", lambda: clock[0])
+    policy = Policy(url_hosts=("*.example.org",), url_ttl=60)
+    asyncio.run(remote.fetch(SPEC_URL, policy))
+    clock[0] += 59
+    asyncio.run(remote.fetch(SPEC_URL, policy))
+    assert route.call_count == 1
+    clock[0] += 2
+    asyncio.run(remote.fetch(SPEC_URL, policy))
+    assert route.call_count == 2
+    urls.get(url__regex=r"https://specs\.example\.org/n\d+").mock(
+        return_value=httpx.Response(200, content=DOC)
+    )
+    for i in range(remote.CACHE_SIZE + 5):
+        asyncio.run(remote.fetch(f"https://specs.example.org/n{i}", policy))
+    assert len(remote._cache) == remote.CACHE_SIZE
 
 
 @pytest.mark.parametrize(
