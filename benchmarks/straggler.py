@@ -1,6 +1,7 @@
 """What a straggling member costs: the quorum's grace period vs waiting for every member.
 
     python benchmarks/straggler.py [--latency 0.05] [--slowdown 10] [--grace 0.02] [--rounds 40]
+                                   [--tolerance 0.005]
 
 Four proposers and an aggregator on the fake upstream, every call ``--latency`` seconds except
 one proposer ``--slowdown`` times slower. Interleaved in one process, sequentially:
@@ -9,7 +10,13 @@ one proposer ``--slowdown`` times slower. Interleaved in one process, sequential
 - ``grace``: ``min_successful: 3, grace: G``: once three answered, the fourth gets G seconds;
 - ``wait for all``: no grace, the paper's behaviour: the slowest member sets the pace.
 
-Target: the straggler costs at most the grace period (``grace`` p50 - ``all fast`` p50 <= G).
+Target: the straggler costs at most the grace period, at the median and at p99 (``grace`` -
+``all fast`` <= G + tolerance). The exit status is 1 when it costs more.
+
+The tolerance (default 5 ms) is the noise of the measurement, not slack in the policy: two
+identical fast mixtures interleaved the same way differ by up to 1 ms at p50 and 4 ms at p99 on
+a shared 2-core machine, and cutting the straggler (cancelling its request, reconnecting next
+round on loopback) measured no cost at all with a grace of 0.
 """
 
 from __future__ import annotations
@@ -60,7 +67,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> bool:
+    """Runs the variants and prints the report; whether the target was met."""
     variants = {
         "all fast": spec(["p1", "p2", "p3", "p5"]),
         "grace": spec(["p1", "p2", "p3", "slow"], min_successful=3, grace=args.grace),
@@ -81,13 +89,18 @@ async def main(args: argparse.Namespace) -> None:
     print("variant          p50 ms    p99 ms")
     for name, values in runs.items():
         print(f"  {name:<14} {statistics.median(values):7.1f}  {percentile(values, 0.99):8.1f}")
-    floor, grace = statistics.median(runs["all fast"]), statistics.median(runs["grace"])
-    waited = statistics.median(runs["wait for all"])
-    print(
-        f"straggler cost (p50): with grace {grace - floor:+.1f} ms (target <= "
-        f"{args.grace * 1000:.0f} ms); waiting for all {waited - floor:+.1f} ms; "
-        f"grace/wait-for-all p50 ratio {grace / waited:.3f}"
-    )
+    target = (args.grace + args.tolerance) * 1000
+    met = True
+    for label, at in (("p50", statistics.median), ("p99", lambda v: percentile(v, 0.99))):
+        floor, grace, waited = (at(runs[name]) for name in variants)
+        met &= grace - floor <= target
+        print(
+            f"straggler cost ({label}): with grace {grace - floor:+.1f} ms (target <= "
+            f"{args.grace * 1000:.0f} ms + {args.tolerance * 1000:.0f} ms tolerance: "
+            f"{'met' if grace - floor <= target else 'MISSED'}); waiting for all "
+            f"{waited - floor:+.1f} ms; grace/wait-for-all ratio {grace / waited:.3f}"
+        )
+    return met
 
 
 if __name__ == "__main__":
@@ -96,8 +109,12 @@ if __name__ == "__main__":
     parser.add_argument("--slowdown", type=float, default=10.0, help="the straggler's factor")
     parser.add_argument("--grace", type=float, default=0.02, help="seconds after the quorum")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--tolerance", type=float, default=0.005, help="seconds of measurement noise allowed"
+    )
     args = parser.parse_args()
     latencies = [f"*={args.latency}", f"slow={args.latency * args.slowdown}"]
     with fake_upstream(*latencies) as upstream:
         os.environ["OPENAI_API_BASE"] = upstream.base
-        asyncio.run(main(args))
+        met = asyncio.run(main(args))
+    sys.exit(0 if met else 1)

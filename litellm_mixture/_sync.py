@@ -42,9 +42,26 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
     loop = _background_loop()
+    steps: list[asyncio.Task[Any]] = []
+
+    async def step() -> T:
+        steps[:] = [asyncio.current_task()]
+        return await agen.__anext__()
+
+    async def close() -> None:
+        # A step the caller cut short (Ctrl-C) may still be unwinding on the loop, and aclose()
+        # on a running generator raises instead of closing it: cancel the step, wait, then close.
+        for task in steps:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
     try:
         while True:
-            future = asyncio.run_coroutine_threadsafe(agen.__anext__(), loop)
+            future = asyncio.run_coroutine_threadsafe(step(), loop)
             try:
                 yield future.result()
             except StopAsyncIteration:
@@ -53,6 +70,4 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
                 future.cancel()
                 raise
     finally:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
-            asyncio.run_coroutine_threadsafe(aclose(), loop).result()
+        asyncio.run_coroutine_threadsafe(close(), loop).result()

@@ -7,6 +7,7 @@ failures exactly as they treat a single model's.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import litellm
@@ -33,6 +34,33 @@ class SpecError(MixtureError, litellm.BadRequestError):
         )
 
 
+# Credentials a provider may echo in an error ("Incorrect API key provided: sk-..."): member
+# errors reach the mixture's clients, who must not see the operator's keys. A key keeps its
+# vendor prefix (which key was wrong) and loses the rest.
+_SECRETS = (
+    (
+        re.compile(r"\b(sk-(?:ant-|proj-)?|gsk_|xai-|hf_|pplx-|AIza|AKIA)[\w\-]{8,}"),
+        r"\1[redacted]",
+    ),
+    (re.compile(r"\b(Bearer|Basic)\s+[\w\-.~+/=]{8,}", re.IGNORECASE), r"\1 [redacted]"),
+    (
+        re.compile(
+            r"\b((?:api[_-]?)?key|token|secret|password|authorization)(\"?\s*[=:]\s*[\"']?)"
+            r"(?!\[redacted\])[^\s\"'&,;}]{4,}",
+            re.IGNORECASE,
+        ),
+        r"\1\2[redacted]",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a credential replaced by ``[redacted]``."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 @dataclass(frozen=True)
 class MemberFailure:
     """One member call that did not produce a usable answer."""
@@ -40,11 +68,14 @@ class MemberFailure:
     step: int
     model: str
     error: BaseException
+    # Cancelled by the mixture itself (a quorum out of reach, a straggler past the grace, the
+    # deadline), not a failure of the member's own: it does not decide the error's type.
+    cut: bool = False
 
     @property
     def reason(self) -> str:
         text = getattr(self.error, "message", None) or str(self.error) or type(self.error).__name__
-        return f"{type(self.error).__name__}: {' '.join(text.split())[:300]}"
+        return f"{type(self.error).__name__}: {redact(' '.join(text.split()))[:300]}"
 
     def describe(self) -> str:
         return f"step {self.step} member {self.model} -> {self.reason}"
@@ -95,8 +126,9 @@ def quorum_error(
 ) -> _MembersFailed:
     """The typed error for a step whose members fell short of its quorum."""
     cls = MembersFailedError
+    causes = [f for f in failures if not f.cut]
     for cause, candidate in _BY_CAUSE:
-        if failures and all(isinstance(f.error, cause) for f in failures):
+        if causes and all(isinstance(f.error, cause) for f in causes):
             cls = candidate
             break
     lines = "; ".join(f.describe() for f in failures)

@@ -33,6 +33,60 @@ def clean_answer(text: str | None) -> str:
     return text.strip()
 
 
+_OPEN_TAGS = ("<think>", "<thinking>")
+_CLOSE = re.compile(r"</think(?:ing)?>")
+
+
+class LeadingThink:
+    """Removes the reasoning blocks an answer opens with, as the answer streams in.
+
+    ``feed`` returns what can be passed on now: nothing while the text so far may still be, or
+    is, a leading ``<think>`` block; once it is not, everything after the blocks (their trailing
+    whitespace dropped). An answer that is reasoning alone passes on nothing.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._seen = False  # a block was removed: the whitespace after it goes too
+        self._open = False
+        self._done = False
+
+    def feed(self, text: str) -> str:
+        if self._done:
+            return text
+        self._held += text
+        while True:
+            if not self._open:
+                head = self._held.lstrip()
+                tag = next((t for t in _OPEN_TAGS if head.startswith(t)), None)
+                if tag is None:
+                    if not head or any(t.startswith(head) for t in _OPEN_TAGS):
+                        return ""  # whitespace, or a tag still arriving
+                    self._done = True
+                    out, self._held = (head if self._seen else self._held), ""
+                    return out
+                self._held, self._open = head[len(tag) :], True
+            end = _CLOSE.search(self._held)
+            if end is None:
+                # Only what may start a closing tag is kept: reasoning can be long.
+                self._held = self._held[-len("</thinking>") :]
+                return ""
+            self._held, self._seen, self._open = self._held[end.end() :], True, False
+
+    def flush(self) -> str:
+        """At the end of the answer: what was held back that is not reasoning."""
+        held, self._held = self._held, ""
+        if self._done or self._open or not held.strip():
+            return ""
+        return held.lstrip() if self._seen else held
+
+
+def without_leading_think(text: str) -> str:
+    """A whole answer as :class:`LeadingThink` streams it: "" when it is reasoning alone."""
+    think = LeadingThink()
+    return think.feed(text) + think.flush()
+
+
 def _append_text(message: Message, text: str) -> Message:
     content = message.get("content")
     if isinstance(content, list):

@@ -10,16 +10,17 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 - usage: prompt tokens = characters of all message contents // 4 + 1, completion tokens =
   words of the reply. What it billed is recorded per call.
 
-``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key, and
-``state`` (``running``, ``done``, or ``cancelled`` when the client went away first).
-``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS`` spaces out a stream's chunks;
-``PUT /_settings {"latency": {...}, "gap": {...}, "reply": {MODEL: TEXT}, "fault": {...},
-"fail_rate": 0.05, "seed": 1}`` replaces those settings while running. A ``reply`` entry fixes
-what that model answers. A ``fault`` entry, ``MODEL: {"kind": K, "times": N, "retry_after": S}``
-(``times`` omitted: every call), makes it fail: ``500``, ``429`` (with ``Retry-After: S``),
-``hang``, ``malformed`` (truncated JSON), ``reset`` (the connection drops; mid-stream after two
-chunks), ``empty`` (an empty message) or ``reasoning`` (only ``<think>`` text). ``fail_rate``
-answers that share of all other calls with a 500 (seeded).
+``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key,
+``state`` (``running``, ``done``, or ``cancelled`` when the client went away first) and ``at``
+(when it arrived, ``time.time()``). ``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS``
+spaces out a stream's chunks; ``PUT /_settings {"latency": {...}, "gap": {...}, "reply":
+{MODEL: TEXT}, "fault": {...}, "fail_rate": 0.05, "seed": 1}`` replaces those settings while
+running. A ``reply`` entry fixes what that model answers. A ``fault`` entry, ``MODEL: {"kind":
+K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call; ``message``:
+the error's text), makes it fail: ``500``, ``429`` (with ``Retry-After: S``), ``hang``,
+``malformed`` (truncated JSON), ``reset`` (the connection drops; mid-stream after two chunks),
+``empty`` (an empty message) or ``reasoning`` (only ``<think>`` text). ``fail_rate`` answers
+that share of all other calls with a 500 (seeded).
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class Upstream:
             "usage": reply["usage"],
             "key": request.headers.get("authorization", "").removeprefix("Bearer "),
             "state": "running",
+            "at": time.time(),
         }
         self.calls.append(call)
         try:
@@ -161,7 +163,8 @@ class Upstream:
             headers["retry-after"] = str(
                 self.faults.get(model, self.faults.get("*", {})).get("retry_after", 1)
             )
-        error = {"error": {"message": f"fake {status}", "type": "fake", "code": status}}
+        text = self.faults.get(model, self.faults.get("*", {})).get("message", f"fake {status}")
+        error = {"error": {"message": text, "type": "fake", "code": status}}
         return web.json_response(error, status=status, headers=headers)
 
     def _setting(self, table: dict[str, float], model: str) -> float:

@@ -5,9 +5,13 @@ happened to the rest), or the right typed error naming each member.
 """
 
 import asyncio
+import email.utils
 import json
 import signal
+import threading
+import time
 
+import httpx
 import litellm
 import pytest
 
@@ -68,8 +72,6 @@ def states(upstream, model):
 
 
 def wait_until(check, timeout=10.0):
-    import time
-
     deadline = time.monotonic() + timeout
     while not check() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -80,11 +82,11 @@ def wait_until(check, timeout=10.0):
 @pytest.mark.parametrize(
     ("kind", "why"),
     [
-        ("500", "InternalServerError"),
-        ("malformed", "Error"),
-        ("reset", "Error"),
-        ("empty", "empty answer"),
-        ("reasoning", "empty answer"),
+        ("500", "InternalServerError: litellm.InternalServerError"),
+        ("malformed", "OpenAIException - Expecting value: line 1 column 34"),
+        ("reset", "OpenAIException - Connection error."),
+        ("empty", "empty answer (no text after removing reasoning)"),
+        ("reasoning", "empty answer (no text after removing reasoning)"),
     ],
 )
 def test_a_failing_proposer_is_left_out_and_the_survivors_answer(served, stream, kind, why):
@@ -119,10 +121,13 @@ def test_every_member_rate_limited_is_a_rate_limit_error_with_the_longest_retry_
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 def test_retries_wait_for_retry_after_then_succeed(served, stream):
-    served.configure(fault={"p1": {"kind": "429", "times": 1, "retry_after": 0.2}})
+    served.configure(fault={"p1": {"kind": "429", "times": 1, "retry_after": 0.3}})
     text, trace = ask(spec(retries=1), stream)
     assert text.endswith("aggregating 3 references")
     assert states(served, "p1") == ["done", "done"]
+    # A lower bound (the retry may not come sooner than asked), not a speed assertion.
+    first, second = (c["at"] for c in served.calls() if c["request"]["model"] == "p1")
+    assert second - first >= 0.3
     if trace is not None:
         (p1,) = [t for t in trace if t["model"] == "openai/p1"]
         assert p1["attempts"] == 2 and p1["error"] is None
@@ -184,6 +189,7 @@ def test_a_stream_reset_mid_answer_is_a_typed_error(served):
             text, _ = ask(THREE, True)
         except litellm.ServiceUnavailableError as e:
             assert "member openai/agg -> " in mid_stream(e).message
+            assert "Response payload is not completed" in mid_stream(e).message
         else:
             # Whatever the reader got before the drop (one chunk or two), never the whole answer.
             assert text in ("answer", "answer from")
@@ -193,7 +199,11 @@ def test_a_stream_reset_mid_answer_is_a_typed_error(served):
     # Cut before or after the first token, depending on how litellm's stream reader buffers.
     error = mid_stream(err.value)
     assert isinstance(error, litellm_mixture.MembersFailedError)
-    assert "member openai/agg -> " in error.message
+    assert (
+        "0 of 1 required member answers (1 failed): step 1 member openai/agg -> " in error.message
+    )
+    assert "APIConnectionError" in error.message
+    assert "Response payload is not completed" in error.message
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -268,18 +278,242 @@ def test_cancelling_the_caller_cancels_every_member_call(served):
     )
 
 
-def test_interrupting_a_sync_caller_cancels_every_member_call(served):
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_interrupting_a_sync_caller_cancels_every_member_call(served, stream):
     served.configure(fault={"*": {"kind": "hang"}})
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
+    def when_every_member_runs():
+        # Once all three calls are in flight, not after a fixed time: a cold litellm can take
+        # longer than that to make them.
+        wait_until(lambda: len(served.calls()) == 3)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
     previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    watcher = threading.Thread(target=when_every_member_runs, daemon=True)
+    watcher.start()
     try:
+        # Ctrl-C before the first token: KeyboardInterrupt itself, not an error about closing
+        # the stream while its first step was still being cancelled.
         with pytest.raises(KeyboardInterrupt):
-            litellm.completion(model="mixture/" + THREE, messages=ASK)
+            litellm.completion(model="mixture/" + THREE, messages=ASK, stream=stream)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        watcher.join(timeout=15)
         signal.signal(signal.SIGALRM, previous)
     assert wait_until(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3)
+
+
+def with_aggregate(**step):
+    """spec() with more settings on the aggregate step."""
+    doc = json.loads(spec())
+    doc["steps"][-1] = {"aggregate": "openai/agg", **step}
+    return json.dumps(doc)
+
+
+# What a failed aggregator is recorded as. A streamed request answered with (malformed) JSON
+# yields no chunk from litellm's stream reader: an empty answer, like the others.
+AGGREGATOR_FAULTS = [
+    ("reasoning", False, "ValueError: empty answer (no text after removing reasoning)"),
+    ("reasoning", True, "ValueError: empty answer (no text after removing reasoning)"),
+    ("empty", False, "ValueError: empty answer (no text after removing reasoning)"),
+    ("empty", True, "ValueError: empty answer (no text after removing reasoning)"),
+    ("malformed", False, "InternalServerError: litellm.InternalServerError: InternalServerError: "),
+    ("malformed", True, "ValueError: empty answer (no text after removing reasoning)"),
+]
+
+
+@pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)
+def test_an_aggregator_without_an_answer_falls_back(served, kind, stream, why):
+    served.configure(fault={"agg": {"kind": kind}})
+    text, trace = ask(with_aggregate(fallbacks=["openai/agg2"]), stream)
+    assert text.startswith("answer from agg2 #") and text.endswith("aggregating 3 references")
+    if trace is not None:
+        (agg,) = [t for t in trace if t["model"] == "openai/agg"]
+        assert agg["error"].startswith(why.removeprefix("ValueError: "))
+
+
+@pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)
+def test_an_aggregator_without_an_answer_and_no_fallback_is_a_typed_error(
+    served, kind, stream, why
+):
+    served.configure(fault={"agg": {"kind": kind}})
+    with pytest.raises(litellm_mixture.MembersFailedError) as err:
+        ask(THREE, stream)
+    assert f"0 of 1 required member answers (1 failed): step 1 member openai/agg -> {why}" in (
+        err.value.message
+    )
+    assert "think" not in err.value.message  # nothing of the reasoning reaches the caller
+
+
+@pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)
+def test_an_aggregator_without_an_answer_gives_the_best_proposal_when_allowed(
+    served, kind, stream, why
+):
+    served.configure(fault={"agg": {"kind": kind}})
+    text, _ = ask(with_aggregate(best_proposal=True), stream)
+    assert text.startswith("answer from p") and "aggregating" not in text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_the_aggregators_leading_reasoning_is_not_part_of_the_answer(served, stream):
+    served.configure(reply={"agg": "<think>weighing the answers</think>\n\nSeven is prime."})
+    text, _ = ask(THREE, stream)
+    # Streamed, the block and the blank line after it are held back; litellm moves the block
+    # out of a whole reply itself and leaves the blank line.
+    assert text.strip() == "Seven is prime." and (stream is False or text == "Seven is prime.")
+
+
+@pytest.mark.parametrize(
+    ("answer", "passed_on"),
+    [
+        ("<think>a</think>\n\nSeven.", "Seven."),
+        ("  <thinking>a</thinking> <think>b</think>Seven.", "Seven."),
+        ("<think>never closed", ""),
+        ("<think>a</think>  ", ""),
+        ("   ", ""),
+        ("\nSeven <think>kept</think>", "\nSeven <think>kept</think>"),  # only a leading block
+        ("<thinker>", "<thinker>"),
+        ("<", "<"),
+    ],
+)
+def test_a_leading_reasoning_block_is_held_back_however_the_stream_splits_it(answer, passed_on):
+    for size in range(1, 8):
+        think = litellm_mixture.prompts.LeadingThink()
+        pieces = [think.feed(answer[i : i + size]) for i in range(0, len(answer), size)]
+        assert "".join(pieces) + think.flush() == passed_on
+        if passed_on.startswith("Seven"):
+            assert all(p == "" for p in pieces[: answer.index("Seven") // size])  # nothing early
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_members_the_mixture_cancelled_do_not_decide_the_errors_type(served, stream):
+    served.configure(
+        fault={
+            "p1": {"kind": "429", "retry_after": 4},
+            "p2": {"kind": "429", "retry_after": 2},
+            "p3": {"kind": "hang"},
+        }
+    )
+    doc = spec().replace('{"propose"', '{"min_successful": 2, "propose"')
+    with pytest.raises(litellm.RateLimitError) as err:
+        ask(doc, stream)
+    assert isinstance(err.value, litellm_mixture.MembersRateLimitedError)
+    assert err.value.retry_after == 4 and err.value.message.endswith("; retry after 4s")
+    assert "member openai/p1 -> RateLimitError" in err.value.message
+    assert "member openai/p2 -> RateLimitError" in err.value.message
+    assert (
+        "member openai/p3 -> TimeoutError: cancelled: the quorum could no longer be met"
+        in err.value.message
+    )
+    assert wait_until(lambda: states(served, "p3") == ["cancelled"])
+
+
+@pytest.mark.parametrize("need", [1, 2])
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_members_timing_out_on_their_own_is_a_timeout(served, stream, need):
+    served.configure(fault={"*": {"kind": "hang"}})
+    doc = spec(timeout=0.5).replace('{"propose"', f'{{"min_successful": {need}, "propose"')
+    with pytest.raises(litellm.Timeout) as err:
+        ask(doc, stream)
+    assert isinstance(err.value, litellm_mixture.MembersTimedOutError) and not err.value.deadline
+    assert f"0 of {need} required member answers" in err.value.message
+    # Each timed out on its own, or (quorum of 2) was cancelled once two had: never answered.
+    for model in ("openai/p1", "openai/p2", "openai/p3"):
+        assert f"member {model} -> Timeout: " in err.value.message or (
+            f"member {model} -> TimeoutError: cancelled" in err.value.message
+        )
+    assert err.value.message.count("-> Timeout: ") >= need
+    assert all(c["request"]["model"] != "agg" for c in served.calls())
+
+
+KEY = "sk-proj-Zx81kq0PqLm3nB7vR2tY"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_a_key_a_provider_echoes_does_not_reach_the_client(served, stream):
+    echo = f"Incorrect API key provided: {KEY}. Authorization: Bearer {KEY}"
+    served.configure(fault={m: {"kind": "500", "message": echo} for m in ("p1", "p2", "p3")})
+    with pytest.raises(litellm_mixture.MembersFailedError) as err:
+        ask(THREE, stream)
+    assert "member openai/p1 -> InternalServerError" in err.value.message
+    assert "Zx81kq0" not in err.value.message and "Zx81kq0" not in str(err.value)
+    assert "Incorrect API key provided: sk-proj-[redacted]" in err.value.message
+    served.configure(fault={"p1": {"kind": "500", "message": echo}})
+    _, trace = ask(THREE, False)
+    (p1,) = [t for t in trace if t["model"] == "openai/p1"]
+    assert "Incorrect API key provided: sk-proj-[redacted]" in p1["error"]
+    assert "Zx81kq0" not in p1["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (f"Incorrect API key provided: {KEY}.", "Incorrect API key provided: sk-proj-[redacted]."),
+        ("key sk-ant-api03-abcdefghijkl0123", "key sk-ant-[redacted]"),
+        ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [redacted] [redacted]"),
+        ("header: bearer 0123456789abcdef", "header: bearer [redacted]"),
+        ("url?api_key=hunter2hunter2&x=1", "url?api_key=[redacted]&x=1"),
+        ('{"token": "abcdef123456"}', '{"token": "[redacted]"}'),
+        ("x-api-key: AIzaSyA1234567890abcdefgh", "x-api-key: [redacted]"),
+        ("gsk_0123456789abcdef rejected", "gsk_[redacted] rejected"),
+        # Ordinary error text stays as it was.
+        ("maximum context length is 8192 tokens", "maximum context length is 8192 tokens"),
+        ("the task-scheduler risk-assessment-model failed", None),
+        ("max_tokens: 4096 is too large", None),
+    ],
+)
+def test_key_like_strings_are_masked(text, masked):
+    assert litellm_mixture.errors.redact(text) == (text if masked is None else masked)
+    error = litellm.InternalServerError(message=text, model="x", llm_provider="openai")
+    failure = litellm_mixture.MemberFailure(0, "openai/x", error)
+    assert (text if masked is None else masked) in failure.reason
+
+
+class Headers(Exception):
+    def __init__(self, headers):
+        super().__init__("rate limited")
+        self.litellm_response_headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "0.25"}, 0.25),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),  # the precise one wins
+        ({"retry-after": "soon"}, None),
+        ({"retry-after-ms": "x"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_in_seconds_and_milliseconds(headers, seconds):
+    assert litellm_mixture.retry.retry_after(Headers(headers)) == seconds
+
+
+def test_retry_after_is_read_as_an_http_date():
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= litellm_mixture.retry.retry_after(Headers({"retry-after": when})) <= 31
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert litellm_mixture.retry.retry_after(Headers({"retry-after": past})) == 0.0
+
+
+def test_retry_after_is_read_from_the_providers_response():
+    error = litellm.RateLimitError(
+        message="slow down",
+        model="x",
+        llm_provider="openai",
+        response=httpx.Response(429, headers={"retry-after": "2"}),
+    )
+    assert litellm_mixture.retry.retry_after(error) == 2.0
+
+
+def test_the_retry_waits_at_least_the_retry_after_and_within_the_deadline():
+    error = litellm.RateLimitError(message="slow down", model="x", llm_provider="openai")
+    error.litellm_response_headers = {"retry-after": "2"}
+    for _ in range(20):  # the jitter is random: only ever added
+        assert 2.0 <= litellm_mixture.retry.delay(error, 1, 1, None) <= 2.5
+    assert litellm_mixture.retry.delay(error, 1, 1, 1.0) is None  # the deadline would pass
+    assert litellm_mixture.retry.delay(error, 2, 1, None) is None  # no retries left

@@ -16,10 +16,13 @@ import litellm
 import pytest
 
 import litellm_mixture
+from litellm_mixture import engine
 from tests.upstream_process import fake_upstream
 
 REQUESTS = int(os.environ.get("LITELLM_MIXTURE_SOAK_REQUESTS", "400"))
 IN_FLIGHT = 50
+# Per request: a hang fails the test instead of stalling CI (a request takes milliseconds here).
+REQUEST_TIMEOUT = 60.0
 SPEC = (
     "mixture/{retries: 0, steps: [{propose: [openai/p1, openai/p2, openai/p3], "
     "min_successful: 2}, {aggregate: openai/agg}]}"
@@ -48,7 +51,9 @@ async def batch(n: int, outcomes: collections.Counter) -> None:
     async def one() -> None:
         async with gate:
             try:
-                r = await litellm.acompletion(model=SPEC, messages=ASK)
+                r = await asyncio.wait_for(
+                    litellm.acompletion(model=SPEC, messages=ASK), REQUEST_TIMEOUT
+                )
             except litellm_mixture.MixtureError as e:  # anything else fails the test
                 assert isinstance(e, litellm.APIError | litellm.ServiceUnavailableError)
                 outcomes[type(e).__name__] += 1
@@ -57,6 +62,32 @@ async def batch(n: int, outcomes: collections.Counter) -> None:
             outcomes["answer"] += 1
 
     await asyncio.gather(*(one() for _ in range(n)))
+
+
+def ours(tasks: set[asyncio.Task]) -> list[asyncio.Task]:
+    """The tasks running code of this package anywhere in their await chain."""
+    return [
+        t
+        for t in tasks
+        if any("litellm_mixture" in frame.f_code.co_filename for frame in t.get_stack())
+        or "litellm_mixture" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
+    ]
+
+
+def test_the_leftover_check_sees_a_task_of_ours():
+    class Slow:
+        async def aclose(self) -> None:
+            await asyncio.sleep(3600)
+
+    async def main() -> tuple[list[asyncio.Task], list[asyncio.Task]]:
+        task = asyncio.ensure_future(engine._close(Slow()))
+        await asyncio.sleep(0)  # started: awaiting inside our code
+        found = ours(asyncio.all_tasks())
+        task.cancel()
+        return found, [task]
+
+    found, made = asyncio.run(main())
+    assert found == made
 
 
 def snapshot() -> tuple[int, int, int]:
@@ -76,11 +107,7 @@ def test_mixtures_under_random_member_failures(flaky_upstream):
             await batch(REQUESTS // 4 + (REQUESTS % 4 if q == 3 else 0), outcomes)
             await asyncio.sleep(0.2)  # let litellm's deferred logging drain
             quarters.append(snapshot())
-        return [
-            t
-            for t in asyncio.all_tasks()
-            if t is not asyncio.current_task() and "litellm_mixture" in repr(t.get_coro())
-        ]
+        return ours(asyncio.all_tasks() - {asyncio.current_task()})
 
     leftover = asyncio.run(main())
     print(f"\nsoak: {REQUESTS} mixtures at {IN_FLIGHT} in flight, outcomes {dict(outcomes)}")
