@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from . import aider, explain, live
+from . import aider, dump, explain, live, report
 from .config import Pipeline, pipeline_from_document
-from .engine import Run
+from .engine import Outcome, Run
 from .errors import MixtureError, SpecError
 from .names import PREFIX, decode, encode, load_preset, load_yaml, preset_dirs, preset_names
-from .policy import Policy, PolicyError, check_name
+from .policy import Policy, PolicyError, check, check_name
 
 
 @click.group()
@@ -60,10 +60,16 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     tokens, cost, wall time and the critical path (the time the slowest calls alone take).
 
     \b
+    --json prints, instead, the answer, the figures, what each step passed on, each member's
+    answer (intermediate_responses) and the trace. With LITELLM_MIXTURE_DUMP_DIR set, a
+    redacted JSON dump of the whole run is written there.
+
+    \b
     Examples:
       litellm-mixture run demo "What is Mixture-of-Agents?"
       echo "Explain MoA" | litellm-mixture run 'openai/gpt-4o-mini*3>openai/gpt-4o'
       litellm-mixture run robust-moa "Is 1001 prime?" --json > trace.json
+      LITELLM_MIXTURE_DUMP_DIR=dumps litellm-mixture run demo "Hi"   # a redacted dump file
     """
     name, pipeline = _pipeline(spec)
     if prompt is None or prompt == "-":
@@ -72,27 +78,30 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
         prompt = sys.stdin.read()
     messages = [{"role": "user", "content": prompt}]
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
-    execution = Run(pipeline, messages, observer=view)
+    folder = dump.directory()
+    execution = Run(pipeline, messages, observer=view, record=as_json or folder is not None)
     started = time.perf_counter()
     try:
         content, finish = asyncio.run(_stream(execution, view))
     except MixtureError as e:  # the typed member failures, deadlines and spec errors
+        if folder is not None:
+            dump.write(folder, execution, name, error=e)
         raise click.ClickException(getattr(e, "message", str(e))) from None
-    figures = live.summary(execution, (time.perf_counter() - started) * 1000)
+    if folder is not None:
+        dump.write(folder, execution, name, Outcome(content, None, finish))
+    figures = report.summary(execution, (time.perf_counter() - started) * 1000)
     if as_json:
-        history = [
-            {
-                "step": h.step,
-                "kind": h.kind,
-                "answers": [{"model": m, "text": t} for m, t in h.answers],
-            }
-            for h in execution.history
-        ]
         document = {"model": name, "content": content, "finish_reason": finish, **figures}
-        document.update(history=history, trace=execution.trace_dicts())
+        document.update(
+            history=report.history(execution),
+            intermediate_responses=report.intermediate_responses(execution),
+            trace=execution.trace_dicts(),
+        )
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     click.echo()
+    if view is not None:
+        view.finish()
     click.echo(live.summary_line(figures), err=True)
 
 
@@ -139,6 +148,22 @@ def explain_command(spec: str) -> None:
     """
     name, pipeline = _pipeline(spec)
     click.echo(explain.tree(pipeline, name))
+    click.echo(f"  through the proxy, as a client spec: {_client_verdict(pipeline)}")
+
+
+def _client_verdict(pipeline: Pipeline) -> str:
+    """How the proxy's default policy would take this pipeline sent by a client, assuming its
+    members are the proxy's aliases (only the proxy knows its aliases)."""
+
+    def nested(model: str) -> tuple[Pipeline, bool] | None:
+        return (decode(model), False) if model.startswith(PREFIX) else None
+
+    try:
+        calls = check(pipeline, Policy(), allowed=lambda _: True, nested=nested)
+        check_name(encode(pipeline), Policy())
+    except SpecError as e:
+        return e.message.split("Invalid mixture spec: ", 1)[-1]
+    return f"allowed by the default policy if its members are aliases ({calls} calls)"
 
 
 @main.command(name="encode")
@@ -238,8 +263,13 @@ def aider_settings(
     if folder is None:
         click.echo(f"# {aider.SETTINGS_FILE}")
         click.echo(aider.dump_settings([settings]), nl=False)
-        click.echo(f"# {aider.METADATA_FILE}")
-        click.echo(json.dumps(metadata, indent=2))
+        if metadata:
+            click.echo(f"# {aider.METADATA_FILE}")
+            click.echo(json.dumps(metadata, indent=2))
+        else:
+            click.echo(
+                f"# no {aider.METADATA_FILE} entry needed: {name} is registered with LiteLLM"
+            )
         return
     folder.mkdir(parents=True, exist_ok=True)
     for path in aider.write(folder, settings, metadata):

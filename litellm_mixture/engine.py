@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from .config import (
     Take,
     Vote,
 )
-from .errors import MemberFailure, SpecError, deadline_error, quorum_error
+from .errors import MemberFailure, SpecError, deadline_error, quorum_error, redact
 
 logger = logging.getLogger("litellm_mixture")
 
@@ -44,6 +45,7 @@ Caller = Callable[..., Awaitable[Any]]
 Observer = Callable[[str, "TraceEntry"], None]
 T = TypeVar("T")
 CANCELLED = "cancelled"
+EMPTY = "empty answer (no text after removing reasoning)"
 
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
@@ -63,8 +65,9 @@ FINAL_ONLY = frozenset(
         "stream_options",
     }
 )
-# Transport settings the outer call carries that must not reach members as-is.
-DROP = frozenset({"stream", "max_retries", "stream_options"})
+# Settings of the outer call that must not reach members as-is: transport, and what the
+# mixture itself reports (intermediate_responses).
+DROP = frozenset({"stream", "max_retries", "stream_options", "intermediate_responses"})
 _ZERO_TEMPERATURE = 1e-4
 
 
@@ -80,6 +83,7 @@ class TraceEntry:
     kind: str
     model: str
     sample: int
+    member: int = 0  # its place in the step's members (fallbacks follow the member)
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -88,6 +92,16 @@ class TraceEntry:
     attempts: int = 1
     cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
     note: str | None = None  # how a judge's unclear answer was read
+    # What was sent and what came back, kept only when the run records (intermediate responses,
+    # debug dumps): a run holds every answer in memory otherwise only until the next step.
+    request: dict[str, Any] | None = field(default=None, repr=False)
+    reply: dict[str, Any] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        # Entries hold scalars; dataclasses.asdict's recursive deep copy is measurably slow.
+        out = dict(vars(self))
+        del out["request"], out["reply"]
+        return out
 
     @property
     def ok(self) -> bool:
@@ -182,6 +196,8 @@ class _Read:
     produced: bool = False
     finish: str = "stop"
     complete: bool = False
+    text: list[str] = field(default_factory=list)  # kept only when the run records
+    tool_calls: list[Any] = field(default_factory=list)
 
 
 async def _close(stream: Any) -> None:
@@ -213,6 +229,10 @@ class Run:
     usage: Usage = field(default_factory=Usage)
     history: list[StepResult] = field(default_factory=list)
     observer: Observer | None = None
+    # Set on every member call's LiteLLM metadata, under the run's own keys (see _metadata).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    record: bool = False  # keep each call's request and reply on its trace entry
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _ends_at: float | None = field(default=None, init=False, repr=False)
     _random: random.Random = field(init=False, repr=False)
 
@@ -258,7 +278,7 @@ class Run:
             cut = [e for e in self.trace if e.error == CANCELLED]
             for entry in cut:
                 entry.error, entry.cut = f"cut by the {self.deadline:g}s deadline", True
-            running = [MemberFailure(e.step, e.model, TimeoutError(e.error)) for e in cut]
+            running = [MemberFailure(e.step, e.model, TimeoutError(e.error), True) for e in cut]
             raise deadline_error(self.deadline or 0, running, self._models()) from None
 
     def _models(self) -> str:
@@ -277,6 +297,10 @@ class Run:
         kwargs.update(member.params)
         if self.max_tokens is not None:
             kwargs["max_tokens"] = min(kwargs.get("max_tokens", self.max_tokens), self.max_tokens)
+            if "max_completion_tokens" in kwargs:
+                kwargs["max_completion_tokens"] = min(
+                    kwargs["max_completion_tokens"], self.max_tokens
+                )
         if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
             kwargs["temperature"] = 0
         if self._setting(step, "retries") is not None:
@@ -328,22 +352,49 @@ class Run:
     async def _call(self, entry: TraceEntry, step: Any, member: Member, final: bool, **call: Any):
         """One member call with its retries. Raises the last error; records time and attempts."""
         retries = self._setting(step, "retries") or 0
+        kwargs = self._kwargs(step, member, final)
+        kwargs["metadata"] = self._metadata(entry, kwargs.get("metadata"))
+        if self.record:  # a copy: litellm adds its own fields to the metadata it is given
+            entry.request = {**call, **kwargs, "metadata": dict(kwargs["metadata"])}
         started = time.perf_counter()
         while True:
             try:
-                return await self.caller(**call, **self._kwargs(step, member, final))
+                return await self.caller(**call, **kwargs)
             except asyncio.CancelledError:
                 entry.error = CANCELLED
                 raise
             except Exception as e:
                 wait = retry.delay(e, entry.attempts, retries, self._remaining())
                 if wait is None:
-                    entry.error = f"{type(e).__name__}: {e}"
+                    entry.error = redact(f"{type(e).__name__}: {e}")  # traces reach clients
                     raise
                 entry.attempts += 1
                 await asyncio.sleep(wait)
             finally:
                 entry.latency_ms = (time.perf_counter() - started) * 1000
+
+    def _metadata(self, entry: TraceEntry, own: Any) -> dict[str, Any]:
+        """LiteLLM metadata for one member call: callbacks (Langfuse, OpenTelemetry, custom
+        loggers) see which mixture, step and member it belongs to."""
+        return {
+            **(own if isinstance(own, dict) else {}),
+            **self.metadata,
+            "mixture_id": self.id,
+            "mixture_step": entry.step,
+            "mixture_step_kind": entry.kind,
+            "mixture_member": entry.member,
+            "mixture_sample": entry.sample,
+            "generation_name": f"mixture step {entry.step} {entry.kind} {entry.model}",
+        }
+
+    @staticmethod
+    def _reply(entry: TraceEntry, message: Any, finish_reason: str | None) -> None:
+        calls = [c.model_dump() for c in getattr(message, "tool_calls", None) or ()]
+        entry.reply = {
+            "content": message.content,
+            "tool_calls": calls or None,
+            "finish_reason": finish_reason,
+        }
 
     # ------------------------------------------------------------ layers
 
@@ -359,9 +410,11 @@ class Run:
             return MemberFailure(entry.step, member.model, e)
         else:
             self._record(entry, member.model, response, started)
+            if self.record:
+                self._reply(entry, response.choices[0].message, response.choices[0].finish_reason)
             text = prompts.clean_answer(response.choices[0].message.content)
             if not text:
-                entry.error = "empty answer (no text after removing reasoning)"
+                entry.error = EMPTY
                 return MemberFailure(entry.step, member.model, ValueError(entry.error))
             return member.model, text
         finally:
@@ -407,7 +460,7 @@ class Run:
         for entry, task in zip(entries, tasks, strict=True):
             if task.cancelled():
                 entry.error, entry.cut = why, True
-                results.append(MemberFailure(index, entry.model, TimeoutError(why)))
+                results.append(MemberFailure(index, entry.model, TimeoutError(why), True))
             else:
                 results.append(task.result())
         failures = [r for r in results if isinstance(r, MemberFailure)]
@@ -420,10 +473,11 @@ class Run:
         self, index: int, step: Propose | Synthesize, refs: list[tuple[str, str]]
     ) -> list[tuple[str, str]]:
         calls = []
-        for member in step.members:
+        for place, member in enumerate(step.members):
             msgs = self._messages(step, member, refs, final=False)
             for sample in range(member.samples):
-                calls.append((TraceEntry(index, step.kind, member.model, sample), member, msgs))
+                entry = TraceEntry(index, step.kind, member.model, sample, place)
+                calls.append((entry, member, msgs))
         results = await self._fan_out(index, step, calls)
         return [r for r in results if not isinstance(r, MemberFailure)]
 
@@ -432,9 +486,10 @@ class Run:
     ) -> list[tuple[str, str]]:
         calls = []
         for i, ref in enumerate(refs):
-            member = step.members[i % len(step.members)]
+            place = i % len(step.members)
+            member = step.members[place]
             msgs = self._messages(step, member, [ref], final=False)
-            calls.append((TraceEntry(index, step.kind, member.model, i), member, msgs))
+            calls.append((TraceEntry(index, step.kind, member.model, i, place), member, msgs))
         results = await self._fan_out(index, step, calls)
         # A failed refinement leaves its answer as it was (the trace entry says why).
         return [
@@ -446,8 +501,8 @@ class Run:
     ) -> tuple[str, str]:
         """One answer from the step's member, or from its fallbacks in order."""
         failures = []
-        for member in (step.member, *step.fallbacks):
-            entry = TraceEntry(index, step.kind, member.model, sample)
+        for place, member in enumerate((step.member, *step.fallbacks)):
+            entry = TraceEntry(index, step.kind, member.model, sample, place)
             self.trace.append(entry)
             msgs = self._messages(step, member, refs, final=False)
             result = await self._answer(entry, step, member, msgs)
@@ -544,11 +599,11 @@ class Run:
         assert isinstance(step, Aggregate)
         return [step.member, *step.fallbacks]
 
-    def _final_entry(self, member: Member) -> TraceEntry:
+    def _final_entry(self, place: int, member: Member) -> TraceEntry:
         index = len(self.pipeline.steps) - 1
         # Numbered after self-moa-seq's earlier windows and the failed tries before it.
         sample = sum(1 for e in self.trace if e.step == index)
-        entry = TraceEntry(index, self.pipeline.steps[-1].kind, member.model, sample)
+        entry = TraceEntry(index, self.pipeline.steps[-1].kind, member.model, sample, place)
         self.trace.append(entry)
         self._observe("start", entry)
         return entry
@@ -570,8 +625,8 @@ class Run:
             return Outcome(self._unaggregated(refs))
         step = self.pipeline.steps[-1]
         failures = []
-        for member in self._finalists():
-            entry = self._final_entry(member)
+        for place, member in enumerate(self._finalists()):
+            entry = self._final_entry(place, member)
             started = time.perf_counter()
             msgs = self._final_messages(member, refs)
             try:
@@ -587,13 +642,21 @@ class Run:
                 self._observe("end", entry)
             choice = response.choices[0]
             message = choice.message
-            if message.content or message.tool_calls:
-                return Outcome(message.content, message.tool_calls, choice.finish_reason or "stop")
-            entry.error = "empty answer"
+            if self.record:
+                self._reply(entry, message, choice.finish_reason)
+            # As when streamed: reasoning alone is no answer (litellm moves <think> out of some
+            # providers' content, not all), and a leading block is not part of the answer.
+            content = message.content and prompts.without_leading_think(message.content)
+            if content or message.tool_calls:
+                return Outcome(content, message.tool_calls, choice.finish_reason or "stop")
+            entry.error = EMPTY
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         return Outcome(self._last_resort(failures, refs))
 
     def _check_contract(self) -> None:
+        if (self.params.get("n") or 1) != 1:
+            # The aggregator would be paid for n answers and only the first returned.
+            raise SpecError(f"n={self.params['n']}: a mixture returns one answer, so n must be 1")
         last = self.pipeline.steps[-1]
         asked = sorted(k for k in ("tools", "functions", "response_format") if self.params.get(k))
         if asked and not isinstance(last, Aggregate):
@@ -618,8 +681,8 @@ class Run:
             return
         step = self.pipeline.steps[-1]
         failures = []
-        for member in self._finalists():
-            entry = self._final_entry(member)
+        for place, member in enumerate(self._finalists()):
+            entry = self._final_entry(place, member)
             started = time.perf_counter()
             read = _Read()
             try:
@@ -628,7 +691,7 @@ class Run:
             except Exception as e:
                 if getattr(e, "deadline", False):
                     raise
-                entry.error = entry.error or f"{type(e).__name__}: {e}"
+                entry.error = entry.error or redact(f"{type(e).__name__}: {e}")
                 if read.produced:  # the answer is half sent: no fallback can take it back
                     cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
                     failure = MemberFailure(entry.step, member.model, cause)
@@ -641,11 +704,17 @@ class Run:
                     entry.prompt_tokens, entry.completion_tokens = _tokens(read.usage)
                     entry.cost = _cost_from_usage(member.model, read.usage)
                     self._account(entry)
+                if self.record:
+                    entry.reply = {
+                        "content": "".join(read.text),
+                        "tool_calls": [c.model_dump() for c in read.tool_calls] or None,
+                        "finish_reason": read.finish if read.complete else None,
+                    }
                 self._observe("end", entry)
             if read.produced:
                 yield StreamEvent(finish_reason=read.finish)
                 return
-            entry.error = "empty answer"
+            entry.error = EMPTY
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         yield StreamEvent(self._last_resort(failures, refs))
         yield StreamEvent(finish_reason="stop")
@@ -672,19 +741,29 @@ class Run:
             )
         )
         try:
-            chunks = aiter(stream)
+            # A leading reasoning block is held back: reasoning alone is an empty answer that a
+            # fallback may still replace, which it no longer can once text has gone out.
+            think, chunks = prompts.LeadingThink(), aiter(stream)
             while (chunk := await self._within(anext(chunks, None), entry)) is not None:
                 read.usage = getattr(chunk, "usage", None) or read.usage
                 if not chunk.choices:
                     continue
                 choice = chunk.choices[0]
                 if choice.delta.content:
-                    read.produced = True
-                    yield StreamEvent(text=choice.delta.content)
+                    if self.record:
+                        read.text.append(choice.delta.content)
+                    if text := think.feed(choice.delta.content):
+                        read.produced = True
+                        yield StreamEvent(text=text)
                 for call in choice.delta.tool_calls or ():
                     read.produced = True
+                    if self.record:
+                        read.tool_calls.append(call)
                     yield StreamEvent(tool_call=call)
                 read.finish = choice.finish_reason or read.finish
+            if text := think.flush():
+                read.produced = True
+                yield StreamEvent(text=text)
             read.complete = True
         finally:
             if not read.complete:  # stopped early: give its connection back now, not at GC
@@ -697,5 +776,4 @@ class Run:
         return prompts.options_block(refs, self.pipeline.delimiter, None)
 
     def trace_dicts(self) -> list[dict[str, Any]]:
-        # Entries hold scalars only; dataclasses.asdict's recursive deep copy is measurably slow.
-        return [dict(vars(e)) for e in self.trace]
+        return [e.as_dict() for e in self.trace]

@@ -1,14 +1,11 @@
-"""The terminal view of a run: each member call pending → done/failed, then a summary."""
+"""The terminal view of a run: each member call pending → done/failed, then a summary line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .engine import Run, TraceEntry
-
-# Steps whose calls run one after another (fallbacks, windows); the others fan out at once.
-_SEQUENTIAL = ("aggregate", "self-moa-seq", "rank", "vote")
+from .engine import TraceEntry
 
 
 def row(entry: TraceEntry, done: bool) -> str:
@@ -37,6 +34,7 @@ class LiveView:
     rows: list[tuple[TraceEntry, bool]] = field(default_factory=list)
     drawn: int = 0
     frozen: bool = False
+    late: list[TraceEntry] = field(default_factory=list)
 
     def __call__(self, event: str, entry: TraceEntry) -> None:
         done = event == "end"
@@ -50,37 +48,22 @@ class LiveView:
             for e, d in self.rows:
                 self.out.write(f"\x1b[2K{row(e, d)}\n")
             self.drawn = len(self.rows)
-        elif not self.tty or done:
+        elif not self.tty:
             self.out.write(row(entry, done) + "\n")
+        elif done:  # the answer is being written on this screen: after it, in finish()
+            self.late.append(entry)
         self.out.flush()
 
     def freeze(self) -> None:
         """The answer is being written below: stop redrawing above it."""
         self.frozen = True
 
-
-def critical_path_ms(trace: list[TraceEntry]) -> float:
-    """The time the run could not have beaten: per step, its slowest call when they run at once,
-    or all its calls when they run one after another."""
-    total = 0.0
-    for step in sorted({e.step for e in trace}):
-        entries = [e for e in trace if e.step == step]
-        latencies = [e.latency_ms for e in entries]
-        total += sum(latencies) if entries[0].kind in _SEQUENTIAL else max(latencies)
-    return total
-
-
-def summary(run: Run, wall_ms: float) -> dict[str, Any]:
-    usage = run.usage
-    return {
-        "usage": usage.as_dict(),
-        "cost": usage.cost,
-        "cost_complete": usage.cost_known,
-        "wall_ms": round(wall_ms, 1),
-        "critical_path_ms": round(critical_path_ms(run.trace), 1),
-        "calls": len(run.trace),
-        "failed_calls": sum(1 for e in run.trace if not e.ok),
-    }
+    def finish(self) -> None:
+        """The answer is written: the calls that ended while it streamed."""
+        for entry in self.late:
+            self.out.write(row(entry, True) + "\n")
+        self.late.clear()
+        self.out.flush()
 
 
 def summary_line(figures: dict[str, Any]) -> str:

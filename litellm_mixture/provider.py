@@ -13,13 +13,15 @@ from typing import Any
 import litellm
 from litellm import CustomLLM
 
-from . import _sync, policy, proxy, remote
+from . import _sync, dump, policy, proxy, remote, report
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
 from .errors import SpecError
 from .names import PREFIX, decode, decode_fetched, is_url
 
 HIDDEN_KEY = "mixture"
+# The request param that asks for every member's answer on the response (off by default).
+INTERMEDIATE = "intermediate_responses"
 
 
 def _tool_use(call: Any) -> dict[str, Any]:
@@ -56,6 +58,21 @@ def _scoped(caller: Caller, scope: _Scope) -> Caller:
     return call
 
 
+def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
+    """What each member call's metadata carries from the request that runs the mixture: its id,
+    and the trace it belongs to, so tracing callbacks draw the member calls under it."""
+    parent = getattr(call.get("logging_obj"), "litellm_call_id", None)
+    litellm_params = call.get("litellm_params") or {}
+    outer = litellm_params.get("metadata") or {}
+    # Only these: the proxy's own metadata (the caller's key, its spend) must not follow.
+    metadata = {k: outer[k] for k in ("session_id", "litellm_parent_otel_span") if k in outer}
+    trace = outer.get("trace_id") or litellm_params.get("litellm_trace_id") or parent
+    if trace is not None:
+        metadata["trace_id"] = trace
+    metadata["mixture_parent_request_id"] = parent
+    return metadata
+
+
 def _aliases() -> dict[str, str]:
     models = proxy.models()
     return models.targets if models is not None else {}
@@ -90,7 +107,8 @@ class MixtureLLM(CustomLLM):
                 raise policy.PolicyError(
                     "url_hosts", f"{member!r}: URL specs cannot nest", spec=spec
                 )
-            trusted = models is not None and target in models.operator_specs
+            # Trusted when it names an operator entry; a spec written out is the client's own.
+            trusted = models is not None and member != target and target in models.operator_specs
             return decode(target, targets), trusted
 
         policy.check(
@@ -113,10 +131,13 @@ class MixtureLLM(CustomLLM):
             raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
         models = proxy.models()
         # Outside the proxy the caller wrote the spec. Inside, only the operator's own entries,
-        # and what they call, are trusted.
+        # and what they call, are trusted: the Router names the entry it routed in model_group
+        # (overwriting any the client sent). A client spec whose text merely equals an entry's
+        # came through the wildcard route and is checked like any other.
+        routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
         trusted = (
             models is None
-            or PREFIX + model in models.operator_specs
+            or models.targets.get(routed) == PREFIX + model
             or (parent is not None and parent.trusted)
         )
         params = dict(call.get("optional_params") or {})
@@ -129,15 +150,35 @@ class MixtureLLM(CustomLLM):
         timeout = call.get("timeout")
         seconds = timeout if isinstance(timeout, (int, float)) else None
         caller = _scoped(self.caller, _Scope(depth, trusted))
-        return Run(pipeline, list(messages), params, caller, seconds, max_tokens=cap)
+        record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
+        metadata = _parent_metadata(call)
+        return Run(
+            pipeline, list(messages), params, caller, seconds, cap, metadata=metadata, record=record
+        )
 
     def _summary(self, model: str, run: Run) -> dict[str, Any]:
         return {
             "model": PREFIX + model,
+            "mixture_id": run.id,
             "cost": run.usage.cost,
             "cost_complete": run.usage.cost_known,
             "trace": run.trace_dicts(),
         }
+
+    @staticmethod
+    def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
+        folder = dump.directory()
+        if folder is not None:
+            dump.write(folder, run, PREFIX + model, outcome, error, proxy.secrets())
+
+    async def _complete(self, model: str, run: Run) -> Outcome:
+        try:
+            outcome = await run.complete()
+        except BaseException as e:
+            self._dump(model, run, None, e)
+            raise
+        self._dump(model, run, outcome, None)
+        return outcome
 
     def _usage(self, run: Run) -> litellm.Usage:
         usage = litellm.Usage(**run.usage.as_dict())
@@ -157,6 +198,8 @@ class MixtureLLM(CustomLLM):
         # What litellm 1.81's callbacks and the proxy's cost header read.
         response._hidden_params["response_cost"] = run.usage.cost
         response._hidden_params[HIDDEN_KEY] = self._summary(model, run)
+        if run.params.get(INTERMEDIATE):
+            response.intermediate_responses = report.intermediate_responses(run)
         return response
 
     # litellm calls every entry point with keyword arguments only (model_response,
@@ -164,7 +207,7 @@ class MixtureLLM(CustomLLM):
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         run = self._prepare(model, await self.load(model), messages, kwargs)
-        outcome = await run.complete()
+        outcome = await self._complete(model, run)
         return self._fill(model, kwargs["model_response"], outcome, run)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -195,22 +238,28 @@ class MixtureLLM(CustomLLM):
     async def _stream(
         self, model: str, run: Run, kwargs: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
-        finish = "stop"
-        async for event in run.stream():
-            if event.finish_reason is not None:
-                finish = event.finish_reason
-                continue
-            yield {
-                "text": event.text,
-                "tool_use": _tool_use(event.tool_call) if event.tool_call is not None else None,
-                "is_finished": False,
-                "finish_reason": "",
-                "usage": None,
-                "index": 0,
-            }
+        finish, text = "stop", []
+        try:
+            async for event in run.stream():
+                if event.finish_reason is not None:
+                    finish = event.finish_reason
+                    continue
+                text.append(event.text)
+                yield {
+                    "text": event.text,
+                    "tool_use": _tool_use(event.tool_call) if event.tool_call is not None else None,
+                    "is_finished": False,
+                    "finish_reason": "",
+                    "usage": None,
+                    "index": 0,
+                }
+        except BaseException as e:  # failed, or the caller went away (GeneratorExit)
+            self._dump(model, run, None, e)
+            raise
+        self._dump(model, run, Outcome("".join(text), None, finish), None)
         usage = self._usage(run).model_dump()
         _carry_stream_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
-        yield {
+        last: dict[str, Any] = {
             "text": "",
             "tool_use": None,
             "is_finished": True,
@@ -218,6 +267,10 @@ class MixtureLLM(CustomLLM):
             "usage": usage,
             "index": 0,
         }
+        if run.params.get(INTERMEDIATE):
+            # litellm lifts these onto the chunk: chunk.intermediate_responses.
+            last["provider_specific_fields"] = {INTERMEDIATE: report.intermediate_responses(run)}
+        yield last
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         # Like a provider whose HTTP call precedes the stream, return once the answer has begun:
@@ -258,6 +311,12 @@ def exact_completion_cost() -> None:
             cost = hidden.get("response_cost")
             if cost is not None:
                 return float(cost)
+        # A stream read to its end (aider prices the stream object itself): its logging object
+        # holds the mixture's summary, set at the last chunk.
+        logging_obj = getattr(completion_response, "logging_obj", None)
+        details = getattr(logging_obj, "model_call_details", None)
+        if isinstance(details, dict) and isinstance(details.get(HIDDEN_KEY), dict):
+            return float(details[HIDDEN_KEY]["cost"])
         return original(completion_response, *args, **kwargs)
 
     completion_cost._mixture_exact = True  # type: ignore[attr-defined]

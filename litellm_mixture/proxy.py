@@ -12,7 +12,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import policy
+from . import dump, policy
 from .engine import litellm_caller
 from .names import PREFIX
 
@@ -56,6 +56,19 @@ def models() -> Models | None:
     if _models is None or _models[:2] != key:
         _models = (*key, Models.of(current))
     return _models[2]
+
+
+def secrets() -> set[str]:
+    """The proxy's master key and its deployments' credentials: what a dump must never hold."""
+    server = sys.modules.get("litellm.proxy.proxy_server")
+    found: set[str] = set()
+    master = getattr(server, "master_key", None)
+    if isinstance(master, str):
+        found.add(master)
+    current = router()
+    for entry in getattr(current, "model_list", None) or ():
+        dump.redact(entry.get("litellm_params") or {}, found)
+    return found
 
 
 async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:

@@ -24,7 +24,8 @@ import yaml
 from tests.upstream_process import ROOT
 
 SPEND_SPY = '''
-"""Records the cost the proxy's callbacks see for each call, and whose key it is billed to."""
+"""Records the cost the proxy's callbacks see for each call, whose key it is billed to, and
+the mixture metadata that ties member calls to the request that ran them."""
 import json, os
 from litellm.integrations.custom_logger import CustomLogger
 
@@ -37,6 +38,9 @@ class SpendSpy(CustomLogger):
             "stream": bool(kwargs.get("stream")),
             "response_cost": kwargs.get("response_cost"),
             "billed_to_key": bool(metadata.get("user_api_key_hash")),
+            "call_id": kwargs.get("litellm_call_id"),
+            "model_group": metadata.get("model_group"),
+            **{k: v for k, v in metadata.items() if k.startswith("mixture_")},
         }
         with open(os.environ["SPEND_SPY_FILE"], "a") as f:
             f.write(json.dumps(record) + "\\n")
@@ -85,7 +89,12 @@ class ProxyProcess:
 
 @contextlib.contextmanager
 def litellm_proxy(
-    folder: Path, upstream_base: str, spend_spy: bool = True, startup_timeout: float = 120.0
+    folder: Path,
+    upstream_base: str,
+    spend_spy: bool = True,
+    startup_timeout: float = 120.0,
+    extra_env: dict[str, str] | None = None,
+    provider_keys: bool = True,
 ) -> Iterator[ProxyProcess]:
     config = write_config(folder, upstream_base, spend_spy)
     port = _free_port()
@@ -100,14 +109,16 @@ def litellm_proxy(
         log=folder / "proxy.log",
         spend_file=folder / "spend.jsonl",
     )
+    inherited = {k: v for k, v in os.environ.items() if provider_keys or not k.endswith("_API_KEY")}
     env = {
-        **os.environ,
-        **keys,
+        **inherited,
+        **(keys if provider_keys else {}),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_MASTER_KEY": proxy.master_key,
         "SPEND_SPY_FILE": str(proxy.spend_file),
         # Builtin presets call provider models directly; those go to the fake upstream too.
         "OPENAI_API_BASE": upstream_base,
+        **(extra_env or {}),
     }
     args = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(config)]
     args += ["--host", "127.0.0.1", "--port", str(port)]

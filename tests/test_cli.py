@@ -58,6 +58,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: 
         "calls",
         "failed_calls",
         "history",
+        "intermediate_responses",
         "trace",
     }
     assert doc["model"] == "mixture/" + TRIO and doc["content"].startswith("answer from agg")
@@ -67,6 +68,20 @@ def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: 
         t["prompt_tokens"] + t["completion_tokens"] for t in doc["trace"]
     )
     assert 0 < doc["critical_path_ms"] <= doc["wall_ms"] * 1.05
+    proposals = doc["intermediate_responses"][0]["responses"]
+    assert [r["text"] for r in proposals] == [a["text"] for a in doc["history"][0]["answers"]]
+    assert doc["intermediate_responses"][1]["responses"][0]["text"] == doc["content"]
+
+
+def test_run_writes_a_debug_dump_when_asked(upstream, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LITELLM_MIXTURE_DUMP_DIR", str(tmp_path))
+    assert invoke("run", TRIO, "hi").exit_code == 0
+    (path,) = tmp_path.iterdir()
+    doc = json.loads(path.read_text())
+    assert doc["model"] == "mixture/" + TRIO and [c["model"] for c in doc["calls"]][-1] == (
+        "openai/agg"
+    )
+    assert doc["calls"][0]["reply"]["content"].startswith("answer from p1")
 
 
 def test_run_fails_with_the_typed_message_and_exit_1(upstream):  # noqa: F811
@@ -102,7 +117,17 @@ def test_explain_shows_steps_members_prompts_and_policy():
     assert "  2. rank  n=3  temperature=0.0  (at most 1 call)" in lines
     assert "     ├─ openai/gpt-4o-mini" in lines
     assert any(line.startswith("     └─ prompt: the default rank prompt") for line in lines)
-    assert lines[-1] == "  at most 7 member calls per request, retries aside"
+    assert lines[-2] == "  at most 7 member calls per request, retries aside"
+    assert lines[-1] == (
+        "  through the proxy, as a client spec: "
+        "allowed by the default policy if its members are aliases (7 calls)"
+    )
+    refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-1]
+    assert refused == (
+        "  through the proxy, as a client spec: refused by rule "
+        "'max_members_per_layer': layer 1 makes 9 calls > 8 "
+        "(the proxy operator sets this in litellm_settings.mixture_policy)"
+    )
     doc = "{steps: [{propose: [a/x], retries: 2, timeout: 5}, {aggregate: a/y}], deadline: 30}"
     shown = invoke("explain", doc).stdout
     assert "  deadline=30.0" in shown and "└─ timeout=5.0  retries=2" in shown

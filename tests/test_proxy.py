@@ -19,6 +19,7 @@ from tests.upstream_process import fake_upstream
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 PRICED_AS = {"deepseek-chat": "deepseek/deepseek-chat"}
+ALIASES = {"gpt-4o-mini", "gpt-4o", "deepseek-chat"}
 INLINE = "mixture/{steps: [{aggregate: gpt-4o-mini}]}"  # inline YAML, no comma
 SPECS = {
     "team-moa": ["gpt-4o-mini", "gpt-4o-mini", "deepseek-chat", "gpt-4o"],
@@ -29,6 +30,8 @@ SPECS = {
         "gpt-4o",
     ],
     INLINE: ["gpt-4o-mini"],
+    # A builtin preset: its members are provider models, not aliases.
+    "self-moa": ["gpt-4o"] * 7,
 }
 
 
@@ -42,10 +45,16 @@ def wait_for(check, timeout=15.0):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def dumps(tmp_path_factory):
+    return tmp_path_factory.mktemp("dumps")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, dumps):
+    env = {"LITELLM_MIXTURE_DUMP_DIR": str(dumps)}
     with (
         fake_upstream() as upstream,
-        litellm_proxy(tmp_path_factory.mktemp("proxy"), upstream.base) as proxy,
+        litellm_proxy(tmp_path_factory.mktemp("proxy"), upstream.base, extra_env=env) as proxy,
     ):
         yield upstream, proxy
 
@@ -111,7 +120,8 @@ def test_mixtures_answer_with_the_summed_usage_and_cost(client, upstream, proxy,
     calls = upstream.calls()
     assert sorted(c["request"]["model"] for c in calls) == sorted(SPECS[model])
     if len(calls) > 1:
-        assert answer.choices[0].message.content.endswith("aggregating 3 references")
+        refs = len(calls) - 1
+        assert answer.choices[0].message.content.endswith(f"aggregating {refs} references")
     # Members are proxy aliases: they reach the upstream with the keys from the config.
     for c in calls:
         env = "DEEPSEEK_API_KEY" if c["request"]["model"] == "deepseek-chat" else "OPENAI_API_KEY"
@@ -120,16 +130,28 @@ def test_mixtures_answer_with_the_summed_usage_and_cost(client, upstream, proxy,
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (prompt, completion)
     assert float(raw.headers["x-litellm-response-cost"]) == pytest.approx(cost, rel=1e-6)
     assert answer.usage.cost == pytest.approx(cost, rel=1e-6)
-    assert_spend(proxy, cost, members=len(calls))
+    assert_spend(proxy, cost, members=len(calls), routed=model != "self-moa")
 
 
-def assert_spend(proxy, cost, members):
-    """The spend callback bills the mixture's summed cost to the key once; members to no key."""
+def assert_spend(proxy, cost, members, routed=True):
+    """The spend callback bills the mixture's summed cost to the key once; members to no key.
+    Every member call's metadata names the mixture and the request that ran it: one tree."""
     spend = wait_for(lambda: (s := proxy.spend()) and len(s) >= members + 1 and s)
     billed_to_key = [s for s in spend if s["billed_to_key"]]
     assert len(billed_to_key) == 1, spend
     assert billed_to_key[0]["response_cost"] == pytest.approx(cost, rel=1e-6)
     assert len(spend) == members + 1
+    outer = billed_to_key[0]
+    inner = [s for s in spend if s is not outer]
+    assert {s["mixture_parent_request_id"] for s in inner} == {outer["call_id"]}
+    assert len({s["mixture_id"] for s in inner}) == 1
+    assert len({(s["mixture_step"], s["mixture_member"], s["mixture_sample"]) for s in inner}) == (
+        members
+    )
+    # Members named by alias go through the proxy's Router (which sets model_group); a preset's
+    # provider models are called directly.
+    groups = {s["model_group"] for s in inner}
+    assert groups <= ALIASES if routed else groups == {None}, spend
 
 
 @pytest.mark.parametrize("model", list(SPECS))
@@ -140,8 +162,8 @@ def test_mixtures_stream_with_a_final_usage_chunk(client, upstream, proxy, model
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     calls = upstream.calls()
-    aggregator = next(c for c in calls if c["request"]["model"] == SPECS[model][-1])
-    assert aggregator["request"]["stream"] is True
+    streamed = [c["request"]["model"] for c in calls if c["request"].get("stream")]
+    assert streamed == [SPECS[model][-1]]  # the aggregator alone streams
     assert text.startswith(f"answer from {SPECS[model][-1]} #")
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 2
     usage = chunks[-1].usage
@@ -149,7 +171,7 @@ def test_mixtures_stream_with_a_final_usage_chunk(client, upstream, proxy, model
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt, completion)
     if NEWER_LITELLM:  # 1.81 drops usage.cost from stream chunks; its spend callback has it
         assert usage.cost == pytest.approx(cost, rel=1e-6)
-    assert_spend(proxy, cost, members=len(calls))
+    assert_spend(proxy, cost, members=len(calls), routed=model != "self-moa")
 
 
 @pytest.mark.parametrize(
@@ -181,7 +203,22 @@ def test_client_specs_breaking_the_policy_get_a_400_naming_the_rule(client, upst
             client.chat.completions.create(model=model, messages=ASK, stream=stream)
         assert err.value.status_code == 400
         assert f"rule '{rule}'" in err.value.message, err.value.message
+        if rule == "name":
+            assert "one-line form (a*2+b>c) or ask the operator for a preset" in err.value.message
     assert upstream.calls() == []
+
+
+def test_a_client_copy_of_an_operator_spec_is_not_trusted(client, upstream):
+    # team-moa is this spec in the config: by its name it is trusted, by its text it is not.
+    too_many = {"model": "gpt-4o-mini*2+deepseek-chat>gpt-4o", "max_tokens": 100_000}
+    client.chat.completions.create(model="team-moa", messages=ASK, max_tokens=100_000)
+    assert len(upstream.calls()) == 4
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="mixture/" + too_many["model"], messages=ASK, max_tokens=too_many["max_tokens"]
+        )
+    assert "rule 'max_tokens'" in err.value.message
+    assert len(upstream.calls()) == 4
 
 
 def test_url_specs_are_refused_by_the_proxy_before_the_guard(client, upstream):
@@ -251,3 +288,64 @@ def test_no_secret_reaches_the_proxy_log_or_an_error(client, proxy):
     log = proxy.log.read_text()
     for secret in [proxy.master_key, *proxy.keys.values()]:
         assert secret not in log and secret not in json.dumps(err.value.body)
+
+
+def test_intermediate_responses_are_returned_when_asked(client, upstream):
+    plain = client.chat.completions.create(model="team-moa", messages=ASK)
+    assert "intermediate_responses" not in plain.model_dump()
+    answer = client.chat.completions.create(
+        model="team-moa", messages=ASK, extra_body={"intermediate_responses": True}
+    )
+    steps = answer.model_dump()["intermediate_responses"]
+    assert [(s["step"], s["kind"], len(s["responses"])) for s in steps] == [
+        (0, "propose", 3),
+        (1, "aggregate", 1),
+    ]
+    for r in steps[0]["responses"]:
+        # (litellm 1.81's proxy drops None values from responses: hence .get)
+        assert r["text"].startswith(f"answer from {r['model']} #") and r.get("error") is None
+        assert r["usage"]["total_tokens"] > 0 and r["cost"] > 0 and r["latency_ms"] > 0
+    assert steps[1]["responses"][0]["text"] == answer.choices[0].message.content
+    stream = client.chat.completions.create(
+        model="team-moa", messages=ASK, stream=True, extra_body={"intermediate_responses": True}
+    )
+    carried = [c.model_dump()["intermediate_responses"] for c in stream if c.model_extra]
+    carried = [x for x in carried if x]
+    assert len(carried) == 1 and [len(s["responses"]) for s in carried[0]] == [3, 1]
+
+
+def test_the_debug_dump_holds_every_call_and_no_secret(client, upstream, proxy, dumps):
+    before = set(dumps.iterdir())
+    client.chat.completions.create(model="mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o", messages=ASK)
+    upstream.configure(fault={"gpt-4o": {"kind": "500"}})
+    with pytest.raises(openai.APIError):
+        client.chat.completions.create(model="team-moa", messages=ASK, stream=True)
+    new = wait_for(lambda: (n := sorted(set(dumps.iterdir()) - before)) and len(n) >= 2 and n)
+    docs = [json.loads(p.read_text()) for p in new]
+    ok = next(d for d in docs if d["error"] is None)
+    failed = next(d for d in docs if d["error"] is not None)
+    assert ok["model"] == "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o" and ok["error"] is None
+    members = [c["model"] for c in ok["calls"]]
+    assert members == ["gpt-4o-mini", "gpt-4o-mini", "deepseek-chat", "gpt-4o"]
+    for call in ok["calls"]:
+        assert call["request"]["messages"] and call["reply"]["content"].startswith("answer from")
+        assert call["request"]["metadata"]["mixture_id"] == ok["mixture_id"]
+    assert ok["outcome"]["content"] == ok["calls"][-1]["reply"]["content"]
+    assert failed["error"]["type"].startswith("Members") and "gpt-4o" in failed["error"]["message"]
+    # The proxy has a master key and the member aliases have keys: none is in any dump.
+    for path in dumps.iterdir():
+        text = path.read_text()
+        for secret in [proxy.master_key, *proxy.keys.values()]:
+            assert secret not in text, path
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_shipped_config_serves_the_demo_with_no_api_keys(tmp_path):
+    # Nothing but the shipped file and a master key: the aliases' os.environ/ keys are unset.
+    with litellm_proxy(tmp_path, "http://127.0.0.1:9/v1", False, provider_keys=False) as proxy:
+        client = openai.OpenAI(base_url=proxy.base + "/v1", api_key=proxy.master_key, timeout=60)
+        answer = client.chat.completions.create(model="demo", messages=ASK)
+        assert answer.choices[0].message.content.startswith("[canned aggregator]")
+        chunks = list(client.chat.completions.create(model="demo", messages=ASK, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == answer.choices[0].message.content

@@ -1,0 +1,75 @@
+"""What a run reports once it ends: summary figures, what each step passed on, and each member's
+answer (the opt-in ``intermediate_responses``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import Run, TraceEntry
+
+# Steps whose calls run one after another (fallbacks, windows); the others fan out at once.
+_SEQUENTIAL = ("aggregate", "self-moa-seq", "rank", "vote")
+
+
+def critical_path_ms(trace: list[TraceEntry]) -> float:
+    """The time the run could not have beaten: per step, its slowest call when they run at once,
+    or all its calls when they run one after another."""
+    total = 0.0
+    for step in sorted({e.step for e in trace}):
+        entries = [e for e in trace if e.step == step]
+        latencies = [e.latency_ms for e in entries]
+        total += sum(latencies) if entries[0].kind in _SEQUENTIAL else max(latencies)
+    return total
+
+
+def summary(run: Run, wall_ms: float) -> dict[str, Any]:
+    usage = run.usage
+    return {
+        "usage": usage.as_dict(),
+        "cost": usage.cost,
+        "cost_complete": usage.cost_known,
+        "wall_ms": round(wall_ms, 1),
+        "critical_path_ms": round(critical_path_ms(run.trace), 1),
+        "calls": len(run.trace),
+        "failed_calls": sum(1 for e in run.trace if not e.ok),
+    }
+
+
+def history(run: Run) -> list[dict[str, Any]]:
+    """The answers each step passed on to the next."""
+    return [
+        {"step": h.step, "kind": h.kind, "answers": [{"model": m, "text": t} for m, t in h.answers]}
+        for h in run.history
+    ]
+
+
+def intermediate_responses(run: Run) -> list[dict[str, Any]]:
+    """Every member call of a recording run, grouped by step: what it said, how long it took,
+    what it used and cost, and how it failed."""
+    steps: dict[int, dict[str, Any]] = {}
+    for entry in run.trace:
+        step = steps.setdefault(
+            entry.step, {"step": entry.step, "kind": entry.kind, "responses": []}
+        )
+        reply = entry.reply or {}
+        step["responses"].append(
+            {
+                "model": entry.model,
+                "member": entry.member,
+                "sample": entry.sample,
+                "text": reply.get("content"),
+                "tool_calls": reply.get("tool_calls"),
+                "finish_reason": reply.get("finish_reason"),
+                "latency_ms": round(entry.latency_ms, 1),
+                "usage": {
+                    "prompt_tokens": entry.prompt_tokens,
+                    "completion_tokens": entry.completion_tokens,
+                    "total_tokens": entry.prompt_tokens + entry.completion_tokens,
+                },
+                "cost": entry.cost,
+                "error": entry.error,
+                "cut": entry.cut,
+                "attempts": entry.attempts,
+            }
+        )
+    return [steps[i] for i in sorted(steps)]
