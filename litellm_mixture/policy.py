@@ -66,6 +66,8 @@ class Policy(BaseModel):
     """Member calls in the whole run, nested mixtures included."""
     max_tokens: int = Field(4096, ge=1)
     """Cap on any max_tokens, and the default for members that set none."""
+    max_seconds: float = Field(300.0, gt=0)
+    """Longest timeout, grace or deadline a client spec may set."""
     max_nesting: int = Field(1, ge=0)
     """How deep ``mixture/`` members may nest inside a client spec."""
     max_name_bytes: int = Field(2048, ge=16)
@@ -153,6 +155,13 @@ def check(
 
     if len(pipeline.steps) > policy.max_layers:
         raise refuse("max_layers", f"{len(pipeline.steps)} layers > {policy.max_layers}")
+    for where, part in [("the pipeline", pipeline)] + [
+        (f"layer {i + 1}", step) for i, step in enumerate(pipeline.steps)
+    ]:
+        for name in ("timeout", "grace", "deadline"):
+            value = getattr(part, name, None)
+            if value is not None and value > policy.max_seconds:
+                raise refuse("max_seconds", f"{where}: {name}={value:g} > {policy.max_seconds:g}")
     calls = 0
     for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
         if not step.members:

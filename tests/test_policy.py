@@ -10,6 +10,7 @@ import httpx
 import litellm
 import pytest
 import respx
+import yaml
 
 import litellm_mixture
 from litellm_mixture import Policy, PolicyError, remote
@@ -97,6 +98,12 @@ def test_a_client_spec_naming_aliases_runs(proxy, upstream):
         ),
         ("mixture/mixture/mixture/small>big", "max_nesting"),
         ("mixture/https://example.com/spec.yaml", "url_hosts"),
+        ('mixture/{"steps":[{"aggregate":"big"}],"deadline":86400}', "max_seconds"),
+        (
+            'mixture/{"steps":[{"propose":["small"],"timeout":301},{"aggregate":"big"}]}',
+            "max_seconds",
+        ),
+        ('mixture/{"steps":[{"aggregate":"big"}],"grace":1000}', "max_seconds"),
         (
             'mixture/{"steps":[{"propose":[{"model":"small","params":'
             '{"max_completion_tokens":99999}}]},{"aggregate":"big"}]}',
@@ -332,3 +339,12 @@ def test_a_preset_that_names_itself_stops_at_the_depth_limit(tmp_path, monkeypat
     assert isinstance(error, litellm_mixture.SpecError) and levels == 9  # the top run + 8 nested
     assert "mixtures nested more than 8 deep" in error.message
     assert upstream.requests == []
+
+
+def test_the_shipped_config_lists_every_policy_setting_at_its_default():
+    from tests.upstream_process import ROOT
+
+    shipped = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
+    settings = shipped["litellm_settings"]["mixture_policy"]
+    assert set(settings) == set(Policy.model_fields)
+    assert Policy.model_validate(settings) == Policy()
