@@ -42,6 +42,7 @@ from .errors import (
 )
 from .modelinfo import model_info, register_presets
 from .names import decode, encode, preset_names
+from .params import declare as declare_params
 from .policy import Policy, PolicyError
 from .provider import MixtureLLM, exact_completion_cost
 from .proxy import ProxyGuard
@@ -110,6 +111,7 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
         {"provider": PROVIDER, "custom_handler": handler},
     ]
     custom_llm_setup()
+    declare_params(PROVIDER)
     register_presets()
     exact_completion_cost()
     return handler

@@ -14,6 +14,7 @@ import litellm
 from litellm import CustomLLM
 
 from . import _sync, dump, policy, proxy, remote, report
+from . import params as member_params
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
 from .errors import SpecError
@@ -153,7 +154,15 @@ class MixtureLLM(CustomLLM):
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
         return Run(
-            pipeline, list(messages), params, caller, seconds, cap, metadata=metadata, record=record
+            pipeline,
+            list(messages),
+            params,
+            caller,
+            seconds,
+            cap,
+            metadata=metadata,
+            takes=models.takes if models is not None else member_params.takes,
+            record=record,
         )
 
     def _summary(self, model: str, run: Run) -> dict[str, Any]:
@@ -208,6 +217,7 @@ class MixtureLLM(CustomLLM):
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         run = self._prepare(model, await self.load(model), messages, kwargs)
         outcome = await self._complete(model, run)
+        _carry_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
         return self._fill(model, kwargs["model_response"], outcome, run)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -258,7 +268,7 @@ class MixtureLLM(CustomLLM):
             raise
         self._dump(model, run, Outcome("".join(text), None, finish), None)
         usage = self._usage(run).model_dump()
-        _carry_stream_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
+        _carry_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
         last: dict[str, Any] = {
             "text": "",
             "tool_use": None,
@@ -280,16 +290,26 @@ class MixtureLLM(CustomLLM):
         return itertools.chain([next(chunks)], chunks)
 
 
-def _carry_stream_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
-    """Make this request's success callbacks see the mixture's summed cost.
+def _carry_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
+    """Make everything that prices this request through its logging object see the mixture's
+    summed cost: its success callbacks (the proxy's spend tracking among them) and the proxy's
+    cost header for responses that cannot carry ``_hidden_params``.
 
     A stream's logged response is rebuilt from its chunks, and older litellm (1.81) prices it
-    by looking the ``mixture/...`` name up in its cost map, which fails. The override is set on
-    this request's own logging object only.
+    by looking the ``mixture/...`` name up in its cost map, which fails. The proxy's
+    ``/v1/messages`` bridge returns a plain dict, which the proxy prices by the name the client
+    sent (a preset's estimate, or nothing) unless the logging object holds a cost. The override
+    is set on this request's own logging object only.
     """
     if logging_obj is None:
         return
-    logging_obj._response_cost_calculator = lambda *args, **kwargs: cost
+
+    def calculate(*args: Any, **kwargs: Any) -> float:
+        return cost
+
+    # litellm 1.81 calls it _response_cost_calculator; newer ones response_cost_calculator.
+    logging_obj._response_cost_calculator = logging_obj.response_cost_calculator = calculate
+    logging_obj.model_call_details["response_cost"] = cost
     logging_obj.model_call_details[HIDDEN_KEY] = summary
 
 

@@ -7,12 +7,12 @@ time. Outside the proxy every function here is a no-op and members go to ``litel
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import dump, policy
+from . import dump, params, policy
 from .engine import litellm_caller
 from .names import PREFIX
 
@@ -28,19 +28,33 @@ class Models:
 
     targets: dict[str, str]
     operator_specs: frozenset[str]
+    # Aliases whose first deployment's model_info says whether it reasons (supports_reasoning).
+    reasoning: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, router: Any) -> Models:
         targets: dict[str, str] = {}
         specs = set()
+        reasoning: dict[str, bool] = {}
         for entry in router.model_list or ():
             name, model = entry.get("model_name"), entry.get("litellm_params", {}).get("model")
             if not isinstance(name, str) or not isinstance(model, str) or "*" in name:
                 continue
+            if name not in targets:
+                flag = (entry.get("model_info") or {}).get("supports_reasoning")
+                if isinstance(flag, bool):
+                    reasoning[name] = flag
             targets.setdefault(name, model)
             if model.startswith(PREFIX):
                 specs.add(model)
-        return cls(targets, frozenset(specs))
+        return cls(targets, frozenset(specs), reasoning)
+
+    def takes(self, member: str) -> params.Takes:
+        """What a member takes: an alias is looked up as the model it calls, and its
+        ``model_info.supports_reasoning``, when the operator set one, wins."""
+        found = params.takes(self.targets.get(member, member))
+        flag = self.reasoning.get(member)
+        return found if flag is None else replace(found, reasoning=flag)
 
 
 _models: tuple[int, int, Models] | None = None

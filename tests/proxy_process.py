@@ -56,8 +56,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, upstream_base: str, spend_spy: bool = True) -> Path:
+def write_config(
+    folder: Path, upstream_base: str, spend_spy: bool = True, models: list[dict] | None = None
+) -> Path:
+    """The shipped config, its upstreams at ``upstream_base``, with ``models`` added first."""
     doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
+    doc["model_list"] = [*(models or []), *doc["model_list"]]
     for entry in doc["model_list"]:
         params = entry["litellm_params"]
         if not params["model"].startswith("mixture/"):
@@ -95,8 +99,9 @@ def litellm_proxy(
     startup_timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
     provider_keys: bool = True,
+    models: list[dict] | None = None,
 ) -> Iterator[ProxyProcess]:
-    config = write_config(folder, upstream_base, spend_spy)
+    config = write_config(folder, upstream_base, spend_spy, models)
     port = _free_port()
     keys = {
         "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),
