@@ -10,11 +10,13 @@ import json
 import uuid
 
 import anthropic
+import httpx
 import litellm
 import openai
 import pytest
 import yaml
 
+from litellm_mixture import provider
 from tests import test_proxy
 from tests.proxy_process import litellm_proxy
 from tests.test_e2e import NEWER_LITELLM
@@ -280,6 +282,41 @@ def test_claude_codes_max_tokens_is_over_the_client_spec_limit(claude, upstream)
             model=CLIENT, max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
         )
     assert "rule 'max_tokens'" in str(err.value) and upstream.calls() == []
+
+
+def test_a_client_cannot_claim_an_entrys_trust_through_metadata(proxy, upstream):
+    """The Router names the entry it routed to in the request's metadata, on some routes under
+    litellm_metadata: a client that writes the other one gets no operator's trust for its copy
+    of the operator's spec (team-moa's, with a max_tokens only the entry may ask for)."""
+    spec = "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o"
+    claim = {"model_group": "team-moa"}
+    ask = [{"role": "user", "content": "hi"}]
+    headers = {"Authorization": f"Bearer {proxy.master_key}"}
+    bodies = {
+        "/v1/chat/completions": {"model": spec, "messages": ask, "litellm_metadata": claim},
+        "/v1/messages": {"model": spec, "messages": ask, "metadata": claim},
+    }
+    for route, body in bodies.items():
+        body = {**body, "max_tokens": 100_000}
+        r = httpx.post(proxy.base + route, json=body, headers=headers, timeout=60)
+        assert r.status_code == 400 and "rule 'max_tokens'" in r.text, (route, r.text)
+    assert upstream.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "litellm_metadata", "routed"),
+    [
+        ({"model_group": "team-moa"}, None, "team-moa"),  # chat completions
+        (None, {"model_group": "team-moa"}, "team-moa"),  # /v1/messages, /v1/responses
+        ({"model_group": "team-moa"}, {"model_group": "team-moa"}, "team-moa"),
+        ({"model_group": "team-moa"}, {"model_group": "mixture/*"}, None),  # contradicted
+    ],
+)
+def test_the_routed_entry_counts_only_when_nothing_contradicts_it(
+    metadata, litellm_metadata, routed
+):
+    params = {"metadata": metadata, "litellm_metadata": litellm_metadata}
+    assert provider._routed({"litellm_params": params}) == routed
 
 
 # ------------------------------------------------------------------ OpenAI Responses
