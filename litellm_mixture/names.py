@@ -44,6 +44,7 @@ PREFIX = "mixture/"
 PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
 USER_PRESET_DIR = "mixtures"
 MAX_SPEC_BYTES = 64 * 1024
+MAX_BRACKET_DEPTH = 32  # a spec needs ~6
 # Accepted pipelines of inline and one-line specs. A decoded pipeline takes ~100-200 bytes per
 # byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it further.
 CACHE_BYTES = 8 * 1024 * 1024
@@ -72,6 +73,19 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _bracket_depth(text: str) -> int:
+    """How deep ``[``/``{`` nest, quotes ignored (an over-count at worst): PyYAML's scanner takes
+    time quadratic in this depth (2 KB of ``[[[...]]]`` cost it half a second)."""
+    depth = deepest = 0
+    for c in text:
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(name)  # NaN, Infinity: let YAML read them (as the strings they are there)
 
@@ -80,6 +94,10 @@ def load_yaml(text: str, *, spec: str = "", where: str = "") -> Any:
     if len(text.encode()) > MAX_SPEC_BYTES:
         raise SpecError(
             f"the document is larger than {MAX_SPEC_BYTES} bytes", spec=spec, where=where
+        )
+    if _bracket_depth(text) > MAX_BRACKET_DEPTH:
+        raise SpecError(
+            f"brackets nested more than {MAX_BRACKET_DEPTH} deep", spec=spec, where=where
         )
     if text.lstrip().startswith(("{", "[")):
         # JSON is YAML, and the C json parser reads it ~50x faster than PyYAML.
