@@ -165,7 +165,7 @@ def _client_verdict(pipeline: Pipeline) -> str:
             Policy(),
             allowed=lambda _: True,
             nested=nested,
-            attempts=lambda _: DEFAULT_ATTEMPTS,
+            attempts=lambda _, retried: DEFAULT_ATTEMPTS,
         )
         check_name(encode(pipeline), Policy())
     except SpecError as e:

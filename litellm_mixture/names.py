@@ -49,7 +49,8 @@ MAX_BRACKET_DEPTH = 32  # a spec needs ~6
 # byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it further.
 CACHE_BYTES = 8 * 1024 * 1024
 _BUILTIN_DIR = Path(__file__).parent / "presets"
-_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Bounded: a longer name is no file name (the OS refuses it with an OSError, not a SpecError).
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # At most 9 digits: int() of a 5,000-digit string raises ValueError, not a SpecError.
 _ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -97,7 +98,9 @@ def load_yaml(text: str, *, spec: str = "", where: str = "") -> Any:
         )
     if _bracket_depth(text) > MAX_BRACKET_DEPTH:
         raise SpecError(
-            f"brackets nested more than {MAX_BRACKET_DEPTH} deep", spec=spec, where=where
+            f"the document is nested too deeply (brackets more than {MAX_BRACKET_DEPTH} deep)",
+            spec=spec,
+            where=where,
         )
     if text.lstrip().startswith(("{", "[")):
         # JSON is YAML, and the C json parser reads it ~50x faster than PyYAML.

@@ -225,24 +225,27 @@ def check_request(params: Mapping[str, Any], policy: Policy, spec: str) -> None:
 
 
 Nested = Callable[[str], "tuple[Pipeline, bool] | None"]
-Attempts = Callable[[str], int]
+# attempts(model, retried): the most upstream requests one call to a plain member may make;
+# ``retried``: the spec retries it itself, which turns the provider SDK's retries off.
+Attempts = Callable[[str, bool], int]
 
 
-def _once(model: str) -> int:
+def _once(model: str, retried: bool) -> int:
     return 1
 
 
-def _member_calls(pipeline: Pipeline) -> Iterator[tuple[int, Member, int]]:
-    """Each member (and fallback) of each step, with the most calls the run may make to it.
+def _member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
+    """Each member (and fallback) of each step, with the most calls the run may make to it,
+    and whether the spec retries those calls itself.
 
     Retries and fallbacks only run on failure, but may all run: the worst case counts.
     """
-    for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
+    for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
         own = getattr(step, "retries", None)  # (a transform calls no model)
-        tries = 1 + ((own if own is not None else pipeline.retries) or 0)
+        retries = own if own is not None else pipeline.retries
         members = (*step.members, *getattr(step, "fallbacks", ()))
         for member, used in zip(members, uses, strict=True):
-            yield index, member, used * tries
+            yield member, used * (1 + (retries or 0)), retries is not None
 
 
 def count_calls(
@@ -254,13 +257,13 @@ def count_calls(
     depth: int = 0,
 ) -> int:
     """The most upstream requests one run of ``pipeline`` can make: each member call counts the
-    requests ``attempts(model)`` says it may take (its Router's or SDK's retries included), and
-    a nested mixture counts its own members. Refuses nesting deeper than MAX_DEPTH."""
+    requests ``attempts`` says it may take (its Router's or SDK's retries included), and a
+    nested mixture counts its own members. Refuses nesting deeper than MAX_DEPTH."""
     calls = 0
-    for _, member, used in _member_calls(pipeline):
+    for member, used, retried in _member_calls(pipeline):
         inner = nested(member.model)
         if inner is None:
-            calls += used * attempts(member.model)
+            calls += used * attempts(member.model, retried)
             continue
         if depth + 1 > MAX_DEPTH:
             raise SpecError(
@@ -317,7 +320,7 @@ def check(
 
     ``allowed(model)`` says whether the proxy offers ``model`` (an alias); ``nested(model)`` gives
     the pipeline a member runs when it is itself a mixture, and whether the operator wrote it;
-    ``attempts(model)`` how many requests one call to a plain member may take.
+    ``attempts`` how many requests one call to a plain member may take (see Attempts).
     """
 
     def refuse(rule: str, message: str) -> PolicyError:
@@ -325,7 +328,7 @@ def check(
 
     _check_shape(pipeline, policy, refuse)
     calls = 0
-    for _, member, used in _member_calls(pipeline):
+    for member, used, retried in _member_calls(pipeline):
         extra = sorted(set(member.params) - set(policy.allow_params))
         if extra:
             raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
@@ -338,7 +341,7 @@ def check(
                     "allow_members",
                     f"{member.model!r} is not one of the proxy's models or allowed patterns",
                 )
-            calls += used * attempts(member.model)
+            calls += used * attempts(member.model, retried)
             continue
         if depth + 1 > policy.max_nesting:
             raise refuse(

@@ -41,9 +41,10 @@ def _policy_retries(policy: Any) -> int:
     return max(map(_as_int, values.values()), default=0) if isinstance(values, dict) else 0
 
 
-def _group_attempts(current: Any, group: str) -> int:
+def _group_attempts(current: Any, group: str, retried: bool) -> int:
     """Upstream requests one Router call to ``group`` may make: the Router's retries (its
-    setting, the deployment's, a retry policy) times each deployment's SDK retries."""
+    setting, the deployment's, a retry policy) times each deployment's SDK retries (off when
+    the spec retries the call itself: the engine then passes max_retries=0)."""
     deployments = [
         entry.get("litellm_params") or {}
         for entry in current.model_list or ()
@@ -56,7 +57,7 @@ def _group_attempts(current: Any, group: str) -> int:
         *(_as_int(d.get("num_retries")) for d in deployments),
     ]
     sdk = max((1 + _as_int(d.get("max_retries")) for d in deployments), default=1)
-    return (1 + max(retries)) * sdk
+    return (1 + max(retries)) * (1 if retried else sdk)
 
 
 def _fallback_groups(current: Any, group: str) -> list[str]:
@@ -69,15 +70,15 @@ def _fallback_groups(current: Any, group: str) -> list[str]:
     return found
 
 
-def attempts(model: str) -> int:
+def attempts(model: str, retried: bool = False) -> int:
     """The most upstream requests one member call to ``model`` may make, retries included: what
     ``max_calls`` counts. A proxy alias gets its Router's retries and (one level of) fallbacks;
-    any other model the SDK's."""
+    any other model the SDK's, unless the spec retries the call itself (``retried``)."""
     current = router()
     if current is None or model not in current.model_names:
-        return DEFAULT_ATTEMPTS
+        return 1 if retried else DEFAULT_ATTEMPTS
     groups = [model, *_fallback_groups(current, model)]
-    return sum(_group_attempts(current, g) for g in groups)
+    return sum(_group_attempts(current, g, retried) for g in groups)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ class ProxyGuard(CustomLogger):
     """A proxy pre-call hook: refuses client-sent ``mixture/`` names before the proxy routes them.
 
     It has to run that early: the proxy splits a name at commas into a batch call, its wildcard
-    route cuts a name at the first newline, and it echoes names in response headers. Add it as
+    route cuts a name at the first newline, and it echoes names in response headers. For every
+    mixture, named entries included, it also refuses body fields that would route the call past
+    the handler, and stops the Router from re-running the mixture whole. Add it as
     ``litellm_settings: callbacks: [mixture_hooks.proxy_guard]`` (see proxy_config.yaml).
     """
 

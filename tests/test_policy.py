@@ -119,6 +119,22 @@ def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstrea
     assert upstream.requests == []
 
 
+def test_max_calls_counts_the_retries_each_call_may_get(proxy, monkeypatch):
+    from litellm_mixture import proxy as seam
+
+    # The Router's default (2 retries) for an alias; the OpenAI SDK's 2 for any other model,
+    # which a spec's own retries turn off (the Router's stay).
+    assert (seam.attempts("small"), seam.attempts("openai/x")) == (3, 3)
+    assert (seam.attempts("small", True), seam.attempts("openai/x", True)) == (3, 1)
+    monkeypatch.setattr(proxy, "fallbacks", [{"small": ["big"]}])
+    monkeypatch.setattr(proxy, "num_retries", 4)
+    assert seam.attempts("small") == 10 and seam.attempts("big") == 5
+    monkeypatch.setattr(litellm, "mixture_policy", {"max_calls": 14})
+    with pytest.raises(PolicyError, match=r"up to 15 upstream requests, retries included > 14"):
+        call("mixture/small>big")  # (5 + 5) + 5
+    assert call("mixture/big>big").choices  # 5 + 5
+
+
 def test_request_params_outside_the_allowed_set_are_refused(proxy, upstream):
     with pytest.raises(PolicyError, match=r"allow_params.*webhook_url"):
         call("mixture/small>big", webhook_url="https://collector.test")

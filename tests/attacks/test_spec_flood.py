@@ -92,5 +92,5 @@ def test_a_flood_of_slow_specs_within_the_size_limit_leaves_the_event_loop_free(
 ):
     # Decoded on the spec thread, and refused by the nesting bound before PyYAML reads it.
     assert 1900 < len(in_limit(149)) <= 2048
-    reason = "brackets nested more than 32 deep"
+    reason = "nested too deeply (brackets more than 32 deep)"
     attack(attack_http, attack_proxy, recording_upstream, in_limit, 150, reason)
