@@ -365,17 +365,21 @@ def check(
     return calls
 
 
+# Mappings in a request whose keys litellm also reads as call or Router settings.
+NESTED_FIELDS = ("extra_body", "router_settings_override")
+
+
 def check_fields(data: Mapping[str, Any], model: str) -> None:
-    """Refuses a request for a mixture that carries a field choosing where or how litellm routes
-    or authenticates the call (top level, or inside ``extra_body``, which litellm spreads into
-    the call)."""
-    extra_body = data.get("extra_body")
-    nested = extra_body if isinstance(extra_body, Mapping) else {}
-    for field in (*data, *nested):
-        if isinstance(field, str) and (
-            field in ROUTING_FIELDS or field.startswith(ROUTING_PREFIXES)
-        ):
-            raise RefusedFieldError(field, model)
+    """Refuses a request for a mixture that carries a field choosing where or how litellm routes,
+    retries or authenticates the call: at the top level, inside ``extra_body`` (which litellm
+    spreads into the call) or ``router_settings_override`` (which the Router merges in)."""
+    places = [("", data), *((f"{key}.", data.get(key)) for key in NESTED_FIELDS)]
+    for where, fields in places:
+        for field in fields if isinstance(fields, Mapping) else ():
+            if isinstance(field, str) and (
+                field in ROUTING_FIELDS or field.startswith(ROUTING_PREFIXES)
+            ):
+                raise RefusedFieldError(where + field, model)
 
 
 _HINT = "write the one-line form (a*2+b>c) or ask the operator for a preset"

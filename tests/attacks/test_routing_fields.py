@@ -65,6 +65,16 @@ def test_every_routing_or_auth_field_is_refused_for_a_mixture(
     assert_no_secret(attack_proxy, *(a.content for a in answers))
 
 
+def test_router_settings_sent_with_a_mixture_cannot_add_retries_or_fallbacks(
+    attack_http, attack_proxy, recording_upstream
+):
+    for field, value in [("fallbacks", ["gpt-4o"]), ("num_retries", 9)]:
+        answer = chat(attack_http, "team-moa", router_settings_override={field: value})
+        assert answer.status_code == 400, answer.text
+        assert f"'router_settings_override.{field}'" in answer.json()["error"]["message"]
+    assert recording_upstream.calls() == []
+
+
 def test_a_mixture_without_such_fields_still_runs(attack_http, recording_upstream):
     for model in MIXTURES[:3]:
         assert chat(attack_http, model, temperature=0.2, user="u-1").status_code == 200
