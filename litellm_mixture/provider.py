@@ -102,7 +102,7 @@ class MixtureLLM(CustomLLM):
             return _decode(spec, text)
         return await _sync.off_loop(_decode, spec, text)
 
-    def _nested(self, found: list[tuple[str, Pipeline]] | None) -> policy.Nested:
+    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> policy.Nested:
         """What a member runs when it is itself a mixture, and whether the operator wrote it.
 
         ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
@@ -118,7 +118,9 @@ class MixtureLLM(CustomLLM):
             if is_url(target.removeprefix(PREFIX)):
                 if found is None:
                     return None
-                raise policy.PolicyError("url_hosts", f"{member!r}: URL specs cannot nest")
+                raise policy.PolicyError(
+                    "url_hosts", f"{member!r}: URL specs cannot nest", spec=spec
+                )
             # Trusted when it names an operator entry; a spec written out is the client's own.
             trusted = models is not None and member != target and target in models.operator_specs
             pipeline = decode(target, targets)
@@ -136,7 +138,7 @@ class MixtureLLM(CustomLLM):
             pipeline,
             policy.current(),
             allowed=_aliases().__contains__,
-            nested=self._nested(found),
+            nested=self._nested(found, spec),
             attempts=proxy.attempts,
             spec=spec,
             depth=depth,
@@ -182,7 +184,7 @@ class MixtureLLM(CustomLLM):
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
-                policy.count_calls(pipeline, nested=self._nested(None), spec=model)
+                policy.count_calls(pipeline, nested=self._nested(None, model), spec=model)
             remember(PREFIX + model, pipeline)
         timeout = call.get("timeout")
         seconds = timeout if isinstance(timeout, (int, float)) else None
