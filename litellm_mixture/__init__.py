@@ -38,11 +38,12 @@ from .errors import (
     MembersRejectedError,
     MembersTimedOutError,
     MixtureError,
+    RefusedFieldError,
     SpecError,
 )
 from .modelinfo import model_info, register_presets
 from .names import decode, encode, preset_names
-from .policy import Policy, PolicyError
+from .policy import Policy, PolicyError, set_policy
 from .provider import MixtureLLM, exact_completion_cost
 from .proxy import ProxyGuard
 
@@ -68,6 +69,7 @@ __all__ = [
     "ProxyGuard",
     "Rank",
     "Refine",
+    "RefusedFieldError",
     "Result",
     "Run",
     "Sample",
@@ -87,6 +89,7 @@ __all__ = [
     "proxy_guard",
     "register",
     "run",
+    "set_policy",
 ]
 
 PROVIDER = "mixture"

@@ -34,6 +34,24 @@ class SpecError(MixtureError, litellm.BadRequestError):
         )
 
 
+class RefusedFieldError(MixtureError, litellm.BadRequestError):
+    """A request for a mixture carried a field that would route or authenticate it elsewhere
+    (``custom_llm_provider``, ``api_base``, ``api_key``, ...). Refused before any call."""
+
+    def __init__(self, field: str, model: str) -> None:
+        self.field = field
+        litellm.BadRequestError.__init__(
+            self,
+            message=(
+                f"the request field {field!r} is not allowed for a mixture: it changes where or "
+                "how the call is routed or authenticated. A mixture's members, endpoints and "
+                "keys come from its spec and the proxy's model_list"
+            ),
+            model=model[:200],
+            llm_provider=PROVIDER,
+        )
+
+
 # Credentials a provider may echo in an error ("Incorrect API key provided: sk-..."): member
 # errors reach the mixture's clients, who must not see the operator's keys. A key keeps its
 # vendor prefix (which key was wrong) and loses the rest.
