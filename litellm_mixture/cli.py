@@ -196,7 +196,8 @@ async def _stream(execution: Run, view: LiveView | None) -> tuple[str, str]:
 def validate(spec: str) -> None:
     """Decode and check SPEC (a spec or a YAML file); print the canonical pipeline.
 
-    Exits 1 with the exact error when the spec is invalid.
+    Exits 1 with the exact error when the spec is invalid. Warns (on stderr) about each member
+    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias.
 
     \b
     Examples:
