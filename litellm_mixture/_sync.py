@@ -9,6 +9,7 @@ there. A loop of our own on a daemon thread works from anywhere.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -37,11 +38,50 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
-            threading.Thread(
+            loop.set_exception_handler(_report)
+            thread = threading.Thread(
                 target=loop.run_forever, name="litellm-mixture-loop", daemon=True
-            ).start()
+            )
+            thread.start()
+            atexit.register(_stop, loop, thread)
             _loop = loop
         return _loop
+
+
+def _report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's error reports, less one that is noise: litellm's logging worker (one per
+    process) serves the loop it was last used on. Once litellm runs on another loop (the
+    caller's asyncio.run), it moves there with its queue and leaves its idle worker task
+    here, which Python reports as "Task was destroyed but it is pending!" when collected."""
+    task = context.get("task")
+    name = getattr(getattr(task, "get_coro", lambda: None)(), "__qualname__", "")
+    if context.get("message") == "Task was destroyed but it is pending!" and name.startswith(
+        "LoggingWorker."
+    ):
+        return
+    loop.default_exception_handler(context)
+
+
+def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """At exit: cancel what still runs on the loop (litellm's logging worker then runs the
+    callbacks it still holds), wait a little, and close the loop."""
+
+    async def cancel_all() -> None:
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    if loop.is_closed():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=5)
+    except Exception:
+        pass  # exiting anyway: what is left is dropped, as it would be without this
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=1)
+    if not loop.is_running():
+        loop.close()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -23,7 +23,20 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import SpecError
+if TYPE_CHECKING:
+    from .errors import SpecError
+
+
+def spec_error(message: str, *, spec: str = "", where: str = "") -> SpecError:
+    """A :class:`~litellm_mixture.errors.SpecError`, for the caller to raise.
+
+    SpecError is a ``litellm.BadRequestError``, and importing litellm takes seconds: reading
+    presets and specs (``litellm-mixture presets``) imports it only once one is bad.
+    """
+    from .errors import SpecError
+
+    return SpecError(message, spec=spec, where=where)
+
 
 ReferenceMode = Literal["system", "inline", "concat"]
 MAX_SAMPLES = 64
@@ -466,16 +479,27 @@ class Pipeline(_Failure):
 
 class _MixtchaParallel(_Frozen):
     type: Literal["parallel"]
-    models: list[str] = Field(min_length=1)
+    # A member is a model name or an object, as in the steps dialect.
+    models: list[Member] = Field(min_length=1)
     prompts: str | list[str | None] | None = None
     systemPrompts: str | list[str | None] | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _members(value)
 
 
 class _MixtchaAggregator(_Frozen):
     type: Literal["aggregator"]
-    model: str = Field(min_length=1)
+    model: Member
     prompt: str | None = None
     systemPrompt: str | None = None
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _member(value)
 
 
 class _Mixtcha(_Frozen):
@@ -496,11 +520,18 @@ def _per_model(value: str | list[str | None] | None, n: int, field: str) -> list
     return value
 
 
+def _with_prompts(member: Member, prompt: str | None, system_prompt: str | None) -> Member:
+    """A layer's prompts apply to the members that do not set their own."""
+    given = {"prompt": prompt, "system_prompt": system_prompt}
+    fill = {k: v for k, v in given.items() if v is not None and getattr(member, k) is None}
+    return member.model_copy(update=fill)
+
+
 def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
     steps: list[Any] = []
     for i, layer in enumerate(cfg.layers):
         if isinstance(layer, _MixtchaAggregator):
-            member = Member(layer.model, system_prompt=layer.systemPrompt)
+            member = _with_prompts(layer.model, None, layer.systemPrompt)
             steps.append(Aggregate([member], prompt=layer.prompt or ""))
             continue
         n = len(layer.models)
@@ -510,8 +541,8 @@ def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
         except ValueError as e:
             raise ValueError(f"layers[{i}]: {e}") from None
         members = [
-            Member(model, prompt=p, system_prompt=s)
-            for model, p, s in zip(layer.models, prompts, systems, strict=True)
+            _with_prompts(member, p, s)
+            for member, p, s in zip(layer.models, prompts, systems, strict=True)
         ]
         steps.append(Propose(members) if not steps else Synthesize(members, prompt=""))
     return Pipeline(
@@ -582,18 +613,28 @@ def _from_steps(doc: dict[str, Any]) -> Pipeline:
 # ---------------------------------------------------------------- entry point
 
 
-def _format_validation(err: ValidationError) -> str:
+_SHOW_INPUT = ("literal_error", "union_tag_invalid", "extra_forbidden", "missing")
+
+
+def describe(error: ValueError) -> str:
+    """One line for a failed validation, worded like the rest of the spec errors: each field's
+    path, what is wrong and the value given (not pydantic's multi-line text with a URL)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    errors = error.errors()
     parts = []
-    for e in err.errors():
+    for e in errors:
+        if e["type"] == "too_short" and any(
+            o["loc"][: len(e["loc"])] == e["loc"] and o["loc"] != e["loc"] for o in errors
+        ):
+            continue  # "at least 1 item" because an item inside failed: that item's error says it
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] in ("literal_error", "union_tag_invalid", "extra_forbidden", "missing"):
-            value = e.get("input")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown field"
-            parts.append(f"{loc}: {msg} (got {value!r:.80})")
-        else:
-            parts.append(f"{loc}: {msg}")
+        msg = "unknown field" if e["type"] == "extra_forbidden" else msg[:1].lower() + msg[1:]
+        value = e.get("input")
+        if e["type"] in _SHOW_INPUT or isinstance(value, (str, int, float)):
+            msg += f" (got {value!r:.80})"
+        parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
 
@@ -616,7 +657,5 @@ def pipeline_from_document(doc: Any, *, spec: str = "", where: str = "") -> Pipe
             "a mixture document needs 'layers' (mixtcha) or 'steps'; "
             f"got keys {sorted(map(str, doc))}"
         )
-    except ValidationError as e:
-        raise SpecError(_format_validation(e), spec=spec, where=where) from None
-    except ValueError as e:
-        raise SpecError(str(e), spec=spec, where=where) from None
+    except ValueError as e:  # pydantic's ValidationError included
+        raise spec_error(describe(e), spec=spec, where=where) from None

@@ -222,6 +222,8 @@ def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy, upstr
     with pytest.raises(PolicyError, match="newline"):
         asyncio.run(hook(None, None, {"model": block}, "completion"))
     with pytest.raises(PolicyError, match="allow_members"):
+        asyncio.run(hook(None, None, {"model": "mixture/openai/x+y>big"}, "completion"))
+    with pytest.raises(litellm.BadRequestError, match="a comma does not separate members"):
         asyncio.run(hook(None, None, {"model": "mixture/openai/x,y>big"}, "completion"))
     assert upstream.requests == []
 
