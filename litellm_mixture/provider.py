@@ -73,6 +73,13 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
+def _routed(model: str, call: dict[str, Any]) -> str:
+    """The spec this call is for (see :func:`proxy.routed_model`)."""
+    metadata = (call.get("litellm_params") or {}).get("metadata") or {}
+    routed = proxy.routed_model(PREFIX + model, metadata)
+    return routed.removeprefix(PREFIX) if routed.startswith(PREFIX) else model
+
+
 def _aliases() -> dict[str, str]:
     models = proxy.models()
     return models.targets if models is not None else {}
@@ -206,6 +213,7 @@ class MixtureLLM(CustomLLM):
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
+        model = _routed(model, kwargs)
         run = self._prepare(model, await self.load(model), messages, kwargs)
         outcome = await self._complete(model, run)
         return self._fill(model, kwargs["model_response"], outcome, run)
@@ -218,6 +226,7 @@ class MixtureLLM(CustomLLM):
     ) -> AsyncIterator[dict[str, Any]]:
         # Prepared now, not at the first chunk: a bad spec fails the call itself (an HTTP 400
         # through the proxy), and the run belongs to the caller's scope.
+        model = _routed(model, kwargs)
         if is_url(model):
             return self._stream_url(model, messages, kwargs, _SCOPE.get())
         run = self._prepare(model, decode(PREFIX + model, _aliases()), messages, kwargs)
