@@ -23,6 +23,8 @@ ALIASES = {"gpt-4o-mini", "gpt-4o", "deepseek-chat"}
 INLINE = "mixture/{steps: [{aggregate: gpt-4o-mini}]}"  # inline YAML, no comma
 SPECS = {
     "team-moa": ["gpt-4o-mini", "gpt-4o-mini", "deepseek-chat", "gpt-4o"],
+    # A one-line spec with samples through the mixture/* route (litellm 1.110's Router garbles
+    # the `*` of such names on the way to the provider).
     "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o": [
         "gpt-4o-mini",
         "gpt-4o-mini",
