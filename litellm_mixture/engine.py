@@ -36,7 +36,7 @@ from .config import (
     Take,
     Vote,
 )
-from .errors import MemberFailure, SpecError, deadline_error, quorum_error, redact
+from .errors import MemberFailure, SpecError, deadline_error, describe, quorum_error
 
 logger = logging.getLogger("litellm_mixture")
 
@@ -370,7 +370,7 @@ class Run:
             except Exception as e:
                 wait = retry.delay(e, entry.attempts, retries, self._remaining())
                 if wait is None:
-                    entry.error = redact(f"{type(e).__name__}: {e}")  # traces reach clients
+                    entry.error = describe(e)  # traces reach clients
                     raise
                 entry.attempts += 1
                 await asyncio.sleep(wait)
@@ -695,9 +695,10 @@ class Run:
             except Exception as e:
                 if getattr(e, "deadline", False):
                     raise
-                entry.error = entry.error or redact(f"{type(e).__name__}: {e}")
+                entry.error = entry.error or describe(e)
                 if read.produced:  # the answer is half sent: no fallback can take it back
                     cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
+                    cause.__cause__ = e  # what the stream died of, for the error's message
                     failure = MemberFailure(entry.step, member.model, cause)
                     raise quorum_error(entry.step, 1, 0, [failure], member.model) from e
                 failures.append(MemberFailure(entry.step, member.model, e))

@@ -71,6 +71,13 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
+def _routed(model: str, call: dict[str, Any]) -> str:
+    """The spec this call is for (see :func:`proxy.routed_model`)."""
+    metadata = (call.get("litellm_params") or {}).get("metadata") or {}
+    routed = proxy.routed_model(PREFIX + model, metadata)
+    return routed.removeprefix(PREFIX) if routed.startswith(PREFIX) else model
+
+
 def _aliases() -> dict[str, str]:
     models = proxy.models()
     return models.targets if models is not None else {}
@@ -245,6 +252,7 @@ class MixtureLLM(CustomLLM):
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
+        model = _routed(model, kwargs)
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
         run = self._prepare(model, pipeline, messages, kwargs, scope)
@@ -260,6 +268,7 @@ class MixtureLLM(CustomLLM):
         # Prepared now, not at the first chunk: a bad spec fails the call itself (an HTTP 400
         # through the proxy), and the run belongs to the caller's scope. A spec nobody trusts
         # was decoded by the proxy's guard (then it is cached), or is at most max_name_bytes.
+        model = _routed(model, kwargs)
         scope = self._trust(model, kwargs)
         if is_url(model):
             return self._stream_url(model, messages, kwargs, scope)

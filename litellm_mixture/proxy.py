@@ -6,6 +6,7 @@ time. Outside the proxy every function here is a no-op and members go to ``litel
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -87,19 +88,25 @@ class Models:
 
     targets: dict[str, str]
     operator_specs: frozenset[str]
+    # Wildcard entries: deployment id -> (its model_name pattern, the model it fills in).
+    wildcards: dict[str, tuple[str, str]]
 
     @classmethod
     def of(cls, router: Any) -> Models:
         targets: dict[str, str] = {}
+        wildcards: dict[str, tuple[str, str]] = {}
         specs = set()
         for entry in router.model_list or ():
             name, model = entry.get("model_name"), entry.get("litellm_params", {}).get("model")
-            if not isinstance(name, str) or not isinstance(model, str) or "*" in name:
+            if not isinstance(name, str) or not isinstance(model, str):
+                continue
+            if "*" in name:
+                wildcards[(entry.get("model_info") or {}).get("id")] = (name, model)
                 continue
             targets.setdefault(name, model)
             if model.startswith(PREFIX):
                 specs.add(model)
-        return cls(targets, frozenset(specs))
+        return cls(targets, frozenset(specs), wildcards)
 
 
 _models: tuple[int, int, Models] | None = None
@@ -115,6 +122,46 @@ def models() -> Models | None:
     if _models is None or _models[:2] != key:
         _models = (*key, Models.of(current))
     return _models[2]
+
+
+def routed_model(model: str, metadata: dict[str, Any]) -> str:
+    """The model the Router meant to call: ``model``, unless a wildcard entry filled it in wrong.
+
+    litellm 1.110's Router fills a wildcard entry's ``*`` twice: through ``mixture/*`` a client's
+    ``mixture/x*3>y`` reaches the provider as ``mixture/xx*3>y3>y``. The Router records the name
+    the client called (``model_group``) and the entry that served it (``deployment_model_name``),
+    overwriting any a client sends, so the name is filled in again, once, from those. The result
+    is taken only if the Router's own filling (once or twice) of it gives ``model``; inside the
+    proxy, only for a wildcard entry of its model_list.
+    """
+    pattern, called = metadata.get("deployment_model_name"), metadata.get("model_group")
+    if not isinstance(pattern, str) or "*" not in pattern or not isinstance(called, str):
+        return model
+    # litellm's PatternMatchRouter: each * of the entry's name matches any text.
+    match = re.match(re.escape(pattern).replace(r"\*", "(.*)"), called)
+    if match is None:
+        return model
+    template = pattern  # outside the proxy: an entry that maps names to themselves (mixture/*)
+    current = models()
+    if current is not None:
+        entry = current.wildcards.get((metadata.get("model_info") or {}).get("id"))
+        if entry is None or entry[0] != pattern:
+            return model
+        template = entry[1]
+    once = _fill(match, template)
+    return once if model in (once, _fill(match, once)) else model
+
+
+def _fill(match: re.Match[str], template: str) -> str:
+    """litellm's PatternMatchRouter.set_deployment_model_name: the entry's model, each * filled
+    in turn with what the name's * matched."""
+    if "*" not in template:
+        return template
+    if len(match.groups()) > template.count("*"):
+        return match.string
+    for part in match.groups():
+        template = template.replace("*", part, 1)
+    return template
 
 
 def secrets() -> set[str]:
