@@ -145,8 +145,10 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
             return entry["custom_handler"]
+    from .cost import exact_completion_cost
     from .modelinfo import register_presets
-    from .provider import MixtureLLM, exact_completion_cost
+    from .params import declare as declare_params
+    from .provider import MixtureLLM
 
     handler = handler or MixtureLLM()
     litellm.custom_provider_map = [
@@ -154,6 +156,7 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
         {"provider": PROVIDER, "custom_handler": handler},
     ]
     custom_llm_setup()
+    declare_params(PROVIDER)
     register_presets()
     exact_completion_cost()
     return handler

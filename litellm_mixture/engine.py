@@ -37,6 +37,7 @@ from .config import (
     Vote,
 )
 from .errors import MemberFailure, SpecError, deadline_error, describe, quorum_error
+from .params import Lookup, fit, takes
 
 logger = logging.getLogger("litellm_mixture")
 
@@ -66,6 +67,8 @@ FINAL_ONLY = frozenset(
         "stream_options",
     }
 )
+# The shape of the final answer: never left out, so a model that cannot give it fails loudly.
+ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format"})
 # Settings of the outer call that must not reach members as-is: transport, and what the
 # mixture itself reports (intermediate_responses).
 DROP = frozenset({"stream", "max_retries", "stream_options", "intermediate_responses"})
@@ -92,7 +95,8 @@ class TraceEntry:
     error: str | None = None
     attempts: int = 1
     cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
-    note: str | None = None  # how a judge's unclear answer was read
+    # Settings not sent to this member, how a judge's unclear answer was read.
+    note: str | None = None
     # What was sent and what came back, kept only when the run records (intermediate responses,
     # debug dumps): a run holds every answer in memory otherwise only until the next step.
     request: dict[str, Any] | None = field(default=None, repr=False)
@@ -107,6 +111,10 @@ class TraceEntry:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def add_note(self, note: str | None) -> None:
+        if note:
+            self.note = note if self.note is None else f"{self.note}; {note}"
 
 
 @dataclass
@@ -235,6 +243,8 @@ class Run:
     observer: Observer | None = None
     # Set on every member call's LiteLLM metadata, under the run's own keys (see _metadata).
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What a member's model takes (litellm's lists; the provider resolves proxy aliases first).
+    takes: Lookup = takes
     record: bool = False  # keep each call's request and reply on its trace entry
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _ends_at: float | None = field(default=None, init=False, repr=False)
@@ -290,9 +300,21 @@ class Run:
 
     # ------------------------------------------------------------ request building
 
-    def _kwargs(self, step: Any, member: Member, final: bool) -> dict[str, Any]:
+    def _caller_settings(self, entry: TraceEntry, member: Member, final: bool) -> dict[str, Any]:
+        """The caller's params for this call. The contract binds the final step only; a param
+        the member's model does not take is left out (noted on the trace entry), except the
+        answer's shape, which fails loudly on a model that cannot give it."""
         excluded = DROP if final else DROP | FINAL_ONLY
-        kwargs = {k: v for k, v in self.params.items() if k not in excluded}
+        sent = {k: v for k, v in self.params.items() if k not in excluded}
+        shape = {k: v for k, v in sent.items() if k in ANSWER_SHAPE}
+        settings = {k: v for k, v in sent.items() if k not in ANSWER_SHAPE}
+        if settings:
+            settings, note = fit(settings, member.model, self.takes(member.model))
+            entry.add_note(note)
+        return {**settings, **shape}
+
+    def _kwargs(self, entry: TraceEntry, step: Any, member: Member, final: bool) -> dict[str, Any]:
+        kwargs = self._caller_settings(entry, member, final)
         own = _settings(step, member)
         if final and "max_tokens" in own and "max_tokens" in kwargs:
             # Both the caller's contract and the step's budget bind the final answer.
@@ -356,7 +378,7 @@ class Run:
     async def _call(self, entry: TraceEntry, step: Any, member: Member, final: bool, **call: Any):
         """One member call with its retries. Raises the last error; records time and attempts."""
         retries = self._setting(step, "retries") or 0
-        kwargs = self._kwargs(step, member, final)
+        kwargs = self._kwargs(entry, step, member, final)
         kwargs["metadata"] = self._metadata(entry, kwargs.get("metadata"))
         if self.record:  # a copy: litellm adds its own fields to the metadata it is given
             entry.request = {**call, **kwargs, "metadata": dict(kwargs["metadata"])}
@@ -532,11 +554,12 @@ class Run:
                 entry.error = f"unclear answer: no response number in {answer!r:.120}"
                 failure = MemberFailure(index, judge, ValueError(entry.error))
                 raise quorum_error(index, 1, 0, [failure], judge)
-            entry.note = (
+            unclear = (
                 f"named {len(picks)} of {keep} responses in {answer!r:.120}; "
                 "the rest kept in the order they came"
             )
-            logger.warning("%s step %d: the judge %s %s", step.kind, index + 1, judge, entry.note)
+            entry.add_note(unclear)
+            logger.warning("%s step %d: the judge %s %s", step.kind, index + 1, judge, unclear)
             picks += [i for i in range(len(refs)) if i not in picks][: keep - len(picks)]
         return [refs[i] for i in picks]
 

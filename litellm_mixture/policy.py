@@ -74,9 +74,11 @@ GENERATION_PARAMS = (
     "seed",
     "stop",
     "temperature",
+    "thinking",
     "top_p",
 )
-# The caller's contract for the final answer, which a client's request may always carry.
+# The caller's contract for the final answer, and identifiers (of the end user, of the
+# conversation for prompt caching), which a client's request may always carry.
 REQUEST_PARAMS = frozenset(
     {
         "tools",
@@ -87,6 +89,8 @@ REQUEST_PARAMS = frozenset(
         "stream_options",
         "max_retries",
         "user",
+        "safety_identifier",
+        "prompt_cache_key",
         "n",
         "logprobs",
         "top_logprobs",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,13 +12,13 @@ from typing import Any
 import litellm
 from litellm import CustomLLM
 
-from . import _sync, dump, policy, proxy, remote, report
+from . import _sync, cost, dump, policy, proxy, remote, report
+from . import params as member_params
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
 from .errors import SpecError
 from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
 
-HIDDEN_KEY = "mixture"
 # The request param that asks for every member's answer on the response (off by default).
 INTERMEDIATE = "intermediate_responses"
 
@@ -56,12 +55,31 @@ def _scoped(caller: Caller, scope: _Scope) -> Caller:
     return call
 
 
+# Where the request's metadata is: the proxy keeps its own under litellm_metadata on its
+# /v1/messages and /v1/responses routes, and litellm 1.81's bridges pass it on there.
+_METADATA = ("litellm_metadata", "metadata")
+
+
+def _request_metadata(call: dict[str, Any]) -> dict[str, Any]:
+    litellm_params = call.get("litellm_params") or {}
+    return {k: v for key in _METADATA for k, v in (litellm_params.get(key) or {}).items()}
+
+
+def _routed_entry(call: dict[str, Any]) -> str | None:
+    """The proxy entry the Router routed this request to. The Router writes it into one of the
+    request's metadata, by route; a client may write the other, so a name counts only when
+    nothing contradicts it."""
+    litellm_params = call.get("litellm_params") or {}
+    found = {(litellm_params.get(k) or {}).get("model_group") for k in _METADATA} - {None}
+    return found.pop() if len(found) == 1 else None
+
+
 def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     """What each member call's metadata carries from the request that runs the mixture: its id,
     and the trace it belongs to, so tracing callbacks draw the member calls under it."""
     parent = getattr(call.get("logging_obj"), "litellm_call_id", None)
     litellm_params = call.get("litellm_params") or {}
-    outer = litellm_params.get("metadata") or {}
+    outer = _request_metadata(call)
     # Only these: the proxy's own metadata (the caller's key, its spend) must not follow.
     metadata = {k: outer[k] for k in ("session_id", "litellm_parent_otel_span") if k in outer}
     trace = outer.get("trace_id") or litellm_params.get("litellm_trace_id") or parent
@@ -73,8 +91,7 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
 
 def _routed(model: str, call: dict[str, Any]) -> str:
     """The spec this call is for (see :func:`proxy.routed_model`)."""
-    metadata = (call.get("litellm_params") or {}).get("metadata") or {}
-    routed = proxy.routed_model(PREFIX + model, metadata)
+    routed = proxy.routed_model(PREFIX + model, _request_metadata(call))
     return routed.removeprefix(PREFIX) if routed.startswith(PREFIX) else model
 
 
@@ -169,7 +186,7 @@ class MixtureLLM(CustomLLM):
         # Router names the entry it routed in model_group (overwriting any the client sent). A
         # client spec whose text merely equals an entry's came through the wildcard route and
         # is checked like any other.
-        routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
+        routed = _routed_entry(call)
         if models is not None and models.targets.get(routed) == PREFIX + model:
             return _Scope(depth, True)
         if parent is not None:
@@ -198,8 +215,17 @@ class MixtureLLM(CustomLLM):
         caller = _scoped(self.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
+        models = proxy.models()
         return Run(
-            pipeline, list(messages), params, caller, seconds, cap, metadata=metadata, record=record
+            pipeline,
+            list(messages),
+            params,
+            caller,
+            seconds,
+            cap,
+            metadata=metadata,
+            takes=models.takes if models is not None else member_params.takes,
+            record=record,
         )
 
     def _summary(self, model: str, run: Run) -> dict[str, Any]:
@@ -243,7 +269,9 @@ class MixtureLLM(CustomLLM):
         response.usage = self._usage(run)
         # What litellm 1.81's callbacks and the proxy's cost header read.
         response._hidden_params["response_cost"] = run.usage.cost
-        response._hidden_params[HIDDEN_KEY] = self._summary(model, run)
+        response._hidden_params[cost.HIDDEN_KEY] = self._summary(model, run)
+        # Sent on by the proxy, for its clients (cost.of).
+        setattr(response, cost.FIELD, run.usage.cost)
         if run.params.get(INTERMEDIATE):
             response.intermediate_responses = report.intermediate_responses(run)
         return response
@@ -257,6 +285,7 @@ class MixtureLLM(CustomLLM):
         pipeline = await self.load(model, scope.trusted)
         run = self._prepare(model, pipeline, messages, kwargs, scope)
         outcome = await self._complete(model, run)
+        cost.carry(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
         return self._fill(model, kwargs["model_response"], outcome, run)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -307,7 +336,7 @@ class MixtureLLM(CustomLLM):
             raise
         self._dump(model, run, Outcome("".join(text), None, finish), None)
         usage = self._usage(run).model_dump()
-        _carry_stream_cost(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
+        cost.carry(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
         last: dict[str, Any] = {
             "text": "",
             "tool_use": None,
@@ -316,9 +345,12 @@ class MixtureLLM(CustomLLM):
             "usage": usage,
             "index": 0,
         }
+        # litellm lifts these onto the chunk (chunk.mixture_cost), and the proxy sends them on:
+        # a stream's cost reaches proxy clients that read no usage (aider's litellm 1.81).
+        fields: dict[str, Any] = {cost.FIELD: run.usage.cost}
         if run.params.get(INTERMEDIATE):
-            # litellm lifts these onto the chunk: chunk.intermediate_responses.
-            last["provider_specific_fields"] = {INTERMEDIATE: report.intermediate_responses(run)}
+            fields[INTERMEDIATE] = report.intermediate_responses(run)
+        last["provider_specific_fields"] = fields
         yield last
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
@@ -327,46 +359,3 @@ class MixtureLLM(CustomLLM):
         # wrapped as a mid-stream failure by litellm's stream wrapper.
         chunks = _sync.iterate(self.astreaming(model, messages, **kwargs))
         return itertools.chain([next(chunks)], chunks)
-
-
-def _carry_stream_cost(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
-    """Make this request's success callbacks see the mixture's summed cost.
-
-    A stream's logged response is rebuilt from its chunks, and older litellm (1.81) prices it
-    by looking the ``mixture/...`` name up in its cost map, which fails. The override is set on
-    this request's own logging object only.
-    """
-    if logging_obj is None:
-        return
-    logging_obj._response_cost_calculator = lambda *args, **kwargs: cost
-    logging_obj.model_call_details[HIDDEN_KEY] = summary
-
-
-def exact_completion_cost() -> None:
-    """Make ``litellm.completion_cost(response)`` return a mixture response's summed cost.
-
-    litellm before 1.109 prices a response by looking its model name up, which for
-    ``mixture/...`` fails or (for a preset with estimated prices) only estimates. Tools such as
-    aider call it on every reply. Other responses go to litellm's own function unchanged.
-    """
-    original = litellm.completion_cost
-    if getattr(original, "_mixture_exact", False):
-        return
-
-    @functools.wraps(original)
-    def completion_cost(completion_response: Any = None, *args: Any, **kwargs: Any) -> float:
-        hidden = getattr(completion_response, "_hidden_params", None)
-        if isinstance(hidden, dict) and HIDDEN_KEY in hidden:
-            cost = hidden.get("response_cost")
-            if cost is not None:
-                return float(cost)
-        # A stream read to its end (aider prices the stream object itself): its logging object
-        # holds the mixture's summary, set at the last chunk.
-        logging_obj = getattr(completion_response, "logging_obj", None)
-        details = getattr(logging_obj, "model_call_details", None)
-        if isinstance(details, dict) and isinstance(details.get(HIDDEN_KEY), dict):
-            return float(details[HIDDEN_KEY]["cost"])
-        return original(completion_response, *args, **kwargs)
-
-    completion_cost._mixture_exact = True  # type: ignore[attr-defined]
-    litellm.completion_cost = completion_cost

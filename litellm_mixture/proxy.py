@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import dump, policy
+from . import dump, params, policy
 from .engine import litellm_caller
 from .names import PREFIX
 
@@ -90,12 +90,15 @@ class Models:
     operator_specs: frozenset[str]
     # Wildcard entries: deployment id -> (its model_name pattern, the model it fills in).
     wildcards: dict[str, tuple[str, str]]
+    # Aliases whose first deployment's model_info says whether it reasons (supports_reasoning).
+    reasoning: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, router: Any) -> Models:
         targets: dict[str, str] = {}
         wildcards: dict[str, tuple[str, str]] = {}
         specs = set()
+        reasoning: dict[str, bool] = {}
         for entry in router.model_list or ():
             name, model = entry.get("model_name"), entry.get("litellm_params", {}).get("model")
             if not isinstance(name, str) or not isinstance(model, str):
@@ -103,10 +106,21 @@ class Models:
             if "*" in name:
                 wildcards[(entry.get("model_info") or {}).get("id")] = (name, model)
                 continue
+            if name not in targets:
+                flag = (entry.get("model_info") or {}).get("supports_reasoning")
+                if isinstance(flag, bool):
+                    reasoning[name] = flag
             targets.setdefault(name, model)
             if model.startswith(PREFIX):
                 specs.add(model)
-        return cls(targets, frozenset(specs), wildcards)
+        return cls(targets, frozenset(specs), wildcards, reasoning)
+
+    def takes(self, member: str) -> params.Takes:
+        """What a member takes: an alias is looked up as the model it calls, and its
+        ``model_info.supports_reasoning``, when the operator set one, wins."""
+        found = params.takes(self.targets.get(member, member))
+        flag = self.reasoning.get(member)
+        return found if flag is None else replace(found, reasoning=flag)
 
 
 _models: tuple[int, int, Models] | None = None

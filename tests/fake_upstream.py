@@ -4,11 +4,13 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 ``PORT <n>`` once listening on 127.0.0.1. Every reply is derived from the request:
 
 - content: ``answer from <model> #<n>``; ``<model>`` is the requested model name;
-- a request whose system message contains ``Responses from models:`` or whose last user
+- a request whose first (system) message contains ``Responses from models:`` or whose last user
   message contains ``<option>`` is an aggregation; its answer lists how many references it saw;
 - when the request carries ``tools``, the reply is a call to the first tool;
 - usage: prompt tokens = characters of all message contents // 4 + 1, completion tokens =
   words of the reply. What it billed is recorded per call.
+- a request with ``reasoning_effort`` also gets ``reasoning_content`` (``thought of <model>
+  #<n>``, streamed ahead of the answer), as reasoning models answer through litellm.
 
 ``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key,
 ``state`` (``running``, ``done``, or ``cancelled`` when the client went away first) and ``at``
@@ -49,7 +51,8 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
     model = body["model"]
     messages = body.get("messages", [])
     texts = [_text_of(m.get("content")) for m in messages]
-    system = texts[0] if messages and messages[0].get("role") == "system" else ""
+    # The first message: litellm sends o-series models their system message as a user message.
+    system = texts[0] if messages and messages[0].get("role") in ("system", "user") else ""
     last_user = next(
         (
             t
@@ -81,6 +84,8 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
         text = f"answer from {model} #{n}" + (f" aggregating {refs} references" if refs else "")
         message = {"role": "assistant", "content": text}
         completion = len(text.split())
+    if body.get("reasoning_effort"):
+        message["reasoning_content"] = f"thought of {model} #{n}"
     prompt = sum(len(t) for t in texts) // 4 + 1
     usage = {
         "prompt_tokens": prompt,
@@ -199,6 +204,9 @@ class Upstream:
                 await asyncio.sleep(gap)
 
         message = reply["message"]
+        if message.get("reasoning_content"):
+            delta = {"role": "assistant", "reasoning_content": message["reasoning_content"]}
+            await send([{"index": 0, "delta": delta, "finish_reason": None}])
         if message.get("tool_calls"):
             call = message["tool_calls"][0]
             args = call["function"]["arguments"]

@@ -32,7 +32,9 @@ from litellm.integrations.custom_logger import CustomLogger
 
 class SpendSpy(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        params = kwargs.get("litellm_params") or {}
+        # The proxy's /v1/messages and /v1/responses routes keep theirs in litellm_metadata.
+        metadata = {**(params.get("litellm_metadata") or {}), **(params.get("metadata") or {})}
         record = {
             "model": kwargs.get("model"),
             "stream": bool(kwargs.get("stream")),
@@ -61,10 +63,12 @@ def write_config(
     upstream_base: str,
     spend_spy: bool = True,
     adjust: Callable[[dict], None] | None = None,
+    models: list[dict] | None = None,
 ) -> Path:
-    """The shipped config with every alias pointed at ``upstream_base``; ``adjust`` may change
-    the document further (more entries, policy settings)."""
+    """The shipped config with ``models`` added first and every alias pointed at
+    ``upstream_base``; ``adjust`` may change the document further (policy settings)."""
     doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
+    doc["model_list"] = [*(models or []), *doc["model_list"]]
     for entry in doc["model_list"]:
         params = entry["litellm_params"]
         if not params["model"].startswith("mixture/"):
@@ -106,8 +110,9 @@ def litellm_proxy(
     extra_env: dict[str, str] | None = None,
     provider_keys: bool = True,
     adjust: Callable[[dict], None] | None = None,
+    models: list[dict] | None = None,
 ) -> Iterator[ProxyProcess]:
-    config = write_config(folder, upstream_base, spend_spy, adjust)
+    config = write_config(folder, upstream_base, spend_spy, adjust, models)
     port = _free_port()
     keys = {
         "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),

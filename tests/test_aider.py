@@ -319,6 +319,15 @@ def test_aider_reaches_a_mixture_through_the_litellm_proxy(
         output = run_aider(repo, env, model=model, weak="litellm_proxy/gpt-4o-mini")
     assert (repo / "hello.py").read_text() == 'def greet():\n    return "hello"\n'
     assert "Unknown context window" not in output
-    models = sorted(c["request"]["model"] for c in upstream.calls())
+    calls = sorted(upstream.calls(), key=lambda c: c["at"])
+    models = sorted(c["request"]["model"] for c in calls)
     # Two proposers and the commit message (the weak model) on gpt-4o-mini; one aggregation.
     assert models == ["deepseek-chat", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini"]
+    # The cost aider prints is the mixture's summed cost (the commit message comes last), each
+    # member priced as the proxy prices it: by the model its alias calls.
+    priced = {"deepseek-chat": "deepseek/deepseek-chat"}
+    mixture = [
+        {**c, "request": {"model": priced.get(c["request"]["model"], c["request"]["model"])}}
+        for c in calls[:-1]
+    ]
+    assert_cost_line(output, mixture)

@@ -1,0 +1,89 @@
+"""A mixture's summed cost, where litellm, its proxy and their clients look for a cost.
+
+The provider puts the cost on its responses (``usage.cost``, ``_hidden_params``) and on each
+request's logging object (:func:`carry`). :func:`exact_completion_cost` makes
+``litellm.completion_cost`` return it for a mixture's reply, in this process or from a litellm
+proxy, instead of pricing the reply by its model name.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import litellm
+
+# Where a response of this process keeps the run's summary: _hidden_params[HIDDEN_KEY].
+HIDDEN_KEY = "mixture"
+# The field a reply, and a stream's last chunk, carry the summed cost in. The proxy sends it on,
+# and litellm's client keeps it where it drops usage.cost (1.81) or gets no usage (a stream
+# that did not ask for it).
+FIELD = "mixture_cost"
+
+
+def carry(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
+    """Make everything that prices this request through its logging object see the mixture's
+    summed cost: its success callbacks (the proxy's spend tracking among them) and the proxy's
+    cost header for replies that cannot carry ``_hidden_params``.
+
+    A stream's logged response is rebuilt from its chunks, and older litellm (1.81) prices it
+    by looking the ``mixture/...`` name up in its cost map, which fails. The proxy's
+    ``/v1/messages`` bridge returns a plain dict, which the proxy prices by the name the client
+    sent (a preset's estimate, or nothing) unless the logging object holds a cost. The override
+    is set on this request's own logging object only.
+    """
+    if logging_obj is None:
+        return
+
+    def calculate(*args: Any, **kwargs: Any) -> float:
+        return cost
+
+    # litellm 1.81 calls it _response_cost_calculator; newer ones response_cost_calculator.
+    logging_obj._response_cost_calculator = logging_obj.response_cost_calculator = calculate
+    logging_obj.model_call_details["response_cost"] = cost
+    logging_obj.model_call_details[HIDDEN_KEY] = summary
+
+
+def of(response: Any) -> float | None:
+    """The summed cost a mixture's reply carries; None for any other reply.
+
+    A response of this process has it in ``_hidden_params``; a stream of this process, read to
+    its end, on its logging object (set at the last chunk). A reply from a litellm proxy
+    (``litellm_proxy/...``) has it in ``mixture_cost``: a response's own, a stream's on its
+    last chunk.
+    """
+    hidden = getattr(response, "_hidden_params", None)
+    hidden = hidden if isinstance(hidden, dict) else {}
+    if HIDDEN_KEY in hidden and hidden.get("response_cost") is not None:
+        return float(hidden["response_cost"])
+    details = getattr(getattr(response, "logging_obj", None), "model_call_details", None)
+    if isinstance(details, dict) and isinstance(details.get(HIDDEN_KEY), dict):
+        return float(details[HIDDEN_KEY]["cost"])
+    for item in (response, *reversed(getattr(response, "chunks", None) or ())):
+        value = getattr(item, FIELD, None)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def exact_completion_cost() -> None:
+    """Make ``litellm.completion_cost(response)`` return a mixture reply's summed cost.
+
+    litellm before 1.109 prices a reply by looking its model name up, which for ``mixture/...``
+    or a proxy's name for a mixture fails or (with estimated prices, as in aider's model
+    metadata) only estimates. Tools such as aider call it on every reply. Other replies go to
+    litellm's own function unchanged.
+    """
+    original = litellm.completion_cost
+    if getattr(original, "_mixture_exact", False):
+        return
+
+    @functools.wraps(original)
+    def completion_cost(completion_response: Any = None, *args: Any, **kwargs: Any) -> float:
+        cost = of(completion_response)
+        if cost is not None:
+            return cost
+        return original(completion_response, *args, **kwargs)
+
+    completion_cost._mixture_exact = True  # type: ignore[attr-defined]
+    litellm.completion_cost = completion_cost
