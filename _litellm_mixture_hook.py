@@ -9,12 +9,20 @@ import sys
 from importlib.machinery import PathFinder
 
 
+def _ours_half_imported():
+    return any(
+        getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+        if name == "litellm_mixture" or name.startswith("litellm_mixture.")
+    )
+
+
 def _register_after(exec_module):
     def exec_then_register(module):
         exec_module(module)
-        pkg = sys.modules.get("litellm_mixture")
-        if pkg is not None and getattr(pkg.__spec__, "_initializing", False):
-            # litellm_mixture is what imported litellm; it registers itself once complete.
+        if _ours_half_imported():
+            # A module of ours imported litellm and is not complete: registering now would
+            # read it half made. The package registers once the import that needed it is done.
             return
         import litellm_mixture
 
@@ -41,7 +49,13 @@ class _LitellmFinder:
         return spec
 
 
-if os.environ.get("LITELLM_MIXTURE_NO_HOOK", "").lower() not in ("1", "true", "yes") and (
-    "litellm" not in sys.modules
-):
-    sys.meta_path.insert(0, _LitellmFinder())
+def install():
+    """Register the provider the moment litellm finishes importing (if it has not yet)."""
+    if "litellm" not in sys.modules and not any(
+        isinstance(finder, _LitellmFinder) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _LitellmFinder())
+
+
+if os.environ.get("LITELLM_MIXTURE_NO_HOOK", "").lower() not in ("1", "true", "yes"):
+    install()

@@ -5,48 +5,59 @@
 
 Installing the package registers the ``mixture/`` provider whenever litellm is imported
 (a ``.pth`` import hook; ``LITELLM_MIXTURE_NO_HOOK=1`` turns it off). Importing this package
-registers it too; :func:`register` does it explicitly and is idempotent.
+registers it too, at once if litellm is loaded, else the moment litellm is imported;
+:func:`register` does it explicitly and is idempotent.
+
+The public names load on first use: importing the package, or a module of it that does not
+need litellm (``config``, ``names``, ``cli``), does not import litellm, which takes seconds.
 """
 
 from __future__ import annotations
 
-from .api import Result, run
-from .config import (
-    Aggregate,
-    Dropout,
-    Filter,
-    Map,
-    Member,
-    Pipeline,
-    Propose,
-    Rank,
-    Refine,
-    Sample,
-    SelfMoaSeq,
-    Shuffle,
-    Synthesize,
-    Take,
-    Vote,
-)
-from .cost import exact_completion_cost
-from .engine import Run, StepResult, TraceEntry
-from .errors import (
-    MemberFailure,
-    MembersAuthError,
-    MembersFailedError,
-    MembersNotFoundError,
-    MembersRateLimitedError,
-    MembersRejectedError,
-    MembersTimedOutError,
-    MixtureError,
-    SpecError,
-)
-from .modelinfo import model_info, register_presets
-from .names import decode, encode, preset_names
-from .params import declare as declare_params
-from .policy import Policy, PolicyError
-from .provider import MixtureLLM
-from .proxy import ProxyGuard
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import Result, run
+    from .config import (
+        Aggregate,
+        Dropout,
+        Filter,
+        Map,
+        Member,
+        Pipeline,
+        Propose,
+        Rank,
+        Refine,
+        Sample,
+        SelfMoaSeq,
+        Shuffle,
+        Synthesize,
+        Take,
+        Vote,
+    )
+    from .engine import Run, StepResult, TraceEntry
+    from .errors import (
+        MemberFailure,
+        MembersAuthError,
+        MembersFailedError,
+        MembersNotFoundError,
+        MembersRateLimitedError,
+        MembersRejectedError,
+        MembersTimedOutError,
+        MixtureError,
+        RefusedFieldError,
+        SpecError,
+    )
+    from .modelinfo import model_info
+    from .names import decode, encode, preset_names
+    from .policy import Policy, PolicyError, set_policy
+    from .provider import MixtureLLM
+    from .proxy import ProxyGuard
+
+    handler: MixtureLLM
+    proxy_guard: ProxyGuard
 
 __all__ = [
     "Aggregate",
@@ -70,6 +81,7 @@ __all__ = [
     "ProxyGuard",
     "Rank",
     "Refine",
+    "RefusedFieldError",
     "Result",
     "Run",
     "Sample",
@@ -89,7 +101,34 @@ __all__ = [
     "proxy_guard",
     "register",
     "run",
+    "set_policy",
 ]
+
+# Where each public name lives (loaded on first use, PEP 562).
+_MODULES = {
+    **dict.fromkeys(("Result", "run"), "api"),
+    **dict.fromkeys(
+        (
+            *("Aggregate", "Dropout", "Filter", "Map", "Member", "Pipeline", "Propose"),
+            *("Rank", "Refine", "Sample", "SelfMoaSeq", "Shuffle", "Synthesize", "Take", "Vote"),
+        ),
+        "config",
+    ),
+    **dict.fromkeys(("Run", "StepResult", "TraceEntry"), "engine"),
+    **dict.fromkeys(
+        (
+            *("MemberFailure", "MembersAuthError", "MembersFailedError", "MembersNotFoundError"),
+            *("MembersRateLimitedError", "MembersRejectedError", "MembersTimedOutError"),
+            *("MixtureError", "RefusedFieldError", "SpecError"),
+        ),
+        "errors",
+    ),
+    "model_info": "modelinfo",
+    **dict.fromkeys(("decode", "encode", "preset_names"), "names"),
+    **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
+    "MixtureLLM": "provider",
+    "ProxyGuard": "proxy",
+}
 
 PROVIDER = "mixture"
 
@@ -106,6 +145,11 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
             return entry["custom_handler"]
+    from .cost import exact_completion_cost
+    from .modelinfo import register_presets
+    from .params import declare as declare_params
+    from .provider import MixtureLLM
+
     handler = handler or MixtureLLM()
     litellm.custom_provider_map = [
         *(e for e in litellm.custom_provider_map if e.get("provider") != PROVIDER),
@@ -118,6 +162,32 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     return handler
 
 
-handler = register()
-# The proxy's pre-call hook, named in proxy_config.yaml (through mixture_hooks.py).
-proxy_guard = ProxyGuard(handler.check_client_spec)
+def __getattr__(name: str) -> Any:
+    if name == "handler":
+        value: Any = register()
+    elif name == "proxy_guard":
+        # The proxy's pre-call hook, named in proxy_config.yaml (through mixture_hooks.py).
+        from .proxy import ProxyGuard
+
+        value = ProxyGuard(register().check_client_spec)
+    elif name in _MODULES:
+        value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
+        if "litellm" in sys.modules:
+            # The module may be what imported litellm; the hook leaves registering to us then.
+            register()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if "litellm" in sys.modules:
+    register()
+else:
+    import _litellm_mixture_hook
+
+    _litellm_mixture_hook.install()

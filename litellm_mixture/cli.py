@@ -1,24 +1,83 @@
-"""The ``litellm-mixture`` command."""
+"""The ``litellm-mixture`` command.
+
+Importing litellm takes seconds, so each command imports what it uses: ``--help`` and
+``presets`` never import it; ``explain`` and ``encode`` print their answer, then import it to
+ask the trust policy (whose errors are litellm's) whether the proxy would take the spec. Every
+error a user can cause (a bad spec, a failed member, a missing key) ends as one line on stderr
+and exit status 1, with litellm's banners kept off.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import aider, dump, explain, live, report
+from . import explain
 from .config import Pipeline, pipeline_from_document
-from .engine import Outcome, Run
-from .errors import MixtureError, SpecError
-from .names import PREFIX, decode, encode, load_preset, load_yaml, preset_dirs, preset_names
-from .policy import Policy, PolicyError, check, check_name
+from .names import (
+    PREFIX,
+    PRESETS_ENV,
+    decode,
+    encode,
+    load_preset,
+    load_yaml,
+    preset_dirs,
+    preset_names,
+    route_error,
+)
+
+if TYPE_CHECKING:
+    from .engine import Run
+    from .live import LiveView
 
 
-@click.group()
+def _litellm() -> None:
+    """Load litellm, quiet, for a command that calls or looks models up."""
+    from .live import quiet_litellm
+
+    quiet_litellm()
+
+
+def _expected(error: Exception) -> bool:
+    if "litellm" not in sys.modules:
+        return False  # then nothing raised here can be a litellm error or one of ours
+    from .live import expected
+
+    return expected(error)
+
+
+def one_line(error: BaseException) -> str:
+    from .live import error_line
+
+    return error_line(error)
+
+
+def _spec_error() -> type[Exception]:
+    """SpecError, for an ``except`` clause: evaluated only once an exception is raised, so
+    litellm, which SpecError imports, is loaded only when a spec is bad."""
+    from .errors import SpecError
+
+    return SpecError
+
+
+class _Main(click.Group):
+    """Turns the errors a user can cause into click's one-line ``Error: ...`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            if not _expected(e):
+                raise
+            raise click.ClickException(one_line(e)) from None
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """Mixture-of-Agents pipelines as LiteLLM model names (mixture/...).
 
@@ -35,17 +94,14 @@ def main() -> None:
 def _pipeline(spec: str) -> tuple[str, Pipeline]:
     """A spec (preset, one-line, inline document, mixture/... name) or a YAML file."""
     path = Path(spec)
-    try:
-        if not spec.startswith(PREFIX) and path.suffix in (".yaml", ".yml", ".json"):
-            if not path.is_file():
-                raise click.BadParameter(f"no such file: {spec}", param_hint="SPEC")
-            where = f"file {path}"
-            doc = load_yaml(path.read_text(encoding="utf-8"), spec=spec, where=where)
-            return str(path), pipeline_from_document(doc, spec=spec, where=where)
-        name = spec if spec.startswith(PREFIX) else PREFIX + spec
-        return name, decode(name)
-    except SpecError as e:
-        raise click.ClickException(e.message) from None
+    if not spec.startswith(PREFIX) and path.suffix in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {spec}", param_hint="SPEC")
+        where = f"file {path}"
+        doc = load_yaml(path.read_text(encoding="utf-8"), spec=spec, where=where)
+        return str(path), pipeline_from_document(doc, spec=spec, where=where)
+    name = spec if spec.startswith(PREFIX) else PREFIX + spec
+    return name, decode(name)
 
 
 @main.command(name="run")
@@ -71,6 +127,10 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
       litellm-mixture run robust-moa "Is 1001 prime?" --json > trace.json
       LITELLM_MIXTURE_DUMP_DIR=dumps litellm-mixture run demo "Hi"   # a redacted dump file
     """
+    _litellm()
+    from . import dump, live, report
+    from .engine import Run
+
     name, pipeline = _pipeline(spec)
     if prompt is None or prompt == "-":
         if prompt is None and sys.stdin.isatty():
@@ -81,14 +141,7 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     folder = dump.directory()
     execution = Run(pipeline, messages, observer=view, record=as_json or folder is not None)
     started = time.perf_counter()
-    try:
-        content, finish = asyncio.run(_stream(execution, view))
-    except MixtureError as e:  # the typed member failures, deadlines and spec errors
-        if folder is not None:
-            dump.write(folder, execution, name, error=e)
-        raise click.ClickException(getattr(e, "message", str(e))) from None
-    if folder is not None:
-        dump.write(folder, execution, name, Outcome(content, None, finish))
+    content, finish = _execute(execution, view, name, folder)
     figures = report.summary(execution, (time.perf_counter() - started) * 1000)
     if as_json:
         document = {"model": name, "content": content, "finish_reason": finish, **figures}
@@ -105,7 +158,27 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     click.echo(live.summary_line(figures), err=True)
 
 
-async def _stream(execution: Run, view: live.LiveView | None) -> tuple[str, str]:
+def _execute(
+    execution: Run, view: LiveView | None, name: str, folder: Path | None
+) -> tuple[str, str]:
+    """Streams the answer to stdout; dumps the run into ``folder`` (LITELLM_MIXTURE_DUMP_DIR)."""
+    import asyncio
+
+    from . import dump
+    from .engine import Outcome
+
+    try:
+        content, finish = asyncio.run(_stream(execution, view))
+    except Exception as e:
+        if folder is not None and _expected(e):
+            dump.write(folder, execution, name, error=e)
+        raise
+    if folder is not None:
+        dump.write(folder, execution, name, Outcome(content, None, finish))
+    return content, finish
+
+
+async def _stream(execution: Run, view: LiveView | None) -> tuple[str, str]:
     parts, finish = [], "stop"
     async for event in execution.stream():
         if event.finish_reason is not None:
@@ -123,7 +196,8 @@ async def _stream(execution: Run, view: live.LiveView | None) -> tuple[str, str]
 def validate(spec: str) -> None:
     """Decode and check SPEC (a spec or a YAML file); print the canonical pipeline.
 
-    Exits 1 with the exact error when the spec is invalid.
+    Exits 1 with the exact error when the spec is invalid. Warns (on stderr) about each member
+    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias.
 
     \b
     Examples:
@@ -131,10 +205,31 @@ def validate(spec: str) -> None:
       litellm-mixture validate 'openai/gpt-4o-mini*3+deepseek/deepseek-chat>openai/gpt-4o'
       litellm-mixture validate my-mixture.yaml
     """
+    _litellm()
     name, pipeline = _pipeline(spec)
     click.echo(explain.canonical_yaml(pipeline), nl=False)
+    for model, reason in _unroutable(pipeline).items():
+        click.echo(
+            f"warning: {model!r} is not a model litellm can route ({reason}); fine if it is a "
+            "model alias of the LiteLLM proxy that runs this mixture (aliases cannot be "
+            "checked offline)",
+            err=True,
+        )
     calls = pipeline.max_calls
     click.echo(f"# valid: {name}, at most {calls} member call{'s' if calls != 1 else ''}")
+
+
+def _unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The members litellm cannot route, nested mixtures' included, with litellm's reason."""
+    found: dict[str, str] = {}
+    for step in pipeline.steps:
+        for member in (*step.members, *getattr(step, "fallbacks", ())):
+            model = member.model
+            if model.startswith(PREFIX) and model not in seen:
+                found.update(_unroutable(decode(model), seen | {model}))
+            elif not model.startswith(PREFIX) and (error := route_error(model)) is not None:
+                found[model] = one_line(error).split(". ", 1)[0]
+    return found
 
 
 @main.command(name="explain")
@@ -148,22 +243,35 @@ def explain_command(spec: str) -> None:
     """
     name, pipeline = _pipeline(spec)
     click.echo(explain.tree(pipeline, name))
+    # The verdict imports litellm (the policy's errors are litellm's): the tree comes first.
     click.echo(f"  through the proxy, as a client spec: {_client_verdict(pipeline)}")
 
 
 def _client_verdict(pipeline: Pipeline) -> str:
     """How the proxy's default policy would take this pipeline sent by a client, assuming its
     members are the proxy's aliases (only the proxy knows its aliases)."""
+    from .errors import SpecError
+    from .policy import Policy, check, check_name
+    from .proxy import DEFAULT_ATTEMPTS
 
     def nested(model: str) -> tuple[Pipeline, bool] | None:
         return (decode(model), False) if model.startswith(PREFIX) else None
 
     try:
-        calls = check(pipeline, Policy(), allowed=lambda _: True, nested=nested)
+        calls = check(
+            pipeline,
+            Policy(),
+            allowed=lambda _: True,
+            nested=nested,
+            attempts=lambda _, retried: DEFAULT_ATTEMPTS,
+        )
         check_name(encode(pipeline), Policy())
     except SpecError as e:
         return e.message.split("Invalid mixture spec: ", 1)[-1]
-    return f"allowed by the default policy if its members are aliases ({calls} calls)"
+    return (
+        f"allowed by the default policy if its members are aliases ({calls} upstream requests "
+        "at most, the Router's default retries included)"
+    )
 
 
 @main.command(name="encode")
@@ -179,18 +287,25 @@ def encode_command(file: Path) -> None:
       litellm-mixture encode my-mixture.yaml
     """
     _, pipeline = _pipeline(str(file))
-    try:
-        model = encode(pipeline)
-    except SpecError as e:
-        raise click.ClickException(e.message) from None
+    model = encode(pipeline)
     click.echo(model)
+    # The check imports litellm (the policy's errors are litellm's): the string comes first.
+    from .policy import Policy, PolicyError, check_name
+
     try:
         check_name(model, Policy())
     except PolicyError as e:
+        why = one_line(e).split(": ", 2)[-1].split("; ", 1)[0]
+        form = (
+            "the one-line form (a*2+b>c) cannot write this pipeline"
+            if model.startswith(PREFIX + "{")
+            else "even the one-line form is too long"
+        )
         click.echo(
-            f"warning: this string works with litellm.completion but not through the proxy: "
-            f"{e.message}. Put {file.name} in a preset folder (./mixtures) and use "
-            f"{PREFIX}{file.stem}.",
+            f"warning: this name works with litellm.completion, but the LiteLLM proxy refuses "
+            f"it ({why}), and {form}. Through the proxy, use a preset: put {file.name} in the "
+            f"proxy's ./mixtures (or a folder of ${PRESETS_ENV}) and send {PREFIX}{file.stem}, "
+            "or have the operator name it in model_list (docs/proxy.md).",
             err=True,
         )
 
@@ -200,14 +315,21 @@ def presets() -> None:
     """The builtin and user presets: members, where each comes from, and its file.
 
     User presets live in ./mixtures and the folders in $LITELLM_MIXTURE_PRESETS; they shadow
-    builtins of the same name.
+    builtins of the same name. Use one as model="mixture/NAME", or reuse it with other
+    members: mixture/NAME?proposers=a*2+b&aggregator=c (see README.md, "Presets").
+
+    \b
+    Examples:
+      litellm-mixture presets
+      LITELLM_MIXTURE_PRESETS=~/team-mixtures litellm-mixture presets
+      litellm-mixture explain together-moa     # one preset in detail
     """
     user = [folder.resolve() for folder in preset_dirs()]
     for name in preset_names():
         try:
             pipeline = load_preset(name)
-        except SpecError as e:
-            click.echo(f"{PREFIX}{name}  (broken: {e.message})")
+        except _spec_error() as e:
+            click.echo(f"{PREFIX}{name}  (broken: {one_line(e)})")
             continue
         assert pipeline is not None
         path = next(
@@ -250,16 +372,25 @@ def aider_settings(
     """aider's settings and metadata entries for MODEL (a preset, spec or mixture/... name).
 
     Without --write, prints both: the YAML goes in .aider.model.settings.yml, the JSON in
-    .aider.model.metadata.json.
+    .aider.model.metadata.json. The settings entry gives aider a cheap weak model for commit
+    messages (by default the cheapest member), so they do not run the whole mixture.
+
+    \b
+    Examples:
+      litellm-mixture aider-settings multiple-hats --write .
+      litellm-mixture aider-settings 'openai/gpt-4o-mini*3>openai/gpt-4o' --write .
+      litellm-mixture aider-settings moa-lite --weak-model deepseek/deepseek-chat
+      litellm-mixture aider-settings moa-lite --editor-model openai/gpt-4o  # as architect
+      aider --model mixture/multiple-hats   # then, in the folder written to
     """
+    _litellm()
+    from . import aider
+
     name = aider.normalize(model)
-    try:
-        settings = aider.settings_entry(
-            name, weak_model=weak_model, editor_model=editor_model, edit_format=edit_format
-        )
-        metadata = aider.metadata_entry(name)
-    except SpecError as e:
-        raise click.ClickException(e.message) from None
+    settings = aider.settings_entry(
+        name, weak_model=weak_model, editor_model=editor_model, edit_format=edit_format
+    )
+    metadata = aider.metadata_entry(name)
     if folder is None:
         click.echo(f"# {aider.SETTINGS_FILE}")
         click.echo(aider.dump_settings([settings]), nl=False)

@@ -10,9 +10,8 @@ Both produce one canonical, immutable :class:`Pipeline`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -24,11 +23,50 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import SpecError
+if TYPE_CHECKING:
+    from .errors import SpecError
+
+
+def spec_error(message: str, *, spec: str = "", where: str = "") -> SpecError:
+    """A :class:`~litellm_mixture.errors.SpecError`, for the caller to raise.
+
+    SpecError is a ``litellm.BadRequestError``, and importing litellm takes seconds: reading
+    presets and specs (``litellm-mixture presets``) imports it only once one is bad.
+    """
+    from .errors import SpecError
+
+    return SpecError(message, spec=spec, where=where)
+
 
 ReferenceMode = Literal["system", "inline", "concat"]
 MAX_SAMPLES = 64
 MAX_RETRIES = 10
+# What one compiled pattern may take (RE2 refuses a bigger program; its matching falls back to a
+# slower but still linear engine past it).
+PATTERN_MEMORY = 1 << 20
+
+
+def pattern(text: str) -> Any:
+    """A spec's regular expression, compiled by RE2.
+
+    Patterns run on the event loop over member answers. RE2 matches in time linear in the text,
+    so no pattern, a client's included, can backtrack for seconds (``(a+)+$`` on ``aaaa...b``).
+    It has no backreferences or lookaround: a pattern using them is refused here, at decoding;
+    ``Filter(fn)`` in Python takes any function.
+    """
+    import re2  # ~5 ms, paid only by specs with a pattern
+
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is a SpecError, not a line on stderr
+    options.max_mem = PATTERN_MEMORY
+    try:
+        return re2.compile(text, options)
+    except re2.error as e:
+        reason = e.args[0].decode(errors="replace") if e.args else "invalid"
+        raise ValueError(
+            f"not a regular expression RE2 accepts ({reason}); patterns match in linear time, "
+            "so backreferences and lookaround are not supported"
+        ) from None
 
 
 class _Frozen(BaseModel):
@@ -324,18 +362,15 @@ class Filter(_Transform):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as e:
-                raise ValueError(f"not a regular expression: {e}") from None
+            pattern(value)
         return value
 
     def keeps(self, text: str) -> bool:
         return (
             (self.min_length is None or len(text) >= self.min_length)
             and (self.max_length is None or len(text) <= self.max_length)
-            and (self.must_match is None or re.search(self.must_match, text) is not None)
-            and (self.must_not_match is None or re.search(self.must_not_match, text) is None)
+            and (self.must_match is None or pattern(self.must_match).search(text) is not None)
+            and (self.must_not_match is None or pattern(self.must_not_match).search(text) is None)
             and (self.fn is None or bool(self.fn(text)))
         )
 
@@ -444,16 +479,27 @@ class Pipeline(_Failure):
 
 class _MixtchaParallel(_Frozen):
     type: Literal["parallel"]
-    models: list[str] = Field(min_length=1)
+    # A member is a model name or an object, as in the steps dialect.
+    models: list[Member] = Field(min_length=1)
     prompts: str | list[str | None] | None = None
     systemPrompts: str | list[str | None] | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _members(value)
 
 
 class _MixtchaAggregator(_Frozen):
     type: Literal["aggregator"]
-    model: str = Field(min_length=1)
+    model: Member
     prompt: str | None = None
     systemPrompt: str | None = None
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _member(value)
 
 
 class _Mixtcha(_Frozen):
@@ -474,11 +520,18 @@ def _per_model(value: str | list[str | None] | None, n: int, field: str) -> list
     return value
 
 
+def _with_prompts(member: Member, prompt: str | None, system_prompt: str | None) -> Member:
+    """A layer's prompts apply to the members that do not set their own."""
+    given = {"prompt": prompt, "system_prompt": system_prompt}
+    fill = {k: v for k, v in given.items() if v is not None and getattr(member, k) is None}
+    return member.model_copy(update=fill)
+
+
 def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
     steps: list[Any] = []
     for i, layer in enumerate(cfg.layers):
         if isinstance(layer, _MixtchaAggregator):
-            member = Member(layer.model, system_prompt=layer.systemPrompt)
+            member = _with_prompts(layer.model, None, layer.systemPrompt)
             steps.append(Aggregate([member], prompt=layer.prompt or ""))
             continue
         n = len(layer.models)
@@ -488,8 +541,8 @@ def _from_mixtcha(cfg: _Mixtcha) -> Pipeline:
         except ValueError as e:
             raise ValueError(f"layers[{i}]: {e}") from None
         members = [
-            Member(model, prompt=p, system_prompt=s)
-            for model, p, s in zip(layer.models, prompts, systems, strict=True)
+            _with_prompts(member, p, s)
+            for member, p, s in zip(layer.models, prompts, systems, strict=True)
         ]
         steps.append(Propose(members) if not steps else Synthesize(members, prompt=""))
     return Pipeline(
@@ -560,18 +613,28 @@ def _from_steps(doc: dict[str, Any]) -> Pipeline:
 # ---------------------------------------------------------------- entry point
 
 
-def _format_validation(err: ValidationError) -> str:
+_SHOW_INPUT = ("literal_error", "union_tag_invalid", "extra_forbidden", "missing")
+
+
+def describe(error: ValueError) -> str:
+    """One line for a failed validation, worded like the rest of the spec errors: each field's
+    path, what is wrong and the value given (not pydantic's multi-line text with a URL)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    errors = error.errors()
     parts = []
-    for e in err.errors():
+    for e in errors:
+        if e["type"] == "too_short" and any(
+            o["loc"][: len(e["loc"])] == e["loc"] and o["loc"] != e["loc"] for o in errors
+        ):
+            continue  # "at least 1 item" because an item inside failed: that item's error says it
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] in ("literal_error", "union_tag_invalid", "extra_forbidden", "missing"):
-            value = e.get("input")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown field"
-            parts.append(f"{loc}: {msg} (got {value!r:.80})")
-        else:
-            parts.append(f"{loc}: {msg}")
+        msg = "unknown field" if e["type"] == "extra_forbidden" else msg[:1].lower() + msg[1:]
+        value = e.get("input")
+        if e["type"] in _SHOW_INPUT or isinstance(value, (str, int, float)):
+            msg += f" (got {value!r:.80})"
+        parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
 
@@ -594,7 +657,5 @@ def pipeline_from_document(doc: Any, *, spec: str = "", where: str = "") -> Pipe
             "a mixture document needs 'layers' (mixtcha) or 'steps'; "
             f"got keys {sorted(map(str, doc))}"
         )
-    except ValidationError as e:
-        raise SpecError(_format_validation(e), spec=spec, where=where) from None
-    except ValueError as e:
-        raise SpecError(str(e), spec=spec, where=where) from None
+    except ValueError as e:  # pydantic's ValidationError included
+        raise spec_error(describe(e), spec=spec, where=where) from None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import litellm
 
-import litellm_mixture  # noqa: F401 - registers the provider even with the .pth hook off
+from .live import error_line, expected, quiet_litellm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,48 +24,61 @@ def main(argv: list[str] | None = None) -> int:
         help="any mixture spec, e.g. mixture/openai/gpt-4o-mini*3>openai/gpt-4o",
     )
     args = parser.parse_args(argv)
+    quiet_litellm()
 
     print(f"model: {args.model}")
     if args.model == "mixture/demo":
         print("(offline demo: every answer below is canned by litellm's mock_response)")
     print(f"prompt: {args.prompt}\n\nanswer (streamed):")
     try:
-        stream = litellm.completion(
-            model=args.model,
-            messages=[{"role": "user", "content": args.prompt}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        usage = None
-        for chunk in stream:
-            usage = getattr(chunk, "usage", None) or usage
-            if chunk.choices and chunk.choices[0].delta.content:
-                print(chunk.choices[0].delta.content, end="", flush=True)
-        # The trace rides on the non-streamed response; run once more for the table.
-        response = litellm.completion(
-            model=args.model, messages=[{"role": "user", "content": args.prompt}]
-        )
-    except litellm.exceptions.APIError as e:  # every litellm typed error
-        print(f"\nerror: {e}", file=sys.stderr)
+        steps, usage = stream(args.model, args.prompt)
+    except Exception as e:
+        if not expected(e):
+            raise
+        print(f"\nerror: {error_line(e)}", file=sys.stderr)
         return 1
-
-    summary = response._hidden_params["mixture"]
-    print("\n\nmember calls:")
-    for t in summary["trace"]:
-        cost = f"${t['cost']:.6f}" if t["cost"] is not None else "unknown"
-        status = "ok" if t["error"] is None else f"FAILED {t['error']}"
-        print(
-            f"  step {t['step']} {t['kind']:<10} {t['model']:<28} {t['latency_ms']:7.1f} ms  "
-            f"{t['prompt_tokens']:>5} in {t['completion_tokens']:>5} out  {cost}  {status}"
-        )
-    u = response.usage
-    print(
-        f"total: {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
-        f"cost ${response._hidden_params['response_cost']:.6f}"
-    )
-    if usage is not None:
-        print(f"(the streamed run reported {usage.total_tokens} tokens in its final chunk)")
+    print_calls(steps, usage)
     return 0
+
+
+def stream(model: str, prompt: str) -> tuple[list[dict[str, Any]], Any]:
+    """Streams the answer to stdout. Returns every member call (the mixture's
+    ``intermediate_responses``, on the chunk after the answer) and the summed usage."""
+    chunks = litellm.completion(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        stream=True,
+        stream_options={"include_usage": True},
+        intermediate_responses=True,
+    )
+    steps, usage = [], None
+    for chunk in chunks:
+        steps = getattr(chunk, "intermediate_responses", None) or steps
+        usage = getattr(chunk, "usage", None) or usage
+        if chunk.choices and chunk.choices[0].delta.content:
+            print(chunk.choices[0].delta.content, end="", flush=True)
+    return steps, usage
+
+
+def print_calls(steps: list[dict[str, Any]], usage: Any) -> None:
+    """The table of member calls, and the totals of this same run."""
+    print("\n\nmember calls:")
+    costs = []
+    for step in steps:
+        for r in step["responses"]:
+            costs.append(r["cost"])
+            cost = f"${r['cost']:.6f}" if r["cost"] is not None else "unpriced"
+            status = "ok" if r["error"] is None else f"FAILED {' '.join(r['error'].split())}"
+            print(
+                f"  {step['step'] + 1}. {step['kind']:<10} {r['model']:<28} "
+                f"{r['latency_ms']:7.1f} ms {r['usage']['prompt_tokens']:>6} in "
+                f"{r['usage']['completion_tokens']:>5} out  {cost}  {status}"
+            )
+    priced = sum(c for c in costs if c is not None)
+    print(
+        f"total: {len(costs)} calls, {usage.prompt_tokens} prompt + {usage.completion_tokens} "
+        f"completion tokens, cost ${priced:.6f}" + (" (some unpriced)" if None in costs else "")
+    )
 
 
 if __name__ == "__main__":

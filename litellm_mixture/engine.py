@@ -36,7 +36,7 @@ from .config import (
     Take,
     Vote,
 )
-from .errors import MemberFailure, SpecError, deadline_error, quorum_error, redact
+from .errors import MemberFailure, SpecError, deadline_error, describe, quorum_error
 from .params import Lookup, fit, takes
 
 logger = logging.getLogger("litellm_mixture")
@@ -47,6 +47,7 @@ Observer = Callable[[str, "TraceEntry"], None]
 T = TypeVar("T")
 CANCELLED = "cancelled"
 EMPTY = "empty answer (no text after removing reasoning)"
+CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or cut-off response)"
 
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
@@ -204,6 +205,9 @@ class _Read:
     produced: bool = False
     finish: str = "stop"
     complete: bool = False
+    # Whether the provider ended the stream itself: litellm makes up a final chunk for a body
+    # it could not read (a truncated or malformed response), but never the reason it records.
+    ended: bool = True
     text: list[str] = field(default_factory=list)  # kept only when the run records
     tool_calls: list[Any] = field(default_factory=list)
 
@@ -388,7 +392,7 @@ class Run:
             except Exception as e:
                 wait = retry.delay(e, entry.attempts, retries, self._remaining())
                 if wait is None:
-                    entry.error = redact(f"{type(e).__name__}: {e}")  # traces reach clients
+                    entry.error = describe(e)  # traces reach clients
                     raise
                 entry.attempts += 1
                 await asyncio.sleep(wait)
@@ -714,9 +718,10 @@ class Run:
             except Exception as e:
                 if getattr(e, "deadline", False):
                     raise
-                entry.error = entry.error or redact(f"{type(e).__name__}: {e}")
+                entry.error = entry.error or describe(e)
                 if read.produced:  # the answer is half sent: no fallback can take it back
                     cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
+                    cause.__cause__ = e  # what the stream died of, for the error's message
                     failure = MemberFailure(entry.step, member.model, cause)
                     raise quorum_error(entry.step, 1, 0, [failure], member.model) from e
                 failures.append(MemberFailure(entry.step, member.model, e))
@@ -737,7 +742,7 @@ class Run:
             if read.produced:
                 yield StreamEvent(finish_reason=read.finish)
                 return
-            entry.error = EMPTY
+            entry.error = EMPTY if read.ended else CUT_OFF
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         yield StreamEvent(self._last_resort(failures, refs))
         yield StreamEvent(finish_reason="stop")
@@ -788,6 +793,7 @@ class Run:
                 read.produced = True
                 yield StreamEvent(text=text)
             read.complete = True
+            read.ended = getattr(stream, "received_finish_reason", "stop") is not None
         finally:
             if not read.complete:  # stopped early: give its connection back now, not at GC
                 await _close(stream)

@@ -34,6 +34,24 @@ class SpecError(MixtureError, litellm.BadRequestError):
         )
 
 
+class RefusedFieldError(MixtureError, litellm.BadRequestError):
+    """A request for a mixture carried a field that would route or authenticate it elsewhere
+    (``custom_llm_provider``, ``api_base``, ``api_key``, ...). Refused before any call."""
+
+    def __init__(self, field: str, model: str) -> None:
+        self.field = field
+        litellm.BadRequestError.__init__(
+            self,
+            message=(
+                f"the request field {field!r} is not allowed for a mixture: it changes where or "
+                "how the call is routed or authenticated. A mixture's members, endpoints and "
+                "keys come from its spec and the proxy's model_list"
+            ),
+            model=model[:200],
+            llm_provider=PROVIDER,
+        )
+
+
 # Credentials a provider may echo in an error ("Incorrect API key provided: sk-..."): member
 # errors reach the mixture's clients, who must not see the operator's keys. A key keeps its
 # vendor prefix (which key was wrong) and loses the rest.
@@ -74,11 +92,41 @@ class MemberFailure:
 
     @property
     def reason(self) -> str:
-        text = getattr(self.error, "message", None) or str(self.error) or type(self.error).__name__
-        return f"{type(self.error).__name__}: {redact(' '.join(text.split()))[:300]}"
+        text = " ".join((getattr(self.error, "message", None) or str(self.error)).split())
+        reason = f"{type(self.error).__name__}: {redact(text or type(self.error).__name__)[:300]}"
+        return reason + _cause(self.error, text)
 
     def describe(self) -> str:
         return f"step {self.step} member {self.model} -> {self.reason}"
+
+
+def describe(error: BaseException) -> str:
+    """``Type: text`` of a member's error, and its cause (see :func:`_cause`), redacted."""
+    text = " ".join(str(error).split())
+    return redact(f"{type(error).__name__}: {text}") + _cause(error, text)
+
+
+def _cause(error: BaseException, text: str) -> str:
+    """`` (cause: ...)`` naming the first error under ``error`` that says what ``text`` does not.
+
+    openai 3.x reports a dropped connection as "Connection error.", with what happened (the
+    server disconnected, the stream was cut short) only in the exceptions it chains. Those are
+    walked as a traceback shows them: the explicit cause, litellm's ``original_exception``, or an
+    unsuppressed context.
+    """
+    seen, current = {id(error)}, error
+    for _ in range(8):
+        under = current.__cause__ or getattr(current, "original_exception", None)
+        if under is None and not current.__suppress_context__:
+            under = current.__context__
+        if not isinstance(under, BaseException) or id(under) in seen:
+            return ""
+        seen.add(id(under))
+        said = " ".join(str(under).split())
+        if said and said not in text:
+            return f" (cause: {type(under).__name__}: {redact(said)[:200]})"
+        current = under
+    return ""
 
 
 class _MembersFailed(MixtureError):

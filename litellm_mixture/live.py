@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import litellm
+import openai
+
 from .engine import TraceEntry
+from .errors import MixtureError
+
+
+def quiet_litellm() -> None:
+    """litellm for a terminal command: without its debug banners ("Provider List: ...", "Give
+    Feedback / Get Help"), printed on stdout even into a pipe, or pydantic's serializer
+    warnings (litellm 1.81), and with the mixture provider registered even if the import hook
+    is off. Only the command and the demo call this; the library leaves litellm's settings be."""
+    import litellm_mixture
+
+    litellm.suppress_debug_info = True
+    warnings.filterwarnings("ignore", "Pydantic serializer warnings", UserWarning)
+    litellm_mixture.register()
+
+
+def expected(error: BaseException) -> bool:
+    """An error a user can cause: litellm's typed errors (each of ours is one) and ours."""
+    return isinstance(error, (openai.OpenAIError, MixtureError))
+
+
+def error_line(error: BaseException) -> str:
+    """An error's message on one line, without litellm's ``litellm.BadRequestError:`` prefix."""
+    text = " ".join((getattr(error, "message", None) or str(error)).split())
+    return re.sub(r"^litellm\.\w+: ", "", text)
 
 
 def row(entry: TraceEntry, done: bool) -> str:
@@ -16,8 +45,8 @@ def row(entry: TraceEntry, done: bool) -> str:
         numbers = f"{entry.latency_ms:7.0f} ms  {entry.prompt_tokens}+{entry.completion_tokens} tok"
         if entry.cost is not None:
             numbers += f"  ${entry.cost:.6f}"
-        if entry.error:
-            numbers += f"  {entry.error}"
+        if entry.error:  # one line per call: the full messages follow in the error line
+            numbers += f"  {' '.join(entry.error.split())[:160]}"
         if entry.note:
             numbers += f"  ({entry.note})"
     sample = f"#{entry.sample}" if entry.sample else "  "

@@ -15,7 +15,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Container
+from collections.abc import Callable, Container
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,19 +35,27 @@ from .config import (
     Synthesize,
     Take,
     Vote,
+    describe,
     pipeline_from_document,
+    spec_error,
 )
-from .errors import SpecError
+from .memo import ByteBoundCache
 
 PREFIX = "mixture/"
 PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
 USER_PRESET_DIR = "mixtures"
 MAX_SPEC_BYTES = 64 * 1024
+MAX_BRACKET_DEPTH = 32  # a spec needs ~6
+# Accepted pipelines of inline and one-line specs. A decoded pipeline takes ~100-200 bytes per
+# byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it further.
+CACHE_BYTES = 8 * 1024 * 1024
 _BUILTIN_DIR = Path(__file__).parent / "presets"
-_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Bounded: a longer name is no file name (the OS refuses it with an OSError, not a SpecError).
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # At most 9 digits: int() of a 5,000-digit string raises ValueError, not a SpecError.
 _ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_INLINE_KEY = re.compile(r"^\w+\s*:\s")
 _PRESET_PARAMS = ("proposers", "aggregator", "judge", "model", "temperature", "max_tokens")
 # Transforms as one-line layers: shuffle, dropout=0.2, sample=2, take=2.
 _ONE_LINE_TRANSFORM = re.compile(
@@ -67,19 +75,48 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _bracket_depth(text: str) -> int:
+    """How deep ``[``/``{`` nest, quotes ignored (an over-count at worst): PyYAML's scanner takes
+    time quadratic in this depth (2 KB of ``[[[...]]]`` cost it half a second)."""
+    depth = deepest = 0
+    for c in text:
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: let YAML read them (as the strings they are there)
+
+
 def load_yaml(text: str, *, spec: str = "", where: str = "") -> Any:
     if len(text.encode()) > MAX_SPEC_BYTES:
-        raise SpecError(
+        raise spec_error(
             f"the document is larger than {MAX_SPEC_BYTES} bytes", spec=spec, where=where
         )
+    if _bracket_depth(text) > MAX_BRACKET_DEPTH:
+        raise spec_error(
+            f"the document is nested too deeply (brackets more than {MAX_BRACKET_DEPTH} deep)",
+            spec=spec,
+            where=where,
+        )
+    if text.lstrip().startswith(("{", "[")):
+        # JSON is YAML, and the C json parser reads it ~50x faster than PyYAML.
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            pass  # YAML flow style ({steps: [...]}) or a JSON error: YAML says what is wrong
     try:
         return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as e:
-        raise SpecError(
+        raise spec_error(
             f"not valid YAML/JSON: {' '.join(str(e).split())}", spec=spec, where=where
         ) from None
     except RecursionError:
-        raise SpecError("the document is nested too deeply", spec=spec, where=where) from None
+        raise spec_error("the document is nested too deeply", spec=spec, where=where) from None
 
 
 # ---------------------------------------------------------------- presets
@@ -127,9 +164,9 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
     for pair in query.split("&"):
         key, sep, value = pair.partition("=")
         if not sep or not value:
-            raise SpecError(f"preset parameter {pair!r} must look like key=value", spec=spec)
+            raise spec_error(f"preset parameter {pair!r} must look like key=value", spec=spec)
         if key not in _PRESET_PARAMS:
-            raise SpecError(
+            raise spec_error(
                 f"unknown preset parameter {key!r}; allowed: {', '.join(_PRESET_PARAMS)}", spec=spec
             )
         params[key] = value
@@ -140,7 +177,7 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
             try:
                 member_updates[key] = cast(params[key])
             except ValueError:
-                raise SpecError(
+                raise spec_error(
                     f"preset parameter {key}={params[key]!r} is not a number", spec=spec
                 ) from None
     if "model" in params:
@@ -163,8 +200,10 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
         if not isinstance(step, (Propose, Synthesize)):
             min_ok = step.min_successful  # not bounded by its members: they take turns
         steps.append(step.model_copy(update={"members": members, "min_successful": min_ok}))
-    # Revalidate: the overrides must still make a valid pipeline.
-    return pipeline_from_document(pipeline.model_copy(update={"steps": tuple(steps)}), spec=spec)
+    # Revalidate, from the document: model_copy checks nothing, and the overrides must still
+    # make a valid pipeline (temperature=5 must not pass).
+    updated = pipeline.model_copy(update={"steps": tuple(steps)})
+    return pipeline_from_document(_document(updated), spec=spec)
 
 
 # ---------------------------------------------------------------- one-line form
@@ -175,7 +214,7 @@ def _parse_one_line_layer(text: str, layer: int, spec: str) -> list[Member]:
     for part in text.split("+"):
         match = _ONE_LINE_MEMBER.match(part)
         if not match:
-            raise SpecError(
+            raise spec_error(
                 f"layer {layer + 1}: {part!r} is not a member; write model or model*N "
                 "(no spaces, e.g. openai/gpt-4o-mini*3)",
                 spec=spec,
@@ -186,7 +225,7 @@ def _parse_one_line_layer(text: str, layer: int, spec: str) -> list[Member]:
             # litellm's substring routing would take the call away from this provider.
             members.append(Member(unquote(match["model"]), samples=samples))
         except ValueError as e:
-            raise SpecError(f"layer {layer + 1}: {part!r}: {e}", spec=spec) from None
+            raise spec_error(f"layer {layer + 1}: {part!r}: {describe(e)}", spec=spec) from None
     return members
 
 
@@ -204,23 +243,18 @@ def _one_line_transform(layer: str, index: int, spec: str) -> Any:
             else {"sample": Sample, "take": Take}[kind](int(value))
         )
     except ValueError as e:
-        raise SpecError(f"layer {index + 1}: {layer!r}: {_first_error(e)}", spec=spec) from None
-
-
-def _first_error(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    return errors()[0]["msg"] if errors else str(error)
+        raise spec_error(f"layer {index + 1}: {layer!r}: {describe(e)}", spec=spec) from None
 
 
 def _parse_one_line(spec: str) -> Pipeline:
     layers = spec.split(">")
     if any(not layer for layer in layers):
-        raise SpecError(
+        raise spec_error(
             "empty layer in one-line spec (two '>' in a row, or one at an end)", spec=spec
         )
     transforms = [_one_line_transform(layer, i, spec) for i, layer in enumerate(layers)]
     if transforms[0] is not None or transforms[-1] is not None:
-        raise SpecError(
+        raise spec_error(
             "a transform (shuffle, dropout=R, sample=N, take=N) goes between two layers of "
             "members, e.g. a*3+b>shuffle>c",
             spec=spec,
@@ -231,7 +265,7 @@ def _parse_one_line(spec: str) -> Pipeline:
     ]
     final = parsed[-1]
     if len(final) != 1 or final[0].samples != 1:
-        raise SpecError(
+        raise spec_error(
             f"the last layer must be a single aggregator model, got {layers[-1]!r}; "
             "e.g. a*3+b>c ends with the aggregator c",
             spec=spec,
@@ -247,16 +281,27 @@ def _parse_one_line(spec: str) -> Pipeline:
 # ---------------------------------------------------------------- decode / encode
 
 
+def route_error(model: str) -> Exception | None:
+    """Why litellm cannot route ``model``: ``litellm.get_llm_provider``'s error, or None.
+
+    A question, not a call: litellm's red "Provider List" banner stays off the terminal.
+    """
+    import litellm
+
+    quiet, litellm.suppress_debug_info = litellm.suppress_debug_info, True
+    try:
+        litellm.get_llm_provider(model)
+    except Exception as e:
+        return e
+    finally:
+        litellm.suppress_debug_info = quiet
+    return None
+
+
 def _known_model(name: str) -> bool:
     import litellm
 
-    if name in litellm.model_cost:
-        return True
-    try:
-        litellm.get_llm_provider(name)
-    except Exception:
-        return False
-    return True
+    return name in litellm.model_cost or route_error(name) is None
 
 
 def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
@@ -265,7 +310,7 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     if pipeline is not None:
         return _apply_params(pipeline, query, spec) if query else pipeline
     if any(c in spec for c in "+*"):
-        raise SpecError(
+        raise spec_error(
             f"{spec!r} has members but no aggregator: add '>' and the aggregator model, "
             "e.g. a*3+b>c",
             spec=spec,
@@ -273,7 +318,7 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     if "/" not in spec and spec not in aliases and not _known_model(spec):
         close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-        raise SpecError(
+        raise spec_error(
             f"{spec!r} is neither a preset nor a model litellm knows; {hint}"
             f"presets: {', '.join(preset_names())}",
             spec=spec,
@@ -281,14 +326,34 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     return Pipeline([Aggregate([spec])])
 
 
-@lru_cache(maxsize=512)
+_accepted: ByteBoundCache[Pipeline] = ByteBoundCache(CACHE_BYTES)
+
+
 def _decode_inline(spec: str) -> Pipeline:
     return pipeline_from_document(load_yaml(spec, spec=spec), spec=spec)
 
 
-@lru_cache(maxsize=512)
-def _decode_one_line(spec: str) -> Pipeline:
-    return _parse_one_line(spec)
+def _cached(spec: str, parse: Callable[[str], Pipeline]) -> Pipeline:
+    hit = _accepted.get(spec)
+    return hit if hit is not None else parse(spec)
+
+
+def _is_inline(stripped: str) -> bool:
+    return stripped.startswith(("{", "[")) or "\n" in stripped or bool(_INLINE_KEY.match(stripped))
+
+
+def accepted(model: str) -> Pipeline | None:
+    """The pipeline of a spec remembered as accepted, if the cache still has it."""
+    return _accepted.get(model.removeprefix(PREFIX))
+
+
+def remember(model: str, pipeline: Pipeline) -> None:
+    """Keep the pipeline ``decode(model)`` returned, once the caller accepted it (trusted, or a
+    client spec that passed the policy): later calls skip decoding. Inline and one-line specs
+    only; presets and URL specs have caches of their own."""
+    stripped = model.removeprefix(PREFIX).strip()
+    if _is_inline(stripped) or (">" in stripped and not is_url(stripped)):
+        _accepted.put(stripped, pipeline)
 
 
 def is_url(spec: str) -> bool:
@@ -307,25 +372,32 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
     ``aliases`` are more model names to accept as a single model (the proxy's model_list).
     """
     if not isinstance(model, str):
-        raise SpecError(f"expected a string, got {type(model).__name__}")
+        raise spec_error(f"expected a string, got {type(model).__name__}")
     spec = model.removeprefix(PREFIX)
     if len(spec.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES} bytes", spec=spec)
+        raise spec_error(f"the spec is longer than {MAX_SPEC_BYTES} bytes", spec=spec)
     stripped = spec.strip()
     if not stripped:
-        raise SpecError("empty spec after 'mixture/'", spec=spec)
-    if stripped.startswith(("{", "[")) or "\n" in stripped or re.match(r"^\w+\s*:\s", stripped):
-        return _decode_inline(stripped)
+        raise spec_error("empty spec after 'mixture/'", spec=spec)
+    if _is_inline(stripped):
+        return _cached(stripped, _decode_inline)
     if is_url(stripped):
-        raise SpecError(
+        raise spec_error(
             "a URL spec is fetched when litellm runs it (if mixture_policy.url_hosts allows "
             "its host); decode() reads only local specs",
             spec=spec,
         )
     if stripped != spec or any(c.isspace() for c in spec):
-        raise SpecError("whitespace is not allowed in a preset name or one-line spec", spec=spec)
+        raise spec_error("whitespace is not allowed in a preset name or one-line spec", spec=spec)
+    if "," in spec:
+        members = spec.replace(",", "+")
+        raise spec_error(
+            "a comma does not separate members: join them with '+' and name the aggregator "
+            f"after '>', e.g. {members if '>' in members else members + '>AGGREGATOR'}",
+            spec=spec,
+        )
     if ">" in spec:
-        return _decode_one_line(spec)
+        return _cached(spec, _parse_one_line)
     return _decode_name(spec, aliases)
 
 
@@ -392,7 +464,7 @@ def encode(pipeline: Pipeline) -> str:
     with Python callables (``Filter(fn)``, ``Map(fn)``): those run only with ``run()``.
     """
     if not pipeline.portable:
-        raise SpecError(
+        raise spec_error(
             "a pipeline with a Python function (Filter(fn) or Map(fn)) has no model string; "
             "run it with litellm_mixture.run(), or use filter's declarative settings"
         )

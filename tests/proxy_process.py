@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,15 +59,22 @@ def _free_port() -> int:
 
 
 def write_config(
-    folder: Path, upstream_base: str, spend_spy: bool = True, models: list[dict] | None = None
+    folder: Path,
+    upstream_base: str,
+    spend_spy: bool = True,
+    adjust: Callable[[dict], None] | None = None,
+    models: list[dict] | None = None,
 ) -> Path:
-    """The shipped config, its upstreams at ``upstream_base``, with ``models`` added first."""
+    """The shipped config with ``models`` added first and every alias pointed at
+    ``upstream_base``; ``adjust`` may change the document further (policy settings)."""
     doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
     doc["model_list"] = [*(models or []), *doc["model_list"]]
     for entry in doc["model_list"]:
         params = entry["litellm_params"]
         if not params["model"].startswith("mixture/"):
             params["api_base"] = upstream_base
+    if adjust is not None:
+        adjust(doc)
     if spend_spy:
         doc["litellm_settings"]["callbacks"].append("spend_spy.spy")
         (folder / "spend_spy.py").write_text(SPEND_SPY)
@@ -84,6 +91,7 @@ class ProxyProcess:
     keys: dict[str, str]
     log: Path
     spend_file: Path
+    pid: int = 0
 
     def spend(self) -> list[dict]:
         import json
@@ -101,9 +109,10 @@ def litellm_proxy(
     startup_timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
     provider_keys: bool = True,
+    adjust: Callable[[dict], None] | None = None,
     models: list[dict] | None = None,
 ) -> Iterator[ProxyProcess]:
-    config = write_config(folder, upstream_base, spend_spy, models)
+    config = write_config(folder, upstream_base, spend_spy, adjust, models)
     port = _free_port()
     keys = {
         "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),
@@ -131,6 +140,7 @@ def litellm_proxy(
     args += ["--host", "127.0.0.1", "--port", str(port)]
     with proxy.log.open("w") as log:
         process = subprocess.Popen(args, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proxy.pid = process.pid
     try:
         deadline = time.monotonic() + startup_timeout
         while True:

@@ -101,7 +101,10 @@ def test_validate_prints_the_canonical_pipeline_or_the_exact_error(tmp_path):
     assert "- propose:" in result.stdout and "- aggregate:" in result.stdout
     bad = invoke("validate", "openai/a*2>take=0>openai/b")
     assert bad.exit_code == 1
-    assert "layer 2: 'take=0': Input should be greater than or equal to 1" in bad.stderr
+    assert bad.stderr == (
+        "Error: Invalid mixture spec: layer 2: 'take=0': n: input should be greater than or equal "
+        "to 1 (got 0)\n"
+    )
     file = tmp_path / "mine.yaml"
     file.write_text("steps:\n  - propose: [openai/a, openai/b]\n  - shuffle\n  - vote: openai/j\n")
     ok = invoke("validate", str(file))
@@ -120,7 +123,8 @@ def test_explain_shows_steps_members_prompts_and_policy():
     assert lines[-2] == "  at most 7 member calls per request, retries aside"
     assert lines[-1] == (
         "  through the proxy, as a client spec: "
-        "allowed by the default policy if its members are aliases (7 calls)"
+        "allowed by the default policy if its members are aliases (21 upstream requests at most, "
+        "the Router's default retries included)"
     )
     refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-1]
     assert refused == (
@@ -145,7 +149,13 @@ def test_encode_gives_the_shortest_string_and_warns_when_the_proxy_would_refuse_
     )
     result = invoke("encode", str(rich))
     assert result.exit_code == 0 and result.stdout.startswith('mixture/{"steps":')
-    assert "not through the proxy" in result.stderr and "mixture/rich" in result.stderr
+    assert result.stderr == (
+        "warning: this name works with litellm.completion, but the LiteLLM proxy refuses it (a "
+        "comma makes the proxy split the name into a batch call), and the one-line form "
+        "(a*2+b>c) cannot write this pipeline. Through the proxy, use a preset: put rich.yaml in "
+        "the proxy's ./mixtures (or a folder of $LITELLM_MIXTURE_PRESETS) and send mixture/rich, "
+        "or have the operator name it in model_list (docs/proxy.md).\n"
+    )
 
 
 def test_presets_lists_builtin_and_user_presets(tmp_path, monkeypatch):
@@ -194,3 +204,115 @@ def test_every_command_has_help_with_examples(command):
     assert result.exit_code == 0 and "Usage: " in result.stdout
     if command != "presets":
         assert "Example" in result.stdout
+
+
+def test_presets_and_aider_settings_help_show_examples():
+    for name in ("presets", "aider-settings"):
+        assert "Examples:" in invoke(name, "--help").stdout
+
+
+# Each mistake a newcomer makes, through the installed command into a pipe, as a user sees it.
+MISTAKES = {
+    "bad preset": (("run", "moa-lit", "hi"), "did you mean 'moa-lite'?"),
+    "bad YAML": (("validate", "{steps: [unclosed"), "not valid YAML/JSON"),
+    "comma": (("validate", "openai/a,openai/b"), "join them with '+'"),
+    "zero samples": (("validate", "openai/a*0>openai/b"), "samples: input should be"),
+    "missing key": (("run", "openai/gpt-4o-mini>openai/gpt-4o", "hi"), "OPENAI_API_KEY"),
+    "unroutable model": (("run", "nosuchprovider/x>openai/gpt-4o", "hi"), "nosuchprovider/x"),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_every_mistake_exits_1_with_one_clear_line_no_traceback_no_banner(mistake):
+    args, says = MISTAKES[mistake]
+    done = command(*args)  # no OPENAI_* variables: no key
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and "\x1b[" not in output
+    assert "Provider List" not in output and "Give Feedback" not in output
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and says in errors[0], done.stderr
+    # What comes before it is the run's own view: one line per member call started and ended.
+    assert all(line[0] in "…✓✗✂" for line in done.stderr.splitlines()[:-1]), done.stderr
+
+
+def _imports_litellm(*args: str) -> bool:
+    code = (
+        "import sys\n"
+        "from litellm_mixture.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="/"
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1] == "True"
+
+
+def test_help_and_presets_do_not_import_litellm():
+    assert not _imports_litellm("--help")
+    assert not _imports_litellm("run", "--help")
+    assert not _imports_litellm("presets")
+    assert _imports_litellm("validate", "demo")  # it asks litellm whether members route
+
+
+def test_validate_warns_about_members_litellm_cannot_route():
+    result = invoke("validate", "nosuchprovider/foo+openai/a>mixture/openai/b>openai/c")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: 'nosuchprovider/foo' is not a model litellm can route (LLM Provider NOT "
+        "provided); fine if it is a model alias of the LiteLLM proxy that runs this mixture "
+        "(aliases cannot be checked offline)\n"
+    )
+    nested = invoke("validate", "openai/a>mixture/openai/b+unknown/z>openai/c")
+    assert "'unknown/z' is not a model litellm can route" in nested.stderr
+    assert invoke("validate", "moa-lite").stderr == ""
+
+
+def test_the_demo_runs_the_mixture_once_and_tabulates_that_run():
+    with fake_upstream() as up:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+        env.update(OPENAI_API_BASE=up.base, OPENAI_API_KEY="sk-demo-test")
+        done = subprocess.run(
+            [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", "mixture/" + TRIO],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
+    out = done.stdout
+    assert "answer from agg" in out and done.stderr == ""
+    rows = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    assert [(r[0], r[2]) for r in rows] == [
+        ("1.", "openai/p1"),
+        ("1.", "openai/p2"),
+        ("2.", "openai/agg"),
+    ]
+    prompt, completion = (sum(int(r[i]) for r in rows) for i in (5, 7))
+    total = out.splitlines()[-1]
+    assert total.startswith(f"total: 3 calls, {prompt} prompt + {completion} completion tokens")
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [("mixture/moa-lit", "did you mean 'moa-lite'?"), ("mixture/openai/a>openai/b", "API_KEY")],
+)
+def test_the_demo_reports_a_failure_in_one_line(model, says):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    done = subprocess.run(
+        [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", model],
+        capture_output=True,
+        text=True,
+        env={**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 2 and says in done.stderr  # a blank line, then the error
+    assert done.stderr.splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in done.stderr and "\x1b[" not in done.stdout + done.stderr

@@ -329,7 +329,7 @@ def test_the_routed_entry_counts_only_when_nothing_contradicts_it(
     metadata, litellm_metadata, routed
 ):
     params = {"metadata": metadata, "litellm_metadata": litellm_metadata}
-    assert provider._routed({"litellm_params": params}) == routed
+    assert provider._routed_entry({"litellm_params": params}) == routed
 
 
 # ------------------------------------------------------------------ OpenAI Responses

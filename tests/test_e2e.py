@@ -228,6 +228,50 @@ def test_import_order_does_not_matter(first):
     assert done.stdout.strip() == "['mixture']"
 
 
+@pytest.mark.parametrize("hook", ["on", "off"])
+def test_importing_the_package_registers_without_importing_litellm(hook):
+    code = (
+        "import sys, litellm_mixture\n"
+        "print('litellm' in sys.modules)\n"
+        "import litellm\n"
+        "print([e['provider'] for e in litellm.custom_provider_map])\n"
+    )
+    env = {"LITELLM_MIXTURE_NO_HOOK": "1"} if hook == "off" else {}
+    done = _fresh_python(code, **env)
+    assert done.stdout.split("\n")[:2] == ["False", "['mixture']"], done.stderr
+
+
+def test_every_public_name_loads_and_a_module_that_imports_litellm_registers():
+    # api imports engine, which imports litellm: the hook must wait until that import is done.
+    code = (
+        "import litellm_mixture\n"
+        "from litellm_mixture import run\n"
+        "import litellm\n"
+        "print([e['provider'] for e in litellm.custom_provider_map])\n"
+        "print([n for n in litellm_mixture.__all__ if getattr(litellm_mixture, n, None) is None])\n"
+        "print(litellm_mixture.handler is litellm.custom_provider_map[0]['custom_handler'])\n"
+    )
+    for env in ({}, {"LITELLM_MIXTURE_NO_HOOK": "1"}):
+        done = _fresh_python(code, **env)
+        assert done.stdout.split() == ["['mixture']", "[]", "True"], done.stderr
+
+
+def test_no_task_destroyed_message_after_a_sync_call_then_another_loop():
+    # litellm's logging worker moves to the loop it was last used on (here asyncio.run's),
+    # leaving its idle task on the loop that runs sync mixture calls.
+    code = (
+        "import asyncio, gc, litellm\n"
+        "ask = [{'role': 'user', 'content': 'hi'}]\n"
+        "litellm.completion(model='mixture/demo', messages=ask)\n"
+        "asyncio.run(litellm.acompletion(model='gpt-4o-mini', messages=ask, mock_response='ok'))\n"
+        "gc.collect()\n"
+        "print('done')\n"
+    )
+    done = _fresh_python(code)
+    assert done.stdout.splitlines()[-1] == "done", done.stderr
+    assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream):
     code = (
         "import threading\n"

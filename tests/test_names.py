@@ -1,9 +1,8 @@
 """Every spec form decodes to the right pipeline; every bad spec is a clear BadRequestError."""
 
-from pathlib import Path
-
 import litellm
 import pytest
+import yaml
 
 from litellm_mixture import (
     Aggregate,
@@ -17,8 +16,6 @@ from litellm_mixture import (
     preset_names,
 )
 from litellm_mixture.prompts import MIXTCHA_4OSO
-
-SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
 
 # The inline spec of the seed's aider benchmark command, verbatim (after the "openai/" trick).
 SEED_INLINE = (
@@ -122,15 +119,30 @@ def test_seed_inline_mixtcha_spec_runs_as_written():
     assert decode("multiple-hats").steps == p.steps
 
 
-def test_seed_files_inline_specs_decode():
-    text = (SEEDS / next(p.name for p in SEEDS.iterdir() if p.name.startswith("000_"))).read_text()
-    quoted = [
-        line.split('"', 1)[1].rsplit('"', 1)[0]
-        for line in text.splitlines()
-        if '--model "openai/{' in line
-    ]
-    assert quoted, "the seed's benchmark command is the reference for inline specs"
-    assert decode(quoted[0].removeprefix("openai/")) == decode(SEED_INLINE)
+# The same spec in the seed's (mixtcha's aider guide's) model-settings entry, verbatim: a
+# double-quoted YAML scalar folded over several lines.
+SEED_SETTINGS_ENTRY = """\
+- name: direct-mixtcha
+  extra_params:
+    api_base: "https://api.mixtcha.com"
+    api_key: "sk-mix-1234yourkeyhere"
+    model: "openai/{delimiter: [<option>, </option>], layers: [{models: [deepseek/deepseek-chat, deepseek/deepseek-chat],
+      systemPrompts: ['think through the problem like a test engineer, from the end
+          to the beginning', 'think through the problem from first principles, step
+          by step, from the beginning'], type: parallel}, {model: deepseek/deepseek-chat,
+      prompt: 'Multiple answers were provided between <option> tags. Please synthesize
+        them into a single, high-quality response. Do not assume that I have seen
+        these responses. Consider all perspectives and create a comprehensive answer
+        that leverages all approaches. Think step-by-step before providing your final
+        answer.', type: aggregator}], messageMode: inline}"
+    litellm_provider: "openai"
+"""  # noqa: E501
+
+
+def test_the_seeds_settings_entry_spec_decodes_like_its_benchmark_command():
+    (entry,) = yaml.safe_load(SEED_SETTINGS_ENTRY)
+    model = entry["extra_params"]["model"]
+    assert decode(model.removeprefix("openai/")) == decode(SEED_INLINE)
 
 
 def test_4oso_preset_has_the_official_prompt():
@@ -159,6 +171,35 @@ def test_yaml_block_document():
 def test_concat_mixtcha_may_end_with_parallel_layer():
     p = decode("{layers: [{type: parallel, models: [a/x, b/y]}], messageMode: concat}")
     assert [s.kind for s in p.steps] == ["propose"]
+
+
+def test_mixtcha_members_may_be_objects_and_layer_prompts_fill_the_rest():
+    p = decode(
+        "{layers: [{type: parallel, models: [a/x, {model: b/y, samples: 2, systemPrompt: own}],"
+        " systemPrompts: [s1, s2], prompts: p}, {type: aggregator, systemPrompt: agg,"
+        " model: {model: c/z, temperature: 0.2}}]}"
+    )
+    assert p.steps[0].members == (
+        Member("a/x", system_prompt="s1", prompt="p"),
+        Member("b/y", samples=2, system_prompt="own", prompt="p"),
+    )
+    assert p.steps[1].member == Member("c/z", temperature=0.2, system_prompt="agg")
+
+
+def test_validation_errors_read_as_one_line_with_the_field_and_the_value():
+    with pytest.raises(SpecError) as info:
+        decode("{layers: [{type: parallel, models: [{model: a/x, samples: 0}]}]}")
+    assert str(info.value.message).endswith(
+        "Invalid mixture spec: layers.0.parallel.models.0.samples: input should be greater than "
+        "or equal to 1 (got 0)"
+    )
+    with pytest.raises(SpecError) as info:
+        decode("a/x*0>b/y")
+    assert info.value.message.endswith(
+        "Invalid mixture spec: layer 1: 'a/x*0': samples: input should be greater than or equal "
+        "to 1 (got 0)"
+    )
+    assert "\n" not in info.value.message and "pydantic.dev" not in info.value.message
 
 
 def test_mixtcha_second_parallel_layer_synthesizes():
@@ -199,6 +240,11 @@ def test_mixtcha_second_parallel_layer_synthesizes():
         ("together-moa?proposers", "key=value"),
         ("together-moa?colour=red", "unknown preset parameter"),
         ("self-moa?temperature=hot", "not a number"),
+        ("self-moa?temperature=5", "temperature: input should be less than or equal to 2"),
+        ("self-moa?max_tokens=0", "max_tokens: input should be greater than or equal to 1"),
+        ("openai/a,openai/b", "e.g. openai/a+openai/b>AGGREGATOR"),
+        ("openai/a,openai/b>openai/c", "e.g. openai/a+openai/b>openai/c"),
+        ("moa-lite,self-moa", "a comma does not separate members"),
     ],
 )
 def test_bad_specs_are_bad_request_errors(spec, needle):
@@ -263,3 +309,50 @@ def test_user_presets_from_env_and_local_folder(tmp_path, monkeypatch):
     (env_dir / "broken.yaml").write_text("steps: [{propose: []}]\n")
     with pytest.raises(SpecError, match=r"broken\.yaml"):
         decode("broken")
+
+
+# ---------------------------------------------------------------- the cache of accepted specs
+
+
+def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkeypatch):
+    from litellm_mixture import names
+    from litellm_mixture.memo import ByteBoundCache, footprint
+
+    cache = ByteBoundCache(200_000)
+    monkeypatch.setattr(names, "_accepted", cache)
+    spec = "mixture/openai/a*2+openai/b>openai/c"
+    pipeline = decode(spec)
+    assert names.accepted(spec) is None and len(cache) == 0  # decoding alone keeps nothing
+    names.remember(spec, pipeline)
+    assert names.accepted(spec) is pipeline and decode(spec) is pipeline
+    for i in range(500):  # many distinct accepted specs: the oldest go, the bytes stay bounded
+        other = f"mixture/openai/a{i}*2+openai/b>openai/c"
+        names.remember(other, decode(other))
+    assert cache.used <= cache.budget and 0 < len(cache) < 500
+    assert names.accepted(spec) is None
+    big = "mixture/" + "+".join(f"openai/m{j}" for j in range(300)) + ">openai/c"
+    assert footprint(decode(big)) > cache.budget // 4
+    names.remember(big, decode(big))  # one large entry does not flush the others
+    assert names.accepted(big) is None and len(cache) > 0
+    names.remember("mixture/moa-lite", decode("mixture/moa-lite"))  # presets cache themselves
+    assert names.accepted("mixture/moa-lite") is None
+
+
+def test_deeply_nested_brackets_are_refused_before_yaml_reads_them():
+    with pytest.raises(SpecError, match="brackets more than 32 deep"):
+        decode("mixture/" + "[" * 1000 + "]" * 1000)
+    with pytest.raises(SpecError, match="brackets more than 32 deep"):
+        decode("mixture/" + "{a: " * 40 + "b" + "}" * 40)
+
+
+def test_inline_json_and_its_yaml_flow_spelling_decode_alike():
+    as_json = 'mixture/{"steps":[{"propose":["a/b","c/d"],"temperature":0.5},{"aggregate":"e/f"}]}'
+    as_yaml = "mixture/{steps: [{propose: [a/b, c/d], temperature: 0.5}, {aggregate: e/f}]}"
+    assert decode(as_json) == decode(as_yaml)
+    with pytest.raises(SpecError):  # NaN is no number for JSON; YAML reads it as a string
+        decode('mixture/{"steps":[{"aggregate":"e/f"}],"deadline":NaN}')
+
+
+def test_a_name_too_long_for_a_file_is_a_spec_error():
+    with pytest.raises(SpecError, match="neither a preset nor a model"):
+        decode("mixture/" + "moa-lite" * 250)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -320,3 +321,62 @@ def test_register_is_idempotent_and_replaceable():
     assert litellm_mixture.register(other) is other
     assert [e["provider"] for e in litellm.custom_provider_map].count("mixture") == 1
     litellm_mixture.register(first)
+
+
+def test_a_router_wildcard_route_runs_the_spec_the_caller_named(upstream):
+    # litellm 1.110's Router fills mixture/*'s `*` twice: `openai/p1*2>openai/agg` would reach
+    # the provider as `openai/popenai/p1*2>openai/agg2>openai/agg`.
+    router = litellm.Router(
+        model_list=[{"model_name": "mixture/*", "litellm_params": {"model": "mixture/*"}}],
+        num_retries=0,
+    )
+
+    async def ask(stream):
+        r = await router.acompletion(
+            model="mixture/openai/p1*2+openai/p2>openai/agg", messages=ASK, stream=stream
+        )
+        if not stream:
+            return r.choices[0].message.content
+        return "".join([c.choices[0].delta.content or "" async for c in r if c.choices])
+
+    for stream in (False, True):
+        upstream.requests.clear()
+        text = asyncio.run(ask(stream))
+        assert sorted(r["model"] for r in upstream.requests) == ["agg", "p1", "p1", "p2"]
+        assert text.endswith("aggregating 3 references")
+
+
+def test_routing_metadata_from_the_caller_does_not_change_the_spec(upstream):
+    # The Router overwrites model_group and deployment_model_name with its own; a call made
+    # without the Router runs its own model whatever its metadata says.
+    forged = {"model_group": "mixture/openai/p1*2>openai/agg", "deployment_model_name": "mixture/*"}
+    router = litellm.Router(
+        model_list=[
+            {"model_name": "moa", "litellm_params": {"model": "mixture/openai/p2>openai/agg"}}
+        ]
+    )
+    router.completion(model="moa", messages=ASK, metadata=dict(forged), num_retries=0)
+    assert sorted(r["model"] for r in upstream.requests) == ["agg", "p2"]
+    upstream.requests.clear()
+    complete("openai/p2*2>openai/agg", metadata=dict(forged))
+    assert sorted(r["model"] for r in upstream.requests) == ["agg", "p2", "p2"]
+
+
+def test_a_proxy_wildcard_entry_is_filled_in_once_from_the_name_called(monkeypatch):
+    from litellm_mixture import proxy
+
+    entry = {"model_name": "moa/*", "litellm_params": {"model": "mixture/*"}}
+    monkeypatch.setattr(
+        proxy, "router", lambda: SimpleNamespace(model_list=[{**entry, "model_info": {"id": "w"}}])
+    )
+    routed = {
+        "deployment_model_name": "moa/*",
+        "model_group": "moa/a*2>b",
+        "model_info": {"id": "w"},
+    }
+    assert proxy.routed_model("mixture/aa*2>b2>b", routed) == "mixture/a*2>b"  # litellm 1.110
+    assert proxy.routed_model("mixture/a*2>b", routed) == "mixture/a*2>b"  # before
+    # Not what the Router makes of the name, or not one of its wildcard entries: left alone.
+    assert proxy.routed_model("mixture/c*2>d", routed) == "mixture/c*2>d"
+    elsewhere = {**routed, "model_info": {"id": "other"}}
+    assert proxy.routed_model("mixture/aa*2>b2>b", elsewhere) == "mixture/aa*2>b2>b"
