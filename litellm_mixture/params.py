@@ -17,6 +17,8 @@ import litellm
 import litellm.utils
 from litellm.constants import DEFAULT_CHAT_COMPLETION_PARAM_VALUES
 
+from .names import PREFIX
+
 # Entries of litellm's table of OpenAI params that are not request settings.
 _NOT_SETTINGS = frozenset(
     {
@@ -52,42 +54,47 @@ def declare(provider: str) -> None:
     """
     import litellm.main
 
-    listed = litellm.utils.get_supported_openai_params
-    if getattr(listed, "_mixture_provider", None) != provider:
+    if getattr(litellm.utils.get_supported_openai_params, "_mixture_provider", None) != provider:
+        listed = _listing(provider, litellm.utils.get_supported_openai_params)
+        litellm.utils.get_supported_openai_params = litellm.get_supported_openai_params = listed
+    if getattr(litellm.main.get_optional_params, "_mixture_provider", None) != provider:
+        litellm.main.get_optional_params = _keeping(provider, litellm.main.get_optional_params)
 
-        @functools.wraps(listed)
-        def get_supported_openai_params(
-            model: str, custom_llm_provider: str | None = None, *args: Any, **kwargs: Any
-        ) -> list | None:
-            if custom_llm_provider == provider or (
-                custom_llm_provider is None and model.startswith(provider + "/")
-            ):
-                return sorted(OPENAI_PARAMS)  # a new list: litellm extends what it is given
-            return listed(model, custom_llm_provider, *args, **kwargs)
 
-        get_supported_openai_params._mixture_provider = provider  # type: ignore[attr-defined]
-        litellm.utils.get_supported_openai_params = get_supported_openai_params
-        litellm.get_supported_openai_params = get_supported_openai_params
+def _listing(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_supported_openai_params`` that lists every OpenAI param for ``provider``."""
 
-    mapped = litellm.main.get_optional_params
-    if getattr(mapped, "_mixture_provider", None) != provider:
+    @functools.wraps(original)
+    def get_supported_openai_params(
+        model: str, custom_llm_provider: str | None = None, *args: Any, **kwargs: Any
+    ) -> list | None:
+        if custom_llm_provider == provider or (
+            custom_llm_provider is None and model.startswith(provider + "/")
+        ):
+            return sorted(OPENAI_PARAMS)  # a new list: litellm extends what it is given
+        return original(model, custom_llm_provider, *args, **kwargs)
 
-        @functools.wraps(mapped)
-        def get_optional_params(*args: Any, **kwargs: Any) -> dict:
-            if kwargs.get("custom_llm_provider") == provider:
-                generic = litellm.OpenAILikeChatConfig().get_supported_openai_params(
-                    kwargs.get("model") or ""
-                )
-                extra = [k for k in _CHECKED if kwargs.get(k) is not None and k not in generic]
-                if extra:
-                    kwargs["allowed_openai_params"] = [
-                        *(kwargs.get("allowed_openai_params") or ()),
-                        *extra,
-                    ]
-            return mapped(*args, **kwargs)
+    get_supported_openai_params._mixture_provider = provider  # type: ignore[attr-defined]
+    return get_supported_openai_params
 
-        get_optional_params._mixture_provider = provider  # type: ignore[attr-defined]
-        litellm.main.get_optional_params = get_optional_params
+
+def _keeping(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_optional_params`` that keeps, for ``provider``, what the generic config drops."""
+
+    @functools.wraps(original)
+    def get_optional_params(*args: Any, **kwargs: Any) -> dict:
+        if kwargs.get("custom_llm_provider") == provider:
+            generic = litellm.OpenAILikeChatConfig().get_supported_openai_params(
+                kwargs.get("model") or ""
+            )
+            extra = [k for k in _CHECKED if kwargs.get(k) is not None and k not in generic]
+            if extra:
+                allowed = kwargs.get("allowed_openai_params") or ()
+                kwargs["allowed_openai_params"] = [*allowed, *extra]
+        return original(*args, **kwargs)
+
+    get_optional_params._mixture_provider = provider  # type: ignore[attr-defined]
+    return get_optional_params
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ Lookup = Callable[[str], Takes]
 def takes(model: str) -> Takes:
     """litellm's answer for ``model``: ``get_supported_openai_params`` and ``supports_reasoning``.
     A nested mixture takes everything: it applies the same rule to its own members."""
-    if model.startswith("mixture/"):
+    if model.startswith(PREFIX):
         return Takes(None, True)
     try:
         name, provider, _, _ = litellm.get_llm_provider(model)

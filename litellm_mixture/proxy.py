@@ -116,13 +116,18 @@ class Models:
         return cls(targets, frozenset(specs), wildcards, reasoning)
 
     def takes(self, member: str) -> params.Takes:
-        """What a member takes: an alias is looked up as the model it calls, and its
-        ``model_info.supports_reasoning``, when the operator set one, wins."""
+        """What a member takes: an alias is looked up as the model it calls. Its
+        ``model_info.supports_reasoning``, when the operator set one, wins: an alias said to
+        reason takes ``reasoning_effort`` whatever litellm lists for the model."""
         found = params.takes(self.targets.get(member, member))
         flag = self.reasoning.get(member)
-        return found if flag is None else replace(found, reasoning=flag)
+        if flag is None:
+            return found
+        listed = found.params if found.params is None or not flag else found.params | {_EFFORT}
+        return replace(found, params=listed, reasoning=flag)
 
 
+_EFFORT = "reasoning_effort"
 _models: tuple[int, int, Models] | None = None
 
 

@@ -29,6 +29,17 @@ REASONER = {
     "model_name": "o4-mini",
     "litellm_params": {"model": "openai/o4-mini", "api_key": "os.environ/OPENAI_API_KEY"},
 }
+# A model litellm knows nothing of, which the operator says reasons (model_info). litellm 1.81
+# does not list reasoning_effort for an unknown OpenAI model: allowed_openai_params lets it by.
+LOCAL_REASONER = {
+    "model_name": "local-r1",
+    "litellm_params": {
+        "model": "openai/local-r1",
+        "api_key": "os.environ/OPENAI_API_KEY",
+        "allowed_openai_params": ["reasoning_effort"],
+    },
+    "model_info": {"supports_reasoning": True},
+}
 NAMED = "reasoners"
 ENTRY = {"model_name": NAMED, "litellm_params": {"model": "mixture/gpt-4o-mini*2+o4-mini>o4-mini"}}
 CLIENT = "mixture/gpt-4o-mini*2>gpt-4o"  # a client's own spec, checked by the trust policy
@@ -76,7 +87,9 @@ def stack(tmp_path_factory):
     with (
         fake_upstream() as upstream,
         litellm_proxy(
-            tmp_path_factory.mktemp("proxy"), upstream.base, models=[REASONER, ENTRY]
+            tmp_path_factory.mktemp("proxy"),
+            upstream.base,
+            models=[REASONER, LOCAL_REASONER, ENTRY],
         ) as proxy,
     ):
         yield upstream, proxy
@@ -443,6 +456,19 @@ def test_a_request_shaped_like_codexs(codex, upstream, proxy, model):
         )
     )
     assert_streamed_tool_call(events, upstream, proxy, model, "shell")
+
+
+def test_the_operator_says_which_alias_reasons(upstream, proxy):
+    chat = openai.OpenAI(
+        base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0, timeout=60
+    )
+    chat.chat.completions.create(
+        model="mixture/local-r1+gpt-4o-mini>gpt-4o",
+        messages=[{"role": "user", "content": "Name a prime number."}],
+        reasoning_effort="high",
+    )
+    sent = {c["request"]["model"]: c["request"].get("reasoning_effort") for c in upstream.calls()}
+    assert sent == {"local-r1": "high", "gpt-4o-mini": None, "gpt-4o": None}
 
 
 # ------------------------------------------------------------------ litellm as the client

@@ -109,7 +109,9 @@ def test_a_proxy_alias_is_judged_by_the_model_it_calls_or_its_model_info():
     assert not models.takes("fast").reasoning
     assert models.takes("thinker").reasoning
     assert "reasoning_effort" in (models.takes("thinker").params or ())
-    assert models.takes("local-r1").reasoning  # litellm does not know it; the operator does
+    # litellm does not know it; the operator does, and so it takes reasoning_effort.
+    assert models.takes("local-r1").reasoning
+    assert "reasoning_effort" in (models.takes("local-r1").params or {"reasoning_effort"})
 
 
 def test_the_trust_policy_lets_clients_send_reasoning_settings_and_identifiers():
