@@ -10,6 +10,7 @@ registers it too; :func:`register` does it explicitly and is idempotent.
 
 from __future__ import annotations
 
+from . import redaction
 from .api import Result, run
 from .config import (
     Aggregate,
@@ -34,10 +35,12 @@ from .errors import (
     MembersAuthError,
     MembersFailedError,
     MembersNotFoundError,
+    MembersPermissionError,
     MembersRateLimitedError,
     MembersRejectedError,
     MembersTimedOutError,
     MixtureError,
+    ParamError,
     SpecError,
 )
 from .modelinfo import model_info, register_presets
@@ -56,11 +59,13 @@ __all__ = [
     "MembersAuthError",
     "MembersFailedError",
     "MembersNotFoundError",
+    "MembersPermissionError",
     "MembersRateLimitedError",
     "MembersRejectedError",
     "MembersTimedOutError",
     "MixtureError",
     "MixtureLLM",
+    "ParamError",
     "Pipeline",
     "Policy",
     "PolicyError",
@@ -95,8 +100,8 @@ PROVIDER = "mixture"
 def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     """Register the ``mixture`` provider with litellm (idempotent). Returns the handler.
 
-    Also tells litellm the presets' model info and makes ``litellm.completion_cost`` exact for
-    mixture responses.
+    Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
+    mixture responses, and strikes known secrets from litellm's log records.
     """
     import litellm
     from litellm.utils import custom_llm_setup
@@ -112,6 +117,7 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     custom_llm_setup()
     register_presets()
     exact_completion_cost()
+    redaction.guard_logs()
     return handler
 
 

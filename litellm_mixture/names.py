@@ -163,8 +163,10 @@ def _apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
         if not isinstance(step, (Propose, Synthesize)):
             min_ok = step.min_successful  # not bounded by its members: they take turns
         steps.append(step.model_copy(update={"members": members, "min_successful": min_ok}))
-    # Revalidate: the overrides must still make a valid pipeline.
-    return pipeline_from_document(pipeline.model_copy(update={"steps": tuple(steps)}), spec=spec)
+    # Revalidated from plain data (model_copy checks nothing): the overrides must still make a
+    # valid pipeline, with no temperature=nan or max_tokens=0 in it.
+    updated = pipeline.model_copy(update={"steps": tuple(steps)})
+    return pipeline_from_document(updated.model_dump(), spec=spec)
 
 
 # ---------------------------------------------------------------- one-line form

@@ -16,8 +16,9 @@ from litellm import CustomLLM
 from . import _sync, dump, policy, proxy, remote, report
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
-from .errors import SpecError
+from .errors import ParamError, SpecError
 from .names import PREFIX, decode, decode_fetched, is_url
+from .params import problems
 
 HIDDEN_KEY = "mixture"
 # The request param that asks for every member's answer on the response (off by default).
@@ -71,6 +72,31 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
         metadata["trace_id"] = trace
     metadata["mixture_parent_request_id"] = parent
     return metadata
+
+
+def _checked_timeout(call: dict[str, Any], params: dict[str, Any], model: str) -> float | None:
+    """The caller's timeout in seconds (None for an ``httpx.Timeout``), once the request's
+    params and it have the types a run relies on."""
+    timeout = call.get("timeout")
+    seconds = timeout if isinstance(timeout, (int, float)) else None
+    wrong = problems(params if seconds is None else {**params, "timeout": seconds})
+    if wrong:
+        raise ParamError(wrong, model=model)
+    return seconds
+
+
+def _trusted(model: str, call: dict[str, Any], parent: _Scope | None) -> bool:
+    """Outside the proxy the caller wrote the spec. Inside, only the operator's own entries, and
+    what they call, are trusted: the Router names the entry it routed in model_group
+    (overwriting any the client sent). A client spec whose text merely equals an entry's came
+    through the wildcard route and is checked like any other."""
+    models = proxy.models()
+    routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
+    return (
+        models is None
+        or models.targets.get(routed) == PREFIX + model
+        or (parent is not None and parent.trusted)
+    )
 
 
 def _aliases() -> dict[str, str]:
@@ -129,26 +155,17 @@ class MixtureLLM(CustomLLM):
         depth = 0 if parent is None else parent.depth + 1
         if depth > MAX_DEPTH:
             raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
-        models = proxy.models()
-        # Outside the proxy the caller wrote the spec. Inside, only the operator's own entries,
-        # and what they call, are trusted: the Router names the entry it routed in model_group
-        # (overwriting any the client sent). A client spec whose text merely equals an entry's
-        # came through the wildcard route and is checked like any other.
-        routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
-        trusted = (
-            models is None
-            or models.targets.get(routed) == PREFIX + model
-            or (parent is not None and parent.trusted)
-        )
+        trusted = _trusted(model, call, parent)
         params = dict(call.get("optional_params") or {})
+        seconds = _checked_timeout(call, params, model)
         cap = None
         if not trusted:
             rules = policy.current()
             policy.check_request(params, rules, model)
             self.check(model, pipeline, depth)
             cap = rules.max_tokens
-        timeout = call.get("timeout")
-        seconds = timeout if isinstance(timeout, (int, float)) else None
+            # The request's timeout bounds the run, and no client may ask for more than this.
+            seconds = min(seconds or rules.max_seconds, rules.max_seconds)
         caller = _scoped(self.caller, _Scope(depth, trusted))
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
@@ -169,7 +186,7 @@ class MixtureLLM(CustomLLM):
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
         folder = dump.directory()
         if folder is not None:
-            dump.write(folder, run, PREFIX + model, outcome, error, proxy.secrets())
+            dump.write(folder, run, PREFIX + model, outcome, error)
 
     async def _complete(self, model: str, run: Run) -> Outcome:
         try:

@@ -6,15 +6,19 @@ time. Outside the proxy every function here is a no-op and members go to ``litel
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import dump, policy
+from . import policy, redaction
 from .engine import litellm_caller
 from .names import PREFIX
+
+# How a proxy config names an environment variable's value instead of writing it out.
+ENV_REFERENCE = "os.environ/"
 
 
 def router() -> Any | None:
@@ -54,12 +58,14 @@ def models() -> Models | None:
         return None
     key = (id(current.model_list), len(current.model_list or ()))
     if _models is None or _models[:2] != key:
+        redaction.register(secrets())
         _models = (*key, Models.of(current))
     return _models[2]
 
 
 def secrets() -> set[str]:
-    """The proxy's master key and its deployments' credentials: what a dump must never hold."""
+    """The proxy's master key and its deployments' credentials, with the values of the
+    environment variables they name (``os.environ/NAME``): what nobody may ever see."""
     server = sys.modules.get("litellm.proxy.proxy_server")
     found: set[str] = set()
     master = getattr(server, "master_key", None)
@@ -67,8 +73,9 @@ def secrets() -> set[str]:
         found.add(master)
     current = router()
     for entry in getattr(current, "model_list", None) or ():
-        dump.redact(entry.get("litellm_params") or {}, found)
-    return found
+        redaction.fields(entry.get("litellm_params") or {}, found)
+    named = [os.environ.get(v[len(ENV_REFERENCE) :]) for v in found if v.startswith(ENV_REFERENCE)]
+    return found | {v for v in named if v}
 
 
 async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
@@ -76,6 +83,10 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
     gets the operator's keys, load balancing, fallbacks and rate limits."""
     current = router()
     if current is not None and model in current.model_names:
+        if kwargs.get("max_retries") == 0:
+            # The spec's retries and timeouts are exact (see Run._kwargs): the Router's own
+            # retries of the alias would multiply them as the SDK's would.
+            kwargs.setdefault("num_retries", 0)
         return await current.acompletion(model=model, messages=messages, **kwargs)
     return await litellm_caller(model, messages, **kwargs)
 
@@ -95,6 +106,7 @@ class ProxyGuard(CustomLogger):
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
     ) -> dict:
+        models()  # on every request: the keys of a changed model list are struck from logs
         model = data.get("model")
         if not isinstance(model, str) or not model.startswith(PREFIX):
             return data
