@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +56,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, upstream_base: str, spend_spy: bool = True) -> Path:
+def write_config(
+    folder: Path,
+    upstream_base: str,
+    spend_spy: bool = True,
+    edit: Callable[[dict], None] | None = None,
+) -> Path:
+    """The shipped config with upstream addresses pointed at ``upstream_base``; ``edit`` may
+    change the parsed document further (an attack test's own entries or settings)."""
     doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
     for entry in doc["model_list"]:
         params = entry["litellm_params"]
@@ -65,6 +72,8 @@ def write_config(folder: Path, upstream_base: str, spend_spy: bool = True) -> Pa
     if spend_spy:
         doc["litellm_settings"]["callbacks"].append("spend_spy.spy")
         (folder / "spend_spy.py").write_text(SPEND_SPY)
+    if edit is not None:
+        edit(doc)
     shutil.copy(ROOT / "mixture_hooks.py", folder)
     path = folder / "proxy_config.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -78,6 +87,12 @@ class ProxyProcess:
     keys: dict[str, str]
     log: Path
     spend_file: Path
+    pid: int = 0
+
+    def rss(self) -> int:
+        """The proxy process's resident memory, in bytes."""
+        with open(f"/proc/{self.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def spend(self) -> list[dict]:
         import json
@@ -95,8 +110,9 @@ def litellm_proxy(
     startup_timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
     provider_keys: bool = True,
+    edit: Callable[[dict], None] | None = None,
 ) -> Iterator[ProxyProcess]:
-    config = write_config(folder, upstream_base, spend_spy)
+    config = write_config(folder, upstream_base, spend_spy, edit)
     port = _free_port()
     keys = {
         "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),
@@ -124,6 +140,7 @@ def litellm_proxy(
     args += ["--host", "127.0.0.1", "--port", str(port)]
     with proxy.log.open("w") as log:
         process = subprocess.Popen(args, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proxy.pid = process.pid
     try:
         deadline = time.monotonic() + startup_timeout
         while True:
