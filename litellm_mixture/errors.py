@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import httpx
 import litellm
 
+# Not exported by litellm 1.81 at the top level.
+from litellm.exceptions import PermissionDeniedError
+
 from .redaction import redact
 from .retry import retry_after
 
@@ -102,7 +105,7 @@ class MembersAuthError(_MembersFailed, litellm.AuthenticationError):
     """Every failed member had no credentials, or had them refused or not permitted."""
 
 
-class MembersPermissionError(_MembersFailed, litellm.PermissionDeniedError):
+class MembersPermissionError(_MembersFailed, PermissionDeniedError):
     """Every failed member was denied permission (HTTP 403)."""
 
 
@@ -120,8 +123,8 @@ _BY_CAUSE: tuple[
 ] = (
     (litellm.RateLimitError, MembersRateLimitedError),
     (litellm.Timeout, MembersTimedOutError),
-    (litellm.PermissionDeniedError, MembersPermissionError),
-    ((litellm.AuthenticationError, litellm.PermissionDeniedError), MembersAuthError),
+    (PermissionDeniedError, MembersPermissionError),
+    ((litellm.AuthenticationError, PermissionDeniedError), MembersAuthError),
     (litellm.NotFoundError, MembersNotFoundError),
     (litellm.BadRequestError, MembersRejectedError),
 )
@@ -167,7 +170,7 @@ def _typed(
     wait: float | None,
 ) -> _MembersFailed:
     # litellm's exception constructors differ in positional order; keywords fit them all.
-    extra = {"response": _FORBIDDEN} if issubclass(cls, litellm.PermissionDeniedError) else {}
+    extra = {"response": _FORBIDDEN} if issubclass(cls, PermissionDeniedError) else {}
     err = cls(message=message, model=model[:200], llm_provider=PROVIDER, **extra)
     err.failures = tuple(failures)
     err.retry_after = wait
@@ -192,7 +195,7 @@ _NO_KEY = re.compile(
 def as_auth(error: Exception) -> Exception:
     """``error``, or the AuthenticationError (PermissionDeniedError) it is: a missing key said in
     words, or a 401 (403) that litellm typed as something else (a bare ``APIError``)."""
-    if isinstance(error, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+    if isinstance(error, (litellm.AuthenticationError, PermissionDeniedError)):
         return error
     status = getattr(error, "status_code", None)
     text = getattr(error, "message", None) or str(error)
@@ -202,7 +205,7 @@ def as_auth(error: Exception) -> Exception:
         "model": getattr(error, "model", None) or "",
     }
     if status == 403:
-        return litellm.PermissionDeniedError(message=text, response=_FORBIDDEN, **where)
+        return PermissionDeniedError(message=text, response=_FORBIDDEN, **where)
     if status == 401 or found is not None:
         return litellm.AuthenticationError(
             message=text[found.start() :] if found else text, **where

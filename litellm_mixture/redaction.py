@@ -156,10 +156,13 @@ class LogScrubber(logging.Filter):
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            # Formatters render a traceback from exc_text once it is set: the exception objects
-            # still hold the raw text, only this rendering of it goes out.
-            record.exc_text = redact(record.exc_text)
+        clean = redact(record.exc_text) if record.exc_text else None
+        if clean != record.exc_text:
+            # The exception objects hold the raw text, and some formatters render exc_info
+            # themselves (litellm's JSON logs): only the scrubbed rendering goes on, as the text
+            # formatters append (exc_text) and as an extra field the JSON ones show.
+            record.exc_info, record.exc_text = None, clean
+            record.stacktrace = clean
         for name, value in vars(record).items():
             if name not in _STANDARD and isinstance(value, str):
                 setattr(record, name, redact(value))

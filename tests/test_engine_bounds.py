@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import litellm
 import pytest
+from litellm.exceptions import PermissionDeniedError
 
 import litellm_mixture
 from litellm_mixture import decode, errors, proxy
@@ -44,7 +45,7 @@ def run(spec, caller, **kwargs):
 
 def forbidden(model):
     response = httpx.Response(403, request=httpx.Request("POST", "http://upstream.invalid"))
-    return litellm.PermissionDeniedError("no access to this model", "openai", model, response)
+    return PermissionDeniedError("no access to this model", "openai", model, response)
 
 
 def test_the_callers_timeout_bounds_the_whole_run_and_names_what_it_cut():
@@ -115,7 +116,7 @@ def test_a_missing_key_is_an_authentication_error_never_retried_and_said_once():
 
 
 def test_permission_denied_everywhere_is_a_403_and_mixed_with_401_an_authentication_error():
-    with pytest.raises(litellm.PermissionDeniedError) as err:
+    with pytest.raises(PermissionDeniedError) as err:
         run("openai/p1+openai/p2>openai/agg", Caller(p1=forbidden("p1"), p2=forbidden("p2")))
     assert isinstance(err.value, litellm_mixture.MembersPermissionError)
     assert err.value.status_code == 403
@@ -127,7 +128,7 @@ def test_permission_denied_everywhere_is_a_403_and_mixed_with_401_an_authenticat
         run("openai/p1+openai/p2>openai/agg", Caller(p1=forbidden("p1"), p2=server))
 
 
-AUTH, DENIED = litellm.AuthenticationError, litellm.PermissionDeniedError
+AUTH, DENIED = litellm.AuthenticationError, PermissionDeniedError
 
 
 @pytest.mark.parametrize(
