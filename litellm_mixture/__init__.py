@@ -41,11 +41,12 @@ from .errors import (
     MembersTimedOutError,
     MixtureError,
     ParamError,
+    RefusedFieldError,
     SpecError,
 )
 from .modelinfo import model_info, register_presets
 from .names import decode, encode, preset_names
-from .policy import Policy, PolicyError
+from .policy import Policy, PolicyError, set_policy
 from .provider import MixtureLLM, exact_completion_cost
 from .proxy import ProxyGuard
 
@@ -73,6 +74,7 @@ __all__ = [
     "ProxyGuard",
     "Rank",
     "Refine",
+    "RefusedFieldError",
     "Result",
     "Run",
     "Sample",
@@ -92,6 +94,7 @@ __all__ = [
     "proxy_guard",
     "register",
     "run",
+    "set_policy",
 ]
 
 PROVIDER = "mixture"

@@ -1,4 +1,5 @@
-"""Run coroutines from synchronous code on one persistent background event loop.
+"""Between threads and event loops: run coroutines from synchronous code on one persistent
+background event loop, and CPU-bound work off the caller's loop.
 
 litellm calls a provider's sync entry points in the caller's thread, which may already be
 running an event loop (Jupyter, an async web app calling sync code); ``asyncio.run`` fails
@@ -8,14 +9,27 @@ there. A loop of our own on a daemon thread works from anywhere.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
+# Decoding and checking a spec nobody trusts is pure-Python CPU work (YAML, validation): done
+# here, the event loop keeps serving (the thread hands the GIL back every few milliseconds).
+# One worker: a flood of specs queues up behind it instead of taking the loop's share of CPU.
+_untrusted = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litellm-mixture-spec")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the one spec thread, awaited from the running loop."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _untrusted, functools.partial(fn, *args)
+    )
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:

@@ -16,6 +16,7 @@ from .engine import Outcome, Run
 from .errors import MixtureError, SpecError
 from .names import PREFIX, decode, encode, load_preset, load_yaml, preset_dirs, preset_names
 from .policy import Policy, PolicyError, check, check_name
+from .proxy import DEFAULT_ATTEMPTS
 
 
 @click.group()
@@ -159,11 +160,20 @@ def _client_verdict(pipeline: Pipeline) -> str:
         return (decode(model), False) if model.startswith(PREFIX) else None
 
     try:
-        calls = check(pipeline, Policy(), allowed=lambda _: True, nested=nested)
+        calls = check(
+            pipeline,
+            Policy(),
+            allowed=lambda _: True,
+            nested=nested,
+            attempts=lambda _, retried: DEFAULT_ATTEMPTS,
+        )
         check_name(encode(pipeline), Policy())
     except SpecError as e:
         return e.message.split("Invalid mixture spec: ", 1)[-1]
-    return f"allowed by the default policy if its members are aliases ({calls} calls)"
+    return (
+        f"allowed by the default policy if its members are aliases ({calls} upstream requests "
+        "at most, the Router's default retries included)"
+    )
 
 
 @main.command(name="encode")

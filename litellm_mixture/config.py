@@ -10,7 +10,6 @@ Both produce one canonical, immutable :class:`Pipeline`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -31,6 +30,32 @@ from .params import Finite, problems
 ReferenceMode = Literal["system", "inline", "concat"]
 MAX_SAMPLES = 64
 MAX_RETRIES = 10
+# What one compiled pattern may take (RE2 refuses a bigger program; its matching falls back to a
+# slower but still linear engine past it).
+PATTERN_MEMORY = 1 << 20
+
+
+def pattern(text: str) -> Any:
+    """A spec's regular expression, compiled by RE2.
+
+    Patterns run on the event loop over member answers. RE2 matches in time linear in the text,
+    so no pattern, a client's included, can backtrack for seconds (``(a+)+$`` on ``aaaa...b``).
+    It has no backreferences or lookaround: a pattern using them is refused here, at decoding;
+    ``Filter(fn)`` in Python takes any function.
+    """
+    import re2  # ~5 ms, paid only by specs with a pattern
+
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is a SpecError, not a line on stderr
+    options.max_mem = PATTERN_MEMORY
+    try:
+        return re2.compile(text, options)
+    except re2.error as e:
+        reason = e.args[0].decode(errors="replace") if e.args else "invalid"
+        raise ValueError(
+            f"not a regular expression RE2 accepts ({reason}); patterns match in linear time, "
+            "so backreferences and lookaround are not supported"
+        ) from None
 
 
 class _Frozen(BaseModel):
@@ -334,18 +359,15 @@ class Filter(_Transform):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as e:
-                raise ValueError(f"not a regular expression: {e}") from None
+            pattern(value)
         return value
 
     def keeps(self, text: str) -> bool:
         return (
             (self.min_length is None or len(text) >= self.min_length)
             and (self.max_length is None or len(text) <= self.max_length)
-            and (self.must_match is None or re.search(self.must_match, text) is not None)
-            and (self.must_not_match is None or re.search(self.must_not_match, text) is None)
+            and (self.must_match is None or pattern(self.must_match).search(text) is not None)
+            and (self.must_not_match is None or pattern(self.must_not_match).search(text) is None)
             and (self.fn is None or bool(self.fn(text)))
         )
 

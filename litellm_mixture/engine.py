@@ -47,6 +47,7 @@ Observer = Callable[[str, "TraceEntry"], None]
 T = TypeVar("T")
 CANCELLED = "cancelled"
 EMPTY = "empty answer (no text after removing reasoning)"
+CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or cut-off response)"
 
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
@@ -210,6 +211,9 @@ class _Read:
     produced: bool = False
     finish: str = "stop"
     complete: bool = False
+    # Whether the provider ended the stream itself: litellm makes up a final chunk for a body
+    # it could not read (a truncated or malformed response), but never the reason it records.
+    ended: bool = True
     text: list[str] = field(default_factory=list)  # kept only when the run records
     tool_calls: list[Any] = field(default_factory=list)
 
@@ -739,7 +743,7 @@ class Run:
             if read.produced:
                 yield StreamEvent(finish_reason=read.finish)
                 return
-            entry.error = EMPTY
+            entry.error = EMPTY if read.ended else CUT_OFF
             failures.append(MemberFailure(entry.step, member.model, ValueError(entry.error)))
         yield StreamEvent(self._last_resort(failures, refs))
         yield StreamEvent(finish_reason="stop")
@@ -790,6 +794,7 @@ class Run:
                 read.produced = True
                 yield StreamEvent(text=text)
             read.complete = True
+            read.ended = getattr(stream, "received_finish_reason", "stop") is not None
         finally:
             if not read.complete:  # stopped early: give its connection back now, not at GC
                 await _close(stream)

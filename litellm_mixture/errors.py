@@ -39,6 +39,24 @@ class SpecError(MixtureError, litellm.BadRequestError):
         )
 
 
+class RefusedFieldError(MixtureError, litellm.BadRequestError):
+    """A request for a mixture carried a field that would route or authenticate it elsewhere
+    (``custom_llm_provider``, ``api_base``, ``api_key``, ...). Refused before any call."""
+
+    def __init__(self, field: str, model: str) -> None:
+        self.field = field
+        litellm.BadRequestError.__init__(
+            self,
+            message=(
+                f"the request field {field!r} is not allowed for a mixture: it changes where or "
+                "how the call is routed or authenticated. A mixture's members, endpoints and "
+                "keys come from its spec and the proxy's model_list"
+            ),
+            model=model[:200],
+            llm_provider=PROVIDER,
+        )
+
+
 class ParamError(MixtureError, litellm.BadRequestError):
     """A request param has the wrong type or is out of range. No member was called."""
 

@@ -15,7 +15,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Container
+from collections.abc import Callable, Container
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,23 @@ from .config import (
     pipeline_from_document,
 )
 from .errors import SpecError
+from .memo import ByteBoundCache
 
 PREFIX = "mixture/"
 PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
 USER_PRESET_DIR = "mixtures"
 MAX_SPEC_BYTES = 64 * 1024
+MAX_BRACKET_DEPTH = 32  # a spec needs ~6
+# Accepted pipelines of inline and one-line specs. A decoded pipeline takes ~100-200 bytes per
+# byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it further.
+CACHE_BYTES = 8 * 1024 * 1024
 _BUILTIN_DIR = Path(__file__).parent / "presets"
-_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Bounded: a longer name is no file name (the OS refuses it with an OSError, not a SpecError).
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # At most 9 digits: int() of a 5,000-digit string raises ValueError, not a SpecError.
 _ONE_LINE_MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_INLINE_KEY = re.compile(r"^\w+\s*:\s")
 _PRESET_PARAMS = ("proposers", "aggregator", "judge", "model", "temperature", "max_tokens")
 # Transforms as one-line layers: shuffle, dropout=0.2, sample=2, take=2.
 _ONE_LINE_TRANSFORM = re.compile(
@@ -67,11 +74,40 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _bracket_depth(text: str) -> int:
+    """How deep ``[``/``{`` nest, quotes ignored (an over-count at worst): PyYAML's scanner takes
+    time quadratic in this depth (2 KB of ``[[[...]]]`` cost it half a second)."""
+    depth = deepest = 0
+    for c in text:
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: let YAML read them (as the strings they are there)
+
+
 def load_yaml(text: str, *, spec: str = "", where: str = "") -> Any:
     if len(text.encode()) > MAX_SPEC_BYTES:
         raise SpecError(
             f"the document is larger than {MAX_SPEC_BYTES} bytes", spec=spec, where=where
         )
+    if _bracket_depth(text) > MAX_BRACKET_DEPTH:
+        raise SpecError(
+            f"the document is nested too deeply (brackets more than {MAX_BRACKET_DEPTH} deep)",
+            spec=spec,
+            where=where,
+        )
+    if text.lstrip().startswith(("{", "[")):
+        # JSON is YAML, and the C json parser reads it ~50x faster than PyYAML.
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            pass  # YAML flow style ({steps: [...]}) or a JSON error: YAML says what is wrong
     try:
         return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as e:
@@ -283,14 +319,34 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     return Pipeline([Aggregate([spec])])
 
 
-@lru_cache(maxsize=512)
+_accepted: ByteBoundCache[Pipeline] = ByteBoundCache(CACHE_BYTES)
+
+
 def _decode_inline(spec: str) -> Pipeline:
     return pipeline_from_document(load_yaml(spec, spec=spec), spec=spec)
 
 
-@lru_cache(maxsize=512)
-def _decode_one_line(spec: str) -> Pipeline:
-    return _parse_one_line(spec)
+def _cached(spec: str, parse: Callable[[str], Pipeline]) -> Pipeline:
+    hit = _accepted.get(spec)
+    return hit if hit is not None else parse(spec)
+
+
+def _is_inline(stripped: str) -> bool:
+    return stripped.startswith(("{", "[")) or "\n" in stripped or bool(_INLINE_KEY.match(stripped))
+
+
+def accepted(model: str) -> Pipeline | None:
+    """The pipeline of a spec remembered as accepted, if the cache still has it."""
+    return _accepted.get(model.removeprefix(PREFIX))
+
+
+def remember(model: str, pipeline: Pipeline) -> None:
+    """Keep the pipeline ``decode(model)`` returned, once the caller accepted it (trusted, or a
+    client spec that passed the policy): later calls skip decoding. Inline and one-line specs
+    only; presets and URL specs have caches of their own."""
+    stripped = model.removeprefix(PREFIX).strip()
+    if _is_inline(stripped) or (">" in stripped and not is_url(stripped)):
+        _accepted.put(stripped, pipeline)
 
 
 def is_url(spec: str) -> bool:
@@ -316,8 +372,8 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
     stripped = spec.strip()
     if not stripped:
         raise SpecError("empty spec after 'mixture/'", spec=spec)
-    if stripped.startswith(("{", "[")) or "\n" in stripped or re.match(r"^\w+\s*:\s", stripped):
-        return _decode_inline(stripped)
+    if _is_inline(stripped):
+        return _cached(stripped, _decode_inline)
     if is_url(stripped):
         raise SpecError(
             "a URL spec is fetched when litellm runs it (if mixture_policy.url_hosts allows "
@@ -327,7 +383,7 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
     if stripped != spec or any(c.isspace() for c in spec):
         raise SpecError("whitespace is not allowed in a preset name or one-line spec", spec=spec)
     if ">" in spec:
-        return _decode_one_line(spec)
+        return _cached(spec, _parse_one_line)
     return _decode_name(spec, aliases)
 
 

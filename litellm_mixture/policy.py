@@ -4,20 +4,66 @@ A spec the operator wrote (the proxy's config, preset files, Python code) is tru
 client sends through the proxy's ``mixture/*`` route is checked against a :class:`Policy`
 before any member is called. The operator sets the policy under ``litellm_settings:
 mixture_policy:`` in the proxy config (the proxy stores it as ``litellm.mixture_policy``).
+
+In-process, a model string is trusted like code unless the application opts in with
+:func:`set_policy` or ``$LITELLM_MIXTURE_POLICY``: then every ``mixture/`` name this process hands
+litellm is checked like a client's.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import Pipeline
-from .errors import MixtureError, SpecError
+from .config import Member, Pipeline
+from .errors import MixtureError, RefusedFieldError, SpecError
 
 SETTING = "mixture_policy"
+ENV = "LITELLM_MIXTURE_POLICY"
+# Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
+MAX_DEPTH = 8
+# Request fields that choose where or how litellm sends a call, its credentials, or whether it
+# runs at all: a mixture's members, endpoints and keys come from its spec and the model_list,
+# and the Router must not re-run or redirect a mixture. Prefixes cover the provider families
+# (aws_role_name, vertex_credentials, azure_ad_token, api_version, mock_response, ...).
+ROUTING_FIELDS = frozenset(
+    {
+        "custom_llm_provider",
+        "base_url",
+        "organization",
+        "extra_headers",
+        "headers",
+        "model_list",
+        "user_config",
+        "deployment_id",
+        "region_name",
+        "litellm_credential_name",
+        "base_model",
+        "num_retries",
+        "retry_policy",
+        "model_group_retry_policy",
+        "fallbacks",
+        "context_window_fallbacks",
+        "content_policy_fallbacks",
+        "specific_deployment",
+    }
+)
+ROUTING_PREFIXES = (
+    "api_",
+    "aws_",
+    "azure_",
+    "vertex_",
+    "watsonx_",
+    "mock_",
+    "input_cost_per_",
+    "output_cost_per_",
+)
 # Per-call generation settings: nothing here names a host, a key, a header or a callback.
 GENERATION_PARAMS = (
     "frequency_penalty",
@@ -62,8 +108,9 @@ class Policy(BaseModel):
     """Params a client spec may set on a member."""
     max_members_per_layer: int = Field(8, ge=1)
     max_layers: int = Field(4, ge=1)
-    max_calls: int = Field(16, ge=1)
-    """Member calls in the whole run, nested mixtures included."""
+    max_calls: int = Field(48, ge=1)
+    """Upstream requests in the whole run: member calls, nested mixtures' included, times the
+    retries each may get (the spec's own, and the Router's or the provider SDK's)."""
     max_tokens: int = Field(4096, ge=1)
     """Cap on any max_tokens, and the default for members that set none."""
     max_seconds: float = Field(300.0, gt=0)
@@ -73,7 +120,8 @@ class Policy(BaseModel):
     max_name_bytes: int = Field(2048, ge=16)
     """Longest client-sent model name: the proxy echoes names in response headers."""
     url_hosts: tuple[str, ...] = ()
-    """Hosts (glob patterns) URL specs may come from. Empty: URL specs are off."""
+    """Hosts (glob patterns) URL specs may come from, on port 443; ``host:8443`` allows another
+    port. Empty: URL specs are off."""
     url_max_bytes: int = Field(65536, ge=1)
     url_timeout: float = Field(5.0, gt=0)
     url_ttl: float = Field(300.0, ge=0)
@@ -94,23 +142,67 @@ class PolicyError(SpecError):
 
 
 _cache: tuple[Any, Policy] | None = None
+# The application's opt-in: (what set it, the policy). None: not read yet.
+_enforced: tuple[str, Policy | None] | None = None
+
+
+def _validated(raw: Any, where: str) -> Policy:
+    try:
+        return Policy.model_validate(raw or {})
+    except ValidationError as e:
+        fields = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise MixtureError(f"{where} is invalid: {fields}") from None
+
+
+def set_policy(policy: Policy | Mapping[str, Any] | str | os.PathLike[str] | None) -> None:
+    """Check every ``mixture/`` name this process hands litellm against ``policy``, as the
+    proxy checks a client's: for an application that passes user-chosen model names on.
+
+    ``policy``: a :class:`Policy`, its settings as a mapping, or a YAML file of them; ``None``
+    turns the check off again. Without this (or ``$LITELLM_MIXTURE_POLICY`` naming such a file),
+    a model string is trusted like code: its members' ``params`` may carry ``api_base``.
+    """
+    global _enforced
+    if policy is None or isinstance(policy, Policy):
+        _enforced = ("set_policy", policy)
+    elif isinstance(policy, Mapping):
+        _enforced = ("set_policy", _validated(policy, "set_policy()"))
+    else:
+        _enforced = ("set_policy", _from_file(Path(policy)))
+
+
+def _from_file(path: Path) -> Policy:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise MixtureError(f"cannot read the mixture policy {path}: {e}") from None
+    return _validated(raw, f"the mixture policy {path}")
+
+
+def enforced() -> Policy | None:
+    """The policy the application opted in to for in-process calls, or None (trusted)."""
+    global _enforced
+    if _enforced is None:
+        path = os.environ.get(ENV)
+        _enforced = (ENV, _from_file(Path(path)) if path else None)
+    return _enforced[1]
 
 
 def current() -> Policy:
-    """The operator's policy: ``litellm.mixture_policy`` (a mapping or a Policy), else defaults."""
+    """The policy in force: the application's (:func:`set_policy`, ``$LITELLM_MIXTURE_POLICY``),
+    else the operator's ``litellm.mixture_policy`` (a mapping or a Policy), else defaults."""
     global _cache
     import litellm
 
+    chosen = enforced()
+    if chosen is not None:
+        return chosen
     raw = getattr(litellm, SETTING, None)
     if isinstance(raw, Policy):
         return raw
     if _cache is not None and _cache[0] is raw:
         return _cache[1]
-    try:
-        policy = Policy.model_validate(raw or {})
-    except ValidationError as e:
-        fields = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise MixtureError(f"litellm_settings.{SETTING} is invalid: {fields}") from None
+    policy = _validated(raw, f"litellm_settings.{SETTING}")
     _cache = (raw, policy)
     return policy
 
@@ -133,26 +225,62 @@ def check_request(params: Mapping[str, Any], policy: Policy, spec: str) -> None:
 
 
 Nested = Callable[[str], "tuple[Pipeline, bool] | None"]
+# attempts(model, retried): the most upstream requests one call to a plain member may make;
+# ``retried``: the spec owns the call's retries (it sets retries or a timeout, which are exact),
+# so the provider SDK's and the Router's own retries are off.
+Attempts = Callable[[str, bool], int]
 
 
-def check(
+def _once(model: str, retried: bool) -> int:
+    return 1
+
+
+def _member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
+    """Each member (and fallback) of each step, with the most calls the run may make to it,
+    and whether the spec owns those calls' retries (see Attempts).
+
+    Retries and fallbacks only run on failure, but may all run: the worst case counts.
+    """
+    for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
+        own = getattr(step, "retries", None)  # (a transform calls no model)
+        retries = own if own is not None else pipeline.retries
+        exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
+        members = (*step.members, *getattr(step, "fallbacks", ()))
+        for member, used in zip(members, uses, strict=True):
+            yield member, used * (1 + (retries or 0)), bool(exact)
+
+
+def count_calls(
     pipeline: Pipeline,
-    policy: Policy,
     *,
-    allowed: Callable[[str], bool],
     nested: Nested,
+    attempts: Attempts = _once,
     spec: str = "",
     depth: int = 0,
 ) -> int:
-    """Refuses a client pipeline that breaks the policy; returns how many member calls it makes.
+    """The most upstream requests one run of ``pipeline`` can make: each member call counts the
+    requests ``attempts`` says it may take (its Router's or SDK's retries included), and a
+    nested mixture counts its own members. Refuses nesting deeper than MAX_DEPTH."""
+    calls = 0
+    for member, used, retried in _member_calls(pipeline):
+        inner = nested(member.model)
+        if inner is None:
+            calls += used * attempts(member.model, retried)
+            continue
+        if depth + 1 > MAX_DEPTH:
+            raise SpecError(
+                f"mixtures nested more than {MAX_DEPTH} deep, down to member {member.model!r}: "
+                "does a preset or entry name itself, directly or through others?",
+                spec=spec,
+            )
+        calls += used * count_calls(
+            inner[0], nested=nested, attempts=attempts, spec=spec, depth=depth + 1
+        )
+    return calls
 
-    ``allowed(model)`` says whether the proxy offers ``model`` (an alias); ``nested(model)`` gives
-    the pipeline a member runs when it is itself a mixture, and whether the operator wrote it.
-    """
 
-    def refuse(rule: str, message: str) -> PolicyError:
-        return PolicyError(rule, message, spec=spec)
-
+def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Callable[..., PolicyError]) -> None:
+    """Layers, durations, calls per layer, and max_tokens."""
     if len(pipeline.steps) > policy.max_layers:
         raise refuse("max_layers", f"{len(pipeline.steps)} layers > {policy.max_layers}")
     for where, part in [("the pipeline", pipeline)] + [
@@ -162,7 +290,6 @@ def check(
             value = getattr(part, name, None)
             if value is not None and value > policy.max_seconds:
                 raise refuse("max_seconds", f"{where}: {name}={value:g} > {policy.max_seconds:g}")
-    calls = 0
     for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
         if not step.members:
             continue  # a transform calls no model
@@ -178,66 +305,110 @@ def check(
         for value in limits:
             if isinstance(value, int) and value > policy.max_tokens:
                 raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
-        # Retries and fallbacks only run on failure, but may all run: count the worst case.
-        attempts = 1 + ((step.retries if step.retries is not None else pipeline.retries) or 0)
-        members = (*step.members, *getattr(step, "fallbacks", ()))
-        for member, used in zip(members, uses, strict=True):
-            extra = sorted(set(member.params) - set(policy.allow_params))
-            if extra:
-                raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
-            inner = nested(member.model)
-            if inner is None:
-                if not (policy.allow_aliases and allowed(member.model)) and not _matches(
-                    member.model, policy.allow_members
-                ):
-                    raise refuse(
-                        "allow_members",
-                        f"{member.model!r} is not one of the proxy's models or allowed patterns",
-                    )
-                calls += used * attempts
-                continue
-            if depth + 1 > policy.max_nesting:
+
+
+def check(
+    pipeline: Pipeline,
+    policy: Policy,
+    *,
+    allowed: Callable[[str], bool],
+    nested: Nested,
+    attempts: Attempts = _once,
+    spec: str = "",
+    depth: int = 0,
+) -> int:
+    """Refuses a client pipeline that breaks the policy; returns how many upstream requests it
+    can make (see :func:`count_calls`).
+
+    ``allowed(model)`` says whether the proxy offers ``model`` (an alias); ``nested(model)`` gives
+    the pipeline a member runs when it is itself a mixture, and whether the operator wrote it;
+    ``attempts`` how many requests one call to a plain member may take (see Attempts).
+    """
+
+    def refuse(rule: str, message: str) -> PolicyError:
+        return PolicyError(rule, message, spec=spec)
+
+    _check_shape(pipeline, policy, refuse)
+    calls = 0
+    for member, used, retried in _member_calls(pipeline):
+        extra = sorted(set(member.params) - set(policy.allow_params))
+        if extra:
+            raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
+        inner = nested(member.model)
+        if inner is None:
+            if not (policy.allow_aliases and allowed(member.model)) and not _matches(
+                member.model, policy.allow_members
+            ):
                 raise refuse(
-                    "max_nesting",
-                    f"{member.model!r} nests mixtures {depth + 2} deep > {policy.max_nesting + 1}",
+                    "allow_members",
+                    f"{member.model!r} is not one of the proxy's models or allowed patterns",
                 )
-            pipeline_inside, trusted = inner
-            inner_calls = (
-                pipeline_inside.max_calls
-                if trusted
-                else check(
-                    pipeline_inside,
-                    policy,
-                    allowed=allowed,
-                    nested=nested,
-                    spec=spec,
-                    depth=depth + 1,
-                )
+            calls += used * attempts(member.model, retried)
+            continue
+        if depth + 1 > policy.max_nesting:
+            raise refuse(
+                "max_nesting",
+                f"{member.model!r} nests mixtures {depth + 2} deep > {policy.max_nesting + 1}",
             )
-            calls += used * attempts * inner_calls
+        pipeline_inside, trusted = inner
+        rules = dict(allowed=allowed, nested=nested, attempts=attempts)
+        inner_calls = (
+            count_calls(
+                pipeline_inside, nested=nested, attempts=attempts, spec=spec, depth=depth + 1
+            )
+            if trusted
+            else check(pipeline_inside, policy, **rules, spec=spec, depth=depth + 1)
+        )
+        calls += used * inner_calls
     if calls > policy.max_calls:
-        raise refuse("max_calls", f"{calls} member calls > {policy.max_calls}")
+        raise refuse(
+            "max_calls", f"up to {calls} upstream requests, retries included > {policy.max_calls}"
+        )
     return calls
 
 
-def check_name(model: str, policy: Policy) -> None:
-    """Names the proxy would mangle: split at commas, cut at newlines, echoed in headers."""
-    hint = "write the one-line form (a*2+b>c) or ask the operator for a preset"
-    if "," in model:
-        raise PolicyError(
-            "name", f"a comma makes the proxy split the name into a batch call; {hint}", spec=model
-        )
-    if any(c in model for c in "\r\n") or model != model.strip():
-        raise PolicyError(
-            "name",
-            f"a newline or leading/trailing space breaks the proxy's response headers; {hint}",
-            spec=model,
-        )
-    size = len(model.encode())
+# Mappings in a request whose keys litellm also reads as call or Router settings.
+NESTED_FIELDS = ("extra_body", "router_settings_override")
+
+
+def check_fields(data: Mapping[str, Any], model: str) -> None:
+    """Refuses a request for a mixture that carries a field choosing where or how litellm routes,
+    retries or authenticates the call: at the top level, inside ``extra_body`` (which litellm
+    spreads into the call) or ``router_settings_override`` (which the Router merges in)."""
+    places = [("", data), *((f"{key}.", data.get(key)) for key in NESTED_FIELDS)]
+    for where, fields in places:
+        for field in fields if isinstance(fields, Mapping) else ():
+            if isinstance(field, str) and (
+                field in ROUTING_FIELDS or field.startswith(ROUTING_PREFIXES)
+            ):
+                raise RefusedFieldError(where + field, model)
+
+
+_HINT = "write the one-line form (a*2+b>c) or ask the operator for a preset"
+
+
+def check_size(model: str, policy: Policy) -> None:
+    """The name's length: checked before anything decodes it."""
+    size = len(model.encode("utf-8", "replace"))
     if size > policy.max_name_bytes:
         raise PolicyError(
             "max_name_bytes",
             f"the name is {size} bytes > {policy.max_name_bytes}, too long for the proxy's "
-            f"response headers; {hint}",
+            f"response headers; {_HINT}",
+            spec=model[:200],
+        )
+
+
+def check_name(model: str, policy: Policy) -> None:
+    """Names the proxy would mangle: split at commas, cut at newlines, echoed in headers."""
+    check_size(model, policy)
+    if "," in model:
+        raise PolicyError(
+            "name", f"a comma makes the proxy split the name into a batch call; {_HINT}", spec=model
+        )
+    if any(c in model for c in "\r\n") or model != model.strip():
+        raise PolicyError(
+            "name",
+            f"a newline or leading/trailing space breaks the proxy's response headers; {_HINT}",
             spec=model,
         )

@@ -17,7 +17,7 @@ from . import _sync, dump, policy, proxy, remote, report
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
 from .errors import ParamError, SpecError
-from .names import PREFIX, decode, decode_fetched, is_url
+from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
 from .params import problems
 
 HIDDEN_KEY = "mixture"
@@ -44,8 +44,6 @@ class _Scope:
 
 
 _SCOPE: ContextVar[_Scope | None] = ContextVar("litellm_mixture_scope", default=None)
-# Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
-MAX_DEPTH = 8
 
 
 def _scoped(caller: Caller, scope: _Scope) -> Caller:
@@ -85,23 +83,14 @@ def _checked_timeout(call: dict[str, Any], params: dict[str, Any], model: str) -
     return seconds
 
 
-def _trusted(model: str, call: dict[str, Any], parent: _Scope | None) -> bool:
-    """Outside the proxy the caller wrote the spec. Inside, only the operator's own entries, and
-    what they call, are trusted: the Router names the entry it routed in model_group
-    (overwriting any the client sent). A client spec whose text merely equals an entry's came
-    through the wildcard route and is checked like any other."""
-    models = proxy.models()
-    routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
-    return (
-        models is None
-        or models.targets.get(routed) == PREFIX + model
-        or (parent is not None and parent.trusted)
-    )
-
-
 def _aliases() -> dict[str, str]:
     models = proxy.models()
     return models.targets if models is not None else {}
+
+
+def _decode(spec: str, text: str | None) -> Pipeline:
+    """The pipeline of a spec (the text after ``mixture/``), or of the document fetched for it."""
+    return decode(PREFIX + spec, _aliases()) if text is None else decode_fetched(text, spec)
 
 
 class MixtureLLM(CustomLLM):
@@ -113,15 +102,24 @@ class MixtureLLM(CustomLLM):
 
     # ------------------------------------------------------------ spec -> checked Run
 
-    async def load(self, spec: str) -> Pipeline:
-        """The pipeline a spec names, fetching URL specs the policy allows."""
-        if is_url(spec):
-            return decode_fetched(await remote.fetch(spec, policy.current()), spec)
-        # Not decode(spec): a spec may itself start with mixture/ (a nested passthrough).
-        return decode(PREFIX + spec, _aliases())
+    async def load(self, spec: str, trusted: bool = True) -> Pipeline:
+        """The pipeline a spec names, fetching URL specs the policy allows. A spec nobody
+        trusts has its size checked first and is decoded off the event loop (unless a spec of
+        the same text was accepted before)."""
+        model = PREFIX + spec  # not decode(spec): a spec may itself start with mixture/
+        if not trusted:
+            policy.check_size(model, policy.current())
+        text = await remote.fetch(spec, policy.current()) if is_url(spec) else None
+        if trusted or (text is None and accepted(model) is not None):
+            return _decode(spec, text)
+        return await _sync.off_loop(_decode, spec, text)
 
-    def check(self, spec: str, pipeline: Pipeline, depth: int = 0) -> None:
-        """Refuses a client-sent pipeline the operator's policy does not allow."""
+    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> policy.Nested:
+        """What a member runs when it is itself a mixture, and whether the operator wrote it.
+
+        ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
+        specs refused as members; without it, they are left to run (and be checked) later.
+        """
         models = proxy.models()
         targets = _aliases()
 
@@ -130,43 +128,80 @@ class MixtureLLM(CustomLLM):
             if not target.startswith(PREFIX):
                 return None
             if is_url(target.removeprefix(PREFIX)):
+                if found is None:
+                    return None
                 raise policy.PolicyError(
                     "url_hosts", f"{member!r}: URL specs cannot nest", spec=spec
                 )
             # Trusted when it names an operator entry; a spec written out is the client's own.
             trusted = models is not None and member != target and target in models.operator_specs
-            return decode(target, targets), trusted
+            pipeline = decode(target, targets)
+            if found is not None and not trusted:
+                found.append((target, pipeline))
+            return pipeline, trusted
 
+        return nested
+
+    def check(self, spec: str, pipeline: Pipeline, depth: int = 0) -> None:
+        """Refuses a client-sent pipeline the operator's policy does not allow; caches it, and
+        the nested specs it names, once accepted."""
+        found: list[tuple[str, Pipeline]] = [(PREFIX + spec, pipeline)]
         policy.check(
             pipeline,
             policy.current(),
-            allowed=targets.__contains__,
-            nested=nested,
+            allowed=_aliases().__contains__,
+            nested=self._nested(found, spec),
+            attempts=proxy.attempts,
             spec=spec,
             depth=depth,
         )
+        for model, accepted_pipeline in found:
+            remember(model, accepted_pipeline)
 
     async def check_client_spec(self, spec: str) -> None:
         """What the proxy guard runs on a client-sent name, before the proxy routes it."""
-        self.check(spec, await self.load(spec))
+        pipeline = await self.load(spec, trusted=False)
+        await _sync.off_loop(self.check, spec, pipeline)
 
-    def _prepare(self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any]) -> Run:
+    def _trust(self, model: str, call: dict[str, Any]) -> _Scope:
+        """How deep this run nests, and whether its spec is trusted (decided before decoding)."""
         parent = _SCOPE.get()
         depth = 0 if parent is None else parent.depth + 1
-        if depth > MAX_DEPTH:
-            raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
-        trusted = _trusted(model, call, parent)
+        if depth > policy.MAX_DEPTH:
+            raise SpecError(f"mixtures nested more than {policy.MAX_DEPTH} deep", spec=model)
+        models = proxy.models()
+        # Inside the proxy the operator's own entries, and what they call, are trusted: the
+        # Router names the entry it routed in model_group (overwriting any the client sent). A
+        # client spec whose text merely equals an entry's came through the wildcard route and
+        # is checked like any other.
+        routed = ((call.get("litellm_params") or {}).get("metadata") or {}).get("model_group")
+        if models is not None and models.targets.get(routed) == PREFIX + model:
+            return _Scope(depth, True)
+        if parent is not None:
+            return _Scope(depth, parent.trusted)
+        # In-process: the caller's code, unless the application opted in to a policy.
+        return _Scope(depth, models is None and policy.enforced() is None)
+
+    def _prepare(
+        self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
+    ) -> Run:
         params = dict(call.get("optional_params") or {})
         seconds = _checked_timeout(call, params, model)
         cap = None
-        if not trusted:
+        if not scope.trusted:
             rules = policy.current()
             policy.check_request(params, rules, model)
-            self.check(model, pipeline, depth)
+            self.check(model, pipeline, scope.depth)
             cap = rules.max_tokens
             # The request's timeout bounds the run, and no client may ask for more than this.
             seconds = min(seconds or rules.max_seconds, rules.max_seconds)
-        caller = _scoped(self.caller, _Scope(depth, trusted))
+        else:
+            if scope.depth == 0:
+                # A preset that names itself: refused with the reason, before any call, rather
+                # than as the failure of a member nested eight deep.
+                policy.count_calls(pipeline, nested=self._nested(None, model), spec=model)
+            remember(PREFIX + model, pipeline)
+        caller = _scoped(self.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
         return Run(
@@ -223,7 +258,9 @@ class MixtureLLM(CustomLLM):
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
-        run = self._prepare(model, await self.load(model), messages, kwargs)
+        scope = self._trust(model, kwargs)
+        pipeline = await self.load(model, scope.trusted)
+        run = self._prepare(model, pipeline, messages, kwargs, scope)
         outcome = await self._complete(model, run)
         return self._fill(model, kwargs["model_response"], outcome, run)
 
@@ -234,21 +271,20 @@ class MixtureLLM(CustomLLM):
         self, model: str, messages: list, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         # Prepared now, not at the first chunk: a bad spec fails the call itself (an HTTP 400
-        # through the proxy), and the run belongs to the caller's scope.
+        # through the proxy), and the run belongs to the caller's scope. A spec nobody trusts
+        # was decoded by the proxy's guard (then it is cached), or is at most max_name_bytes.
+        scope = self._trust(model, kwargs)
         if is_url(model):
-            return self._stream_url(model, messages, kwargs, _SCOPE.get())
-        run = self._prepare(model, decode(PREFIX + model, _aliases()), messages, kwargs)
+            return self._stream_url(model, messages, kwargs, scope)
+        if not scope.trusted:
+            policy.check_size(PREFIX + model, policy.current())
+        run = self._prepare(model, _decode(model, None), messages, kwargs, scope)
         return self._stream(model, run, kwargs)
 
     async def _stream_url(
-        self, model: str, messages: list, kwargs: dict[str, Any], scope: _Scope | None
+        self, model: str, messages: list, kwargs: dict[str, Any], scope: _Scope
     ) -> AsyncIterator[dict[str, Any]]:
-        pipeline = await self.load(model)
-        token = _SCOPE.set(scope)
-        try:
-            run = self._prepare(model, pipeline, messages, kwargs)
-        finally:
-            _SCOPE.reset(token)
+        run = self._prepare(model, await self.load(model, scope.trusted), messages, kwargs, scope)
         async for chunk in self._stream(model, run, kwargs):
             yield chunk
 

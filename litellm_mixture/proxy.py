@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 from litellm.integrations.custom_logger import CustomLogger
 
 from . import policy, redaction
@@ -19,11 +20,71 @@ from .names import PREFIX
 
 # How a proxy config names an environment variable's value instead of writing it out.
 ENV_REFERENCE = "os.environ/"
+# litellm's default retries: a Router with no num_retries setting retries a call twice, and a
+# call outside a Router keeps the OpenAI SDK's own two (litellm passes max_retries=2 to
+# OpenAI-compatible providers). Either way one member call may reach its provider three times.
+DEFAULT_ATTEMPTS = 1 + openai.DEFAULT_MAX_RETRIES
 
 
 def router() -> Any | None:
     server = sys.modules.get("litellm.proxy.proxy_server")
     return getattr(server, "llm_router", None)
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _policy_retries(policy: Any) -> int:
+    """The most retries a Router retry policy (a RetryPolicy or its dict) grants any error."""
+    values = policy.model_dump() if hasattr(policy, "model_dump") else policy
+    return max(map(_as_int, values.values()), default=0) if isinstance(values, dict) else 0
+
+
+def _group_attempts(current: Any, group: str, retried: bool) -> int:
+    """Upstream requests one Router call to ``group`` may make: the Router's retries (its
+    setting, the deployment's, a retry policy) times each deployment's SDK retries (both off
+    when the spec owns the call's retries: the engine passes max_retries=0, call_member
+    num_retries=0)."""
+    if retried:
+        return 1
+    deployments = [
+        entry.get("litellm_params") or {}
+        for entry in current.model_list or ()
+        if entry.get("model_name") == group
+    ]
+    retries = [
+        _as_int(current.num_retries),
+        _policy_retries(getattr(current, "retry_policy", None)),
+        _policy_retries((getattr(current, "model_group_retry_policy", None) or {}).get(group)),
+        *(_as_int(d.get("num_retries")) for d in deployments),
+    ]
+    sdk = max((1 + _as_int(d.get("max_retries")) for d in deployments), default=1)
+    return (1 + max(retries)) * sdk
+
+
+def _fallback_groups(current: Any, group: str) -> list[str]:
+    found: list[str] = []
+    for table in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        for entry in getattr(current, table, None) or ():
+            if isinstance(entry, dict):
+                for key in (group, "*"):
+                    found += [g for g in entry.get(key) or () if isinstance(g, str)]
+    return found
+
+
+def attempts(model: str, retried: bool = False) -> int:
+    """The most upstream requests one member call to ``model`` may make, retries included: what
+    ``max_calls`` counts. A proxy alias gets its Router's retries and (one level of) fallbacks;
+    any other model the SDK's, unless the spec retries the call itself (``retried``)."""
+    current = router()
+    if current is None or model not in current.model_names:
+        return 1 if retried else DEFAULT_ATTEMPTS
+    groups = [model, *_fallback_groups(current, model)]
+    return sum(_group_attempts(current, g, retried) for g in groups)
 
 
 @dataclass(frozen=True)
@@ -83,9 +144,12 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
     gets the operator's keys, load balancing, fallbacks and rate limits."""
     current = router()
     if current is not None and model in current.model_names:
-        if kwargs.get("max_retries") == 0:
-            # The spec's retries and timeouts are exact (see Run._kwargs): the Router's own
-            # retries of the alias would multiply them as the SDK's would.
+        known = models()
+        nested = known is not None and known.targets.get(model, "").startswith(PREFIX)
+        if nested or kwargs.get("max_retries") == 0:
+            # A mixture is never re-run whole (its member calls have retries of their own), and
+            # the spec's retries and timeouts are exact (see Run._kwargs): the Router's retries
+            # of the alias would multiply them as the SDK's would.
             kwargs.setdefault("num_retries", 0)
         return await current.acompletion(model=model, messages=messages, **kwargs)
     return await litellm_caller(model, messages, **kwargs)
@@ -95,7 +159,9 @@ class ProxyGuard(CustomLogger):
     """A proxy pre-call hook: refuses client-sent ``mixture/`` names before the proxy routes them.
 
     It has to run that early: the proxy splits a name at commas into a batch call, its wildcard
-    route cuts a name at the first newline, and it echoes names in response headers. Add it as
+    route cuts a name at the first newline, and it echoes names in response headers. For every
+    mixture, named entries included, it also refuses body fields that would route the call past
+    the handler, and stops the Router from re-running the mixture whole. Add it as
     ``litellm_settings: callbacks: [mixture_hooks.proxy_guard]`` (see proxy_config.yaml).
     """
 
@@ -106,14 +172,23 @@ class ProxyGuard(CustomLogger):
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
     ) -> dict:
-        models()  # on every request: the keys of a changed model list are struck from logs
         model = data.get("model")
-        if not isinstance(model, str) or not model.startswith(PREFIX):
+        if not isinstance(model, str):
             return data
-        current = router()
-        if current is not None and model in current.model_names:
-            return data  # an entry of the operator's model_list, called by its name
-        # The spec's own faults first: they matter more than how the name is spelled.
-        await self._check_spec(model.removeprefix(PREFIX))
-        policy.check_name(model, policy.current())
+        # models() on every request: the keys of a changed model list are struck from logs too.
+        current, known = router(), models()
+        entry = current is not None and model in current.model_names
+        if entry and (known is None or not known.targets.get(model, "").startswith(PREFIX)):
+            return data  # a plain alias of the model_list: not a mixture
+        if not entry and not model.startswith(PREFIX):
+            return data
+        # Named mixtures too: a body field must not send the call past the handler.
+        policy.check_fields(data, model)
+        if not entry:  # a client's spec: size first, then what it says, then its spelling
+            rules = policy.current()
+            policy.check_size(model, rules)
+            await self._check_spec(model.removeprefix(PREFIX))
+            policy.check_name(model, rules)
+        # Never re-run a mixture whole: its member calls have retries of their own.
+        data["num_retries"] = 0
         return data

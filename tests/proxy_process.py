@@ -60,20 +60,20 @@ def write_config(
     folder: Path,
     upstream_base: str,
     spend_spy: bool = True,
-    edit: Callable[[dict], None] | None = None,
+    adjust: Callable[[dict], None] | None = None,
 ) -> Path:
-    """The shipped config with upstream addresses pointed at ``upstream_base``; ``edit`` may
-    change the parsed document further (an attack test's own entries or settings)."""
+    """The shipped config with every alias pointed at ``upstream_base``; ``adjust`` may change
+    the document further (more entries, policy settings)."""
     doc = yaml.safe_load((ROOT / "proxy_config.yaml").read_text())
     for entry in doc["model_list"]:
         params = entry["litellm_params"]
         if not params["model"].startswith("mixture/"):
             params["api_base"] = upstream_base
+    if adjust is not None:
+        adjust(doc)
     if spend_spy:
         doc["litellm_settings"]["callbacks"].append("spend_spy.spy")
         (folder / "spend_spy.py").write_text(SPEND_SPY)
-    if edit is not None:
-        edit(doc)
     shutil.copy(ROOT / "mixture_hooks.py", folder)
     path = folder / "proxy_config.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -88,11 +88,6 @@ class ProxyProcess:
     log: Path
     spend_file: Path
     pid: int = 0
-
-    def rss(self) -> int:
-        """The proxy process's resident memory, in bytes."""
-        with open(f"/proc/{self.pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def spend(self) -> list[dict]:
         import json
@@ -110,9 +105,9 @@ def litellm_proxy(
     startup_timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
     provider_keys: bool = True,
-    edit: Callable[[dict], None] | None = None,
+    adjust: Callable[[dict], None] | None = None,
 ) -> Iterator[ProxyProcess]:
-    config = write_config(folder, upstream_base, spend_spy, edit)
+    config = write_config(folder, upstream_base, spend_spy, adjust)
     port = _free_port()
     keys = {
         "OPENAI_API_KEY": "sk-openai-" + secrets.token_hex(8),

@@ -121,7 +121,8 @@ def test_explain_shows_steps_members_prompts_and_policy():
     assert lines[-2] == "  at most 7 member calls per request, retries aside"
     assert lines[-1] == (
         "  through the proxy, as a client spec: "
-        "allowed by the default policy if its members are aliases (7 calls)"
+        "allowed by the default policy if its members are aliases (21 upstream requests at most, "
+        "the Router's default retries included)"
     )
     refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-1]
     assert refused == (

@@ -87,20 +87,26 @@ def test_a_spec_timeout_or_retries_turn_the_member_sdks_retries_off():
     assert kwargs_of(own)[0]["max_retries"] == 1  # a trusted spec's explicit choice
 
 
-def test_a_router_alias_call_without_sdk_retries_gets_no_router_retries(monkeypatch):
+def test_router_retries_are_off_for_exact_calls_and_mixture_aliases(monkeypatch):
     seen = []
 
     class Router:
-        model_names = ["alias"]
+        model_list = [
+            {"model_name": "alias", "litellm_params": {"model": "openai/x"}},
+            {"model_name": "team", "litellm_params": {"model": "mixture/alias>alias"}},
+        ]
+        model_names = ["alias", "team"]
 
         async def acompletion(self, **kwargs):
             seen.append(kwargs)
             return ANSWER
 
     monkeypatch.setattr(proxy, "router", Router)
-    asyncio.run(proxy.call_member("alias", ASK, max_retries=0))
-    asyncio.run(proxy.call_member("alias", ASK, timeout=3))
-    assert seen[0]["num_retries"] == 0 and "num_retries" not in seen[1]
+    monkeypatch.setattr(proxy, "_models", None)
+    asyncio.run(proxy.call_member("alias", ASK, max_retries=0))  # the spec's exact retries
+    asyncio.run(proxy.call_member("alias", ASK, timeout=3))  # the Router's own retries
+    asyncio.run(proxy.call_member("team", ASK))  # a mixture: never re-run whole
+    assert [k.get("num_retries") for k in seen] == [0, None, 0]
 
 
 def test_a_missing_key_is_an_authentication_error_never_retried_and_said_once():
@@ -153,3 +159,17 @@ def test_a_credentials_failure_is_recognised_whatever_litellm_typed_it_as(error,
         assert typed is error
     else:
         assert type(typed) is typed_as and typed.model == "m"
+
+
+def test_max_calls_counts_a_timed_call_once_as_the_engine_makes_it():
+    from litellm_mixture import policy
+
+    def count(spec):
+        return policy.count_calls(
+            decode("mixture/" + spec), nested=lambda m: None, attempts=proxy.attempts
+        )
+
+    assert count("openai/a>openai/b") == 6  # the OpenAI SDK's 2 retries each
+    assert count("{timeout: 5, steps: [{propose: [openai/a]}, {aggregate: openai/b}]}") == 2
+    assert count("{steps: [{propose: [openai/a], timeout: 5}, {aggregate: openai/b}]}") == 4
+    assert count("{retries: 1, steps: [{propose: [openai/a]}, {aggregate: openai/b}]}") == 4

@@ -263,3 +263,50 @@ def test_user_presets_from_env_and_local_folder(tmp_path, monkeypatch):
     (env_dir / "broken.yaml").write_text("steps: [{propose: []}]\n")
     with pytest.raises(SpecError, match=r"broken\.yaml"):
         decode("broken")
+
+
+# ---------------------------------------------------------------- the cache of accepted specs
+
+
+def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkeypatch):
+    from litellm_mixture import names
+    from litellm_mixture.memo import ByteBoundCache, footprint
+
+    cache = ByteBoundCache(200_000)
+    monkeypatch.setattr(names, "_accepted", cache)
+    spec = "mixture/openai/a*2+openai/b>openai/c"
+    pipeline = decode(spec)
+    assert names.accepted(spec) is None and len(cache) == 0  # decoding alone keeps nothing
+    names.remember(spec, pipeline)
+    assert names.accepted(spec) is pipeline and decode(spec) is pipeline
+    for i in range(500):  # many distinct accepted specs: the oldest go, the bytes stay bounded
+        other = f"mixture/openai/a{i}*2+openai/b>openai/c"
+        names.remember(other, decode(other))
+    assert cache.used <= cache.budget and 0 < len(cache) < 500
+    assert names.accepted(spec) is None
+    big = "mixture/" + "+".join(f"openai/m{j}" for j in range(300)) + ">openai/c"
+    assert footprint(decode(big)) > cache.budget // 4
+    names.remember(big, decode(big))  # one large entry does not flush the others
+    assert names.accepted(big) is None and len(cache) > 0
+    names.remember("mixture/moa-lite", decode("mixture/moa-lite"))  # presets cache themselves
+    assert names.accepted("mixture/moa-lite") is None
+
+
+def test_deeply_nested_brackets_are_refused_before_yaml_reads_them():
+    with pytest.raises(SpecError, match="brackets more than 32 deep"):
+        decode("mixture/" + "[" * 1000 + "]" * 1000)
+    with pytest.raises(SpecError, match="brackets more than 32 deep"):
+        decode("mixture/" + "{a: " * 40 + "b" + "}" * 40)
+
+
+def test_inline_json_and_its_yaml_flow_spelling_decode_alike():
+    as_json = 'mixture/{"steps":[{"propose":["a/b","c/d"],"temperature":0.5},{"aggregate":"e/f"}]}'
+    as_yaml = "mixture/{steps: [{propose: [a/b, c/d], temperature: 0.5}, {aggregate: e/f}]}"
+    assert decode(as_json) == decode(as_yaml)
+    with pytest.raises(SpecError):  # NaN is no number for JSON; YAML reads it as a string
+        decode('mixture/{"steps":[{"aggregate":"e/f"}],"deadline":NaN}')
+
+
+def test_a_name_too_long_for_a_file_is_a_spec_error():
+    with pytest.raises(SpecError, match="neither a preset nor a model"):
+        decode("mixture/" + "moa-lite" * 250)

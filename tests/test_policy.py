@@ -119,6 +119,22 @@ def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstrea
     assert upstream.requests == []
 
 
+def test_max_calls_counts_the_retries_each_call_may_get(proxy, monkeypatch):
+    from litellm_mixture import proxy as seam
+
+    # The Router's default (2 retries) for an alias; the OpenAI SDK's 2 for any other model.
+    # A spec's own retries (or timeout) turn both off: the mixture alone retries the call.
+    assert (seam.attempts("small"), seam.attempts("openai/x")) == (3, 3)
+    assert (seam.attempts("small", True), seam.attempts("openai/x", True)) == (1, 1)
+    monkeypatch.setattr(proxy, "fallbacks", [{"small": ["big"]}])
+    monkeypatch.setattr(proxy, "num_retries", 4)
+    assert seam.attempts("small") == 10 and seam.attempts("big") == 5
+    monkeypatch.setattr(litellm, "mixture_policy", {"max_calls": 14})
+    with pytest.raises(PolicyError, match=r"up to 15 upstream requests, retries included > 14"):
+        call("mixture/small>big")  # (5 + 5) + 5
+    assert call("mixture/big>big").choices  # 5 + 5
+
+
 def test_request_params_outside_the_allowed_set_are_refused(proxy, upstream):
     with pytest.raises(PolicyError, match=r"allow_params.*webhook_url"):
         call("mixture/small>big", webhook_url="https://collector.test")
@@ -195,7 +211,12 @@ def test_names_the_proxy_would_mangle_are_refused(name, needle):
 def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy, upstream):
     guard = litellm_mixture.proxy_guard
     hook = guard.async_pre_call_hook
-    assert asyncio.run(hook(None, None, {"model": "team"}, "completion")) == {"model": "team"}
+    # A mixture, named or sent, is never re-run whole by the Router; a plain alias is untouched.
+    assert asyncio.run(hook(None, None, {"model": "team"}, "completion")) == {
+        "model": "team",
+        "num_retries": 0,
+    }
+    assert asyncio.run(hook(None, None, {"model": "small"}, "completion")) == {"model": "small"}
     asyncio.run(hook(None, None, {"model": "mixture/small>big"}, "completion"))
     block = "mixture/steps:\n  - propose: [small]\n  - aggregate: big"
     with pytest.raises(PolicyError, match="newline"):
@@ -326,18 +347,20 @@ def test_decode_never_fetches():
         decode("mixture/" + SPEC_URL)
 
 
-def test_a_preset_that_names_itself_stops_at_the_depth_limit(tmp_path, monkeypatch, upstream):
+def test_a_preset_that_names_itself_is_refused_with_the_depth_limit_as_reason(
+    tmp_path, monkeypatch, upstream
+):
     (tmp_path / "loop.yaml").write_text(
         "steps:\n  - propose: [mixture/loop]\n  - aggregate: openai/x\n"
     )
     monkeypatch.setenv("LITELLM_MIXTURE_PRESETS", str(tmp_path))
-    with pytest.raises(litellm_mixture.MembersRejectedError) as err:
-        call("mixture/loop")
-    error, levels = err.value, 0
-    while getattr(error, "failures", None):
-        error, levels = error.failures[0].error, levels + 1
-    assert isinstance(error, litellm_mixture.SpecError) and levels == 9  # the top run + 8 nested
-    assert "mixtures nested more than 8 deep" in error.message
+    for stream in (False, True):
+        with pytest.raises(litellm_mixture.SpecError) as err:
+            call("mixture/loop", stream=stream)
+        assert "mixtures nested more than 8 deep, down to member 'mixture/loop'" in (
+            err.value.message
+        )
+        assert "name itself" in err.value.message and err.value.status_code == 400
     assert upstream.requests == []
 
 

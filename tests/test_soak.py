@@ -5,7 +5,7 @@ In-process, 50 in flight with 5% of member calls failing; through the proxy (the
 proxy_config.yaml, aliases pointed at the fake upstream), 20 in flight with 10% failing. Every
 request must end in an answer or a typed mixture error, and memory must not grow once warm:
 in-process no task of ours is left and neither objects, memory nor open connections grow between
-the first and the second half; the proxy's resident memory stays within PROXY_RSS_BOUND of what
+the first and the second half; the proxy's resident memory stays within PROXY_RSS_BOUND_MIB of what
 it was after the warm-up. CI runs short versions; the full ones by hand:
 
     LITELLM_MIXTURE_SOAK_REQUESTS=2000 LITELLM_MIXTURE_PROXY_SOAK_REQUESTS=2000 \
@@ -24,6 +24,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import engine
+from tests.attacks.proxy_helpers import rss_mib
 from tests.proxy_process import ProxyProcess, litellm_proxy
 from tests.upstream_process import fake_upstream
 
@@ -136,11 +137,11 @@ PROXY_REQUESTS = int(os.environ.get("LITELLM_MIXTURE_PROXY_SOAK_REQUESTS", "300"
 PROXY_IN_FLIGHT = 20
 # An operator's entry and a client's spec, the same pipeline; every fourth request streamed.
 PROXY_MODELS = ("team-moa", "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o")
-# Growth allowed after the warm-up (the first fifth). Measured: the proxy's allocator grows in
-# steps of 2-5 MB up to about +17 MB over the first 800 requests, then stays flat (2,000
-# requests: 421 MB after the first 400, 428-429 MB after each later 400); a leak of 20 KB per
-# request over 2,000 requests (40 MB) does not fit.
-PROXY_RSS_BOUND = 20e6
+# Growth allowed after the warm-up (the first fifth), in MiB. Measured: the proxy's allocator
+# grows in steps of 2-5 MiB up to about +16 MiB over the first 800 requests, then stays flat
+# (2,000 requests: 403 MiB after the first 400, 411-412 MiB after each later 400); a leak of
+# 20 KB per request over 2,000 requests (38 MiB) does not fit.
+PROXY_RSS_BOUND_MIB = 20
 
 
 def verdict(r: httpx.Response, stream: bool) -> str:
@@ -190,14 +191,14 @@ def test_the_proxy_under_random_member_failures(tmp_path):
         for part in range(5):
             n = fifth if part < 4 else PROXY_REQUESTS - 4 * fifth
             asyncio.run(through_proxy(proxy, part * fifth, n, outcomes))
-            rss.append(proxy.rss())
+            rss.append(rss_mib(proxy.pid))
         calls = upstream.calls()
         log = proxy.log.read_text(errors="replace")
     print(f"\nproxy soak: {PROXY_REQUESTS} requests at {PROXY_IN_FLIGHT} in flight, {len(calls)}")
     print(f"  member calls ({sum(1 for c in calls if c.get('fault'))} failed), {dict(outcomes)}")
-    print("  proxy RSS after each fifth: " + ", ".join(f"{r / 1e6:.0f} MB" for r in rss))
+    print("  proxy RSS after each fifth: " + ", ".join(f"{r:.0f} MiB" for r in rss))
     assert sum(outcomes.values()) == PROXY_REQUESTS
     assert outcomes["answer"] > PROXY_REQUESTS * 0.7
     assert all(c["state"] != "running" for c in calls)
-    assert max(rss[1:]) - rss[0] <= PROXY_RSS_BOUND
+    assert max(rss[1:]) - rss[0] <= PROXY_RSS_BOUND_MIB
     assert proxy.master_key not in log and not any(k in log for k in proxy.keys.values())

@@ -4,9 +4,8 @@ bounds, missing keys).
 It is the shipped proxy_config.yaml with every alias pointed at a recording fake upstream, plus
 operator entries of these attacks' own. Its master key and provider keys have shapes no pattern
 knows (``mk_…``, ``zz-…``): only scrubbing by value keeps them out of what a client or the log
-sees. The Router's own retries are off (``router_settings.num_retries: 0``): a Router that re-runs
-a whole mixture is another attack's subject, and these bound what the mixture itself does. Its
-cooldowns are off too, so that one test's failed alias is not "in cooldown" for the next.
+sees. The Router keeps its shipped retries unless a test asks otherwise; its cooldowns are off,
+so that one test's failed alias is not "in cooldown" for the next.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.attacks.proxy_helpers import assert_no_secret
 from tests.proxy_process import ProxyProcess, litellm_proxy
 from tests.upstream_process import UpstreamProcess, fake_upstream
 
-ASK = [{"role": "user", "content": "Name a prime number."}]
 # Longest timeout a client may ask for in this proxy's policy (the shipped default is 300 s).
 MAX_SECONDS = 4
 
@@ -57,17 +56,20 @@ ENTRIES = {
 }
 
 
-def edit(doc: dict) -> None:
+def _adjust(doc: dict, router_retries: bool) -> None:
     doc["model_list"] += [{"model_name": name, **_mixture(spec)} for name, spec in ENTRIES.items()]
     doc["litellm_settings"]["mixture_policy"]["max_seconds"] = MAX_SECONDS
-    doc["router_settings"] = {"num_retries": 0, "disable_cooldowns": True}
+    doc["router_settings"] = {"disable_cooldowns": True}
+    if not router_retries:
+        doc["router_settings"]["num_retries"] = 0
 
 
 @contextlib.contextmanager
 def engine_stack(
-    folder: Path, provider_keys: bool = True
+    folder: Path, provider_keys: bool = True, router_retries: bool = True
 ) -> Iterator[tuple[UpstreamProcess, ProxyProcess]]:
-    """The fake upstream and the proxy; ``provider_keys=False`` starts it with none set."""
+    """The fake upstream and the proxy; ``provider_keys=False`` starts it with none set,
+    ``router_retries=False`` with ``router_settings.num_retries: 0``."""
     master = "mk_" + secrets.token_hex(14)
     keys = {
         "OPENAI_API_KEY": "zz-ab12" + secrets.token_hex(12),
@@ -78,7 +80,11 @@ def engine_stack(
     with (
         fake_upstream() as upstream,
         litellm_proxy(
-            folder, upstream.base, extra_env=env, provider_keys=provider_keys, edit=edit
+            folder,
+            upstream.base,
+            extra_env=env,
+            provider_keys=provider_keys,
+            adjust=lambda doc: _adjust(doc, router_retries),
         ) as proxy,
     ):
         proxy.master_key, proxy.keys = master, keys if provider_keys else {}
@@ -94,20 +100,14 @@ def post(proxy: ProxyProcess, body: dict | str, timeout: float = 60) -> httpx.Re
     )
 
 
-def secrets_of(proxy: ProxyProcess) -> list[str]:
-    return [proxy.master_key, *proxy.keys.values()]
+def dumps_of(proxy: ProxyProcess) -> list[str]:
+    """The debug dumps the proxy wrote (LITELLM_MIXTURE_DUMP_DIR)."""
+    return [p.read_text() for p in (proxy.log.parent / "dumps").glob("*.json")]
 
 
-def leaked(proxy: ProxyProcess, *texts: str | bytes) -> list[str]:
-    """The secrets found in ``texts``, the proxy's log and its debug dumps."""
-    found = []
-    dumps = proxy.log.parent / "dumps"
-    everything = [t.decode() if isinstance(t, bytes) else t for t in texts]
-    everything.append(proxy.log.read_text(errors="replace"))
-    everything += [p.read_text() for p in dumps.glob("*.json")] if dumps.is_dir() else []
-    for secret in secrets_of(proxy):
-        found += [secret] if any(secret in text for text in everything) else []
-    return found
+def assert_nothing_leaked(proxy: ProxyProcess, *received: str | bytes) -> None:
+    """No master or provider key in ``received``, the proxy's log or its dumps."""
+    assert_no_secret(proxy, *received, *dumps_of(proxy))
 
 
 def calls_to(upstream: UpstreamProcess, model: str) -> list[dict]:
