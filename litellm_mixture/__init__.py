@@ -43,10 +43,12 @@ if TYPE_CHECKING:
         MembersAuthError,
         MembersFailedError,
         MembersNotFoundError,
+        MembersPermissionError,
         MembersRateLimitedError,
         MembersRejectedError,
         MembersTimedOutError,
         MixtureError,
+        ParamError,
         RefusedFieldError,
         SpecError,
     )
@@ -69,11 +71,13 @@ __all__ = [
     "MembersAuthError",
     "MembersFailedError",
     "MembersNotFoundError",
+    "MembersPermissionError",
     "MembersRateLimitedError",
     "MembersRejectedError",
     "MembersTimedOutError",
     "MixtureError",
     "MixtureLLM",
+    "ParamError",
     "Pipeline",
     "Policy",
     "PolicyError",
@@ -118,7 +122,8 @@ _MODULES = {
     **dict.fromkeys(
         (
             *("MemberFailure", "MembersAuthError", "MembersFailedError", "MembersNotFoundError"),
-            *("MembersRateLimitedError", "MembersRejectedError", "MembersTimedOutError"),
+            *("MembersPermissionError", "MembersRateLimitedError", "MembersRejectedError"),
+            *("MembersTimedOutError", "ParamError"),
             *("MixtureError", "RefusedFieldError", "SpecError"),
         ),
         "errors",
@@ -136,8 +141,8 @@ PROVIDER = "mixture"
 def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     """Register the ``mixture`` provider with litellm (idempotent). Returns the handler.
 
-    Also tells litellm the presets' model info and makes ``litellm.completion_cost`` exact for
-    mixture responses.
+    Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
+    mixture responses, and strikes known secrets from litellm's log records.
     """
     import litellm
     from litellm.utils import custom_llm_setup
@@ -149,6 +154,7 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     from .modelinfo import register_presets
     from .params import declare as declare_params
     from .provider import MixtureLLM
+    from .redaction import guard_logs
 
     handler = handler or MixtureLLM()
     litellm.custom_provider_map = [
@@ -159,6 +165,7 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     declare_params(PROVIDER)
     register_presets()
     exact_completion_cost()
+    guard_logs()
     return handler
 
 

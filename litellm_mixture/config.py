@@ -18,10 +18,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
+
+from .typed_params import Finite, problems
 
 if TYPE_CHECKING:
     from .errors import SpecError
@@ -77,9 +80,9 @@ class Member(_Frozen):
     """One model in a step. A plain string is shorthand for ``Member(model=...)``."""
 
     model: str = Field(min_length=1)
-    samples: int = Field(1, ge=1, le=MAX_SAMPLES)
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
+    samples: StrictInt = Field(1, ge=1, le=MAX_SAMPLES)
+    temperature: Finite | None = Field(None, ge=0, le=2)
+    max_tokens: StrictInt | None = Field(None, ge=1)
     system_prompt: str | None = Field(None, alias="systemPrompt")
     prompt: str | None = None
     # Further litellm.completion kwargs for this member (top_p, seed, mock_response, ...).
@@ -89,6 +92,14 @@ class Member(_Frozen):
         if model is not None:
             data["model"] = model
         super().__init__(**data)
+
+    @field_validator("params")
+    @classmethod
+    def _typed_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        wrong = problems(value)
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return value
 
     @property
     def is_plain(self) -> bool:
@@ -109,22 +120,22 @@ class _Failure(_Frozen):
     """How long member calls may take and how often they are retried. A step's settings win
     over the pipeline's."""
 
-    timeout: float | None = Field(None, gt=0)
+    timeout: Finite | None = Field(None, gt=0)
     """Seconds one member call may take."""
-    retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
+    retries: StrictInt | None = Field(None, ge=0, le=MAX_RETRIES)
     """Retries of a member call that was rate limited, timed out or hit a server error."""
-    grace: float | None = Field(None, ge=0)
+    grace: Finite | None = Field(None, ge=0)
     """Once ``min_successful`` members have answered, seconds the rest get before they are cut."""
 
 
 class _Step(_Failure):
     members: tuple[Member, ...] = Field(min_length=1)
     # ``temp`` as in mixture-llm, so its pipelines read the same here.
-    temperature: float | None = Field(
+    temperature: Finite | None = Field(
         None, ge=0, le=2, validation_alias=AliasChoices("temperature", "temp")
     )
-    max_tokens: int | None = Field(None, ge=1)
-    min_successful: int = Field(1, ge=1)
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    min_successful: StrictInt = Field(1, ge=1)
     prompt: str | None = None
     """Replaces the step's default prompt (see ``prompts.yaml``)."""
 
@@ -237,7 +248,7 @@ class SelfMoaSeq(Aggregate):
     the next window as its first reference, so no call reads more than ``window`` answers."""
 
     kind: Literal["self-moa-seq"] = "self-moa-seq"  # type: ignore[assignment]
-    window: int = Field(3, ge=2)
+    window: StrictInt = Field(3, ge=2)
 
     def windows(self, width: int) -> int:
         return (
@@ -259,7 +270,7 @@ class Rank(_Single):
     """
 
     kind: Literal["rank"] = "rank"
-    n: int = Field(ge=1)
+    n: StrictInt = Field(ge=1)
     on_unclear: _UNCLEAR = "take"
 
     def __init__(self, members: Any = None, n: int | None = None, /, **data: Any) -> None:
@@ -302,7 +313,7 @@ class Dropout(_Transform):
     """Drops each answer with probability ``rate``; at least one always stays."""
 
     kind: Literal["dropout"] = "dropout"
-    rate: float = Field(ge=0, lt=1)
+    rate: Finite = Field(ge=0, lt=1)
 
     def __init__(self, rate: float | None = None, /, **data: Any) -> None:
         if rate is not None:
@@ -311,7 +322,7 @@ class Dropout(_Transform):
 
 
 class _Count(_Transform):
-    n: int = Field(ge=1)
+    n: StrictInt = Field(ge=1)
 
     def __init__(self, n: int | None = None, /, **data: Any) -> None:
         if n is not None:
@@ -344,8 +355,8 @@ class Filter(_Transform):
 
     kind: Literal["filter"] = "filter"
     fn: Callable[[str], bool] | None = Field(None, exclude=True)
-    min_length: int | None = Field(None, ge=0)
-    max_length: int | None = Field(None, ge=1)
+    min_length: StrictInt | None = Field(None, ge=0)
+    max_length: StrictInt | None = Field(None, ge=1)
     must_match: str | None = None
     must_not_match: str | None = None
 
@@ -416,8 +427,8 @@ class Pipeline(_Failure):
     """
 
     steps: tuple[Step, ...] = Field(min_length=1)
-    deadline: float | None = Field(None, gt=0)
-    seed: int | None = None
+    deadline: Finite | None = Field(None, gt=0)
+    seed: StrictInt | None = None
     """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"
     delimiter: tuple[str, str] = ("<option>", "</option>")
@@ -603,7 +614,7 @@ def _step_from_mapping(raw: Any, i: int) -> Any:
 
 def _from_steps(doc: dict[str, Any]) -> Pipeline:
     raw_steps = doc.get("steps")
-    if not isinstance(raw_steps, list):
+    if not isinstance(raw_steps, (list, tuple)):
         raise ValueError("steps: expected a list of steps")
     return Pipeline.model_validate(
         {**doc, "steps": [_step_from_mapping(s, i) for i, s in enumerate(raw_steps)]}

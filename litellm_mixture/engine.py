@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,7 +37,7 @@ from .config import (
     Take,
     Vote,
 )
-from .errors import MemberFailure, SpecError, deadline_error, describe, quorum_error
+from .errors import MemberFailure, SpecError, as_auth, deadline_error, describe, quorum_error
 from .params import Lookup, fit, takes
 
 logger = logging.getLogger("litellm_mixture")
@@ -77,6 +78,19 @@ _ZERO_TEMPERATURE = 1e-4
 
 async def litellm_caller(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
     return await litellm.acompletion(model=model, messages=messages, **kwargs)
+
+
+if sys.version_info >= (3, 11):
+
+    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+        # One timer on the running task; before 3.12, wait_for made a task for every await.
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(awaitable, seconds)
 
 
 @dataclass
@@ -227,8 +241,8 @@ async def _close(stream: Any) -> None:
 class Run:
     """One pipeline run over one conversation. Not reusable.
 
-    ``timeout`` is the caller's: it bounds each member call; the pipeline's ``deadline`` bounds
-    the whole run.
+    ``timeout`` is the caller's: like the pipeline's ``deadline``, it bounds the whole run (the
+    sooner of the two wins), and it is each member call's own limit too.
     """
 
     pipeline: Pipeline
@@ -259,9 +273,15 @@ class Run:
 
     @property
     def deadline(self) -> float | None:
-        # The caller's timeout bounds each member call instead: litellm passes one (600 s) on
-        # every call, and a deadline costs a timer task around every await of the run.
-        return self.pipeline.deadline
+        # litellm passes a timeout (600 s) on every call, so nearly every run has a deadline:
+        # _bounded keeps it one timer on the running task, not a task per await.
+        limits = [x for x in (self.pipeline.deadline, self.timeout) if x is not None]
+        return min(limits) if limits else None
+
+    @property
+    def _bound(self) -> str:
+        """What the deadline is to the user: the spec's deadline or the caller's timeout."""
+        return "deadline" if self.deadline == self.pipeline.deadline else "timeout"
 
     def _start(self) -> None:
         deadline = self.deadline
@@ -285,15 +305,16 @@ class Run:
         if remaining is None:
             return await awaitable
         try:
-            return await asyncio.wait_for(awaitable, remaining)
+            return await _bounded(awaitable, remaining)
         except asyncio.TimeoutError:
             if streaming is not None:
                 streaming.error = CANCELLED
             cut = [e for e in self.trace if e.error == CANCELLED]
+            seconds, bound = self.deadline or 0, self._bound
             for entry in cut:
-                entry.error, entry.cut = f"cut by the {self.deadline:g}s deadline", True
+                entry.error, entry.cut = f"cut by the {seconds:g}s {bound}", True
             running = [MemberFailure(e.step, e.model, TimeoutError(e.error), True) for e in cut]
-            raise deadline_error(self.deadline or 0, running, self._models()) from None
+            raise deadline_error(seconds, running, self._models(), bound) from None
 
     def _models(self) -> str:
         return ">".join("+".join(m.model for m in s.members) for s in self.pipeline.steps)
@@ -329,9 +350,10 @@ class Run:
                 )
         if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
             kwargs["temperature"] = 0
-        if self._setting(step, "retries") is not None:
-            # The mixture retries this call itself (honouring Retry-After): the provider SDK's
-            # own retries (the OpenAI SDK's default 2) would make the count inexact.
+        if self._setting(step, "retries") is not None or self._setting(step, "timeout"):
+            # The spec's retries and timeouts are exact: the mixture retries this call itself
+            # (honouring Retry-After), and the provider SDK's own retries (the OpenAI SDK's
+            # default 2, each given the whole timeout again) would multiply them.
             kwargs.setdefault("max_retries", 0)
         # Static limits only: the deadline is enforced around the calls (_within). A timeout
         # that shrank with the time left would differ on every call, and litellm caches its
@@ -390,10 +412,13 @@ class Run:
                 entry.error = CANCELLED
                 raise
             except Exception as e:
-                wait = retry.delay(e, entry.attempts, retries, self._remaining())
+                error = as_auth(e)  # a missing key is no server error: never retried
+                wait = retry.delay(error, entry.attempts, retries, self._remaining())
                 if wait is None:
-                    entry.error = describe(e)  # traces reach clients
-                    raise
+                    entry.error = describe(error)  # traces reach clients
+                    if error is e:
+                        raise
+                    raise error from e
                 entry.attempts += 1
                 await asyncio.sleep(wait)
             finally:

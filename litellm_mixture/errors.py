@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import httpx
 import litellm
 
+# Not exported by litellm 1.81 at the top level.
+from litellm.exceptions import PermissionDeniedError
+
+from .redaction import redact
 from .retry import retry_after
 
 PROVIDER = "mixture"
@@ -52,31 +57,16 @@ class RefusedFieldError(MixtureError, litellm.BadRequestError):
         )
 
 
-# Credentials a provider may echo in an error ("Incorrect API key provided: sk-..."): member
-# errors reach the mixture's clients, who must not see the operator's keys. A key keeps its
-# vendor prefix (which key was wrong) and loses the rest.
-_SECRETS = (
-    (
-        re.compile(r"\b(sk-(?:ant-|proj-)?|gsk_|xai-|hf_|pplx-|AIza|AKIA)[\w\-]{8,}"),
-        r"\1[redacted]",
-    ),
-    (re.compile(r"\b(Bearer|Basic)\s+[\w\-.~+/=]{8,}", re.IGNORECASE), r"\1 [redacted]"),
-    (
-        re.compile(
-            r"\b((?:api[_-]?)?key|token|secret|password|authorization)(\"?\s*[=:]\s*[\"']?)"
-            r"(?!\[redacted\])[^\s\"'&,;}]{4,}",
-            re.IGNORECASE,
-        ),
-        r"\1\2[redacted]",
-    ),
-)
+class ParamError(MixtureError, litellm.BadRequestError):
+    """A request param has the wrong type or is out of range. No member was called."""
 
-
-def redact(text: str) -> str:
-    """``text`` with anything that looks like a credential replaced by ``[redacted]``."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    def __init__(self, problems: list[str], *, model: str = "") -> None:
+        litellm.BadRequestError.__init__(
+            self,
+            message=f"Invalid request params for a mixture: {'; '.join(problems)}",
+            model=model[:200],
+            llm_provider=PROVIDER,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,8 +86,20 @@ class MemberFailure:
         reason = f"{type(self.error).__name__}: {redact(text or type(self.error).__name__)[:300]}"
         return reason + _cause(self.error, text)
 
-    def describe(self) -> str:
-        return f"step {self.step} member {self.model} -> {self.reason}"
+
+def describe_failures(failures: list[MemberFailure]) -> str:
+    """Each distinct reason once, with the members that failed for it: a missing key shared by
+    sixteen calls is said once, not sixteen times."""
+    groups: dict[tuple[int, str], list[str]] = {}
+    for failure in failures:
+        groups.setdefault((failure.step, failure.reason), []).append(failure.model)
+    lines = []
+    for (step, reason), models in groups.items():
+        counts = {m: models.count(m) for m in models}
+        names = ", ".join(m if n == 1 else f"{m}*{n}" for m, n in counts.items())
+        who = f"member {names}" if len(models) == 1 else f"members {names}"
+        lines.append(f"step {step} {who} -> {reason}")
+    return "; ".join(lines)
 
 
 def describe(error: BaseException) -> str:
@@ -148,7 +150,11 @@ class MembersRejectedError(_MembersFailed, litellm.BadRequestError):
 
 
 class MembersAuthError(_MembersFailed, litellm.AuthenticationError):
-    """Every failed member refused the credentials."""
+    """Every failed member had no credentials, or had them refused or not permitted."""
+
+
+class MembersPermissionError(_MembersFailed, PermissionDeniedError):
+    """Every failed member was denied permission (HTTP 403)."""
 
 
 class MembersNotFoundError(_MembersFailed, litellm.NotFoundError):
@@ -160,10 +166,13 @@ class MembersFailedError(_MembersFailed, litellm.ServiceUnavailableError):
 
 
 # The first litellm type every failure is an instance of decides the error raised.
-_BY_CAUSE: tuple[tuple[type[BaseException], type[_MembersFailed]], ...] = (
+_BY_CAUSE: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], type[_MembersFailed]], ...
+] = (
     (litellm.RateLimitError, MembersRateLimitedError),
     (litellm.Timeout, MembersTimedOutError),
-    (litellm.AuthenticationError, MembersAuthError),
+    (PermissionDeniedError, MembersPermissionError),
+    ((litellm.AuthenticationError, PermissionDeniedError), MembersAuthError),
     (litellm.NotFoundError, MembersNotFoundError),
     (litellm.BadRequestError, MembersRejectedError),
 )
@@ -179,10 +188,9 @@ def quorum_error(
         if causes and all(isinstance(f.error, cause) for f in causes):
             cls = candidate
             break
-    lines = "; ".join(f.describe() for f in failures)
     message = (
         f"mixture step {step}: {succeeded} of {needed} required member answers "
-        f"({len(failures)} failed): {lines}"
+        f"({len(failures)} failed): {describe_failures(failures)}"
     )
     waits = [w for w in (retry_after(f.error) for f in failures) if w is not None]
     if cls is MembersRateLimitedError and waits:
@@ -190,10 +198,13 @@ def quorum_error(
     return _typed(cls, message, model, failures, max(waits) if waits else None)
 
 
-def deadline_error(seconds: float, running: list[MemberFailure], model: str) -> _MembersFailed:
-    """The request's deadline passed: a Timeout naming every member call it cut."""
+def deadline_error(
+    seconds: float, running: list[MemberFailure], model: str, bound: str = "deadline"
+) -> _MembersFailed:
+    """The request's deadline (or the caller's timeout, ``bound``) passed: a Timeout naming
+    every member call it cut."""
     lines = "; ".join(f"step {f.step} member {f.model}" for f in running) or "none"
-    message = f"mixture deadline of {seconds:g}s passed; member calls cut: {lines}"
+    message = f"mixture {bound} of {seconds:g}s passed; member calls cut: {lines}"
     err = _typed(MembersTimedOutError, message, model, running, None)
     err.deadline = True
     return err
@@ -207,10 +218,44 @@ def _typed(
     wait: float | None,
 ) -> _MembersFailed:
     # litellm's exception constructors differ in positional order; keywords fit them all.
-    err = cls(message=message, model=model[:200], llm_provider=PROVIDER)
+    extra = {"response": _FORBIDDEN} if issubclass(cls, PermissionDeniedError) else {}
+    err = cls(message=message, model=model[:200], llm_provider=PROVIDER, **extra)
     err.failures = tuple(failures)
     err.retry_after = wait
     if wait is not None:
         # Where litellm (and a mixture nesting this one) look for a provider's Retry-After.
         err.litellm_response_headers = {"retry-after": f"{wait:g}"}
     return err
+
+
+# PermissionDeniedError insists on an HTTP response: the status it reports.
+_FORBIDDEN = httpx.Response(403, request=httpx.Request("POST", "http://mixture.invalid"))
+
+# What a provider's SDK says, before any request is made, when it has no key. litellm types
+# some of these as a server or a connection error (the OpenAI SDK 2.x wording, Gemini's),
+# which would be retried as if another attempt could help.
+_NO_KEY = re.compile(
+    r"missing credentials|missing [\w .-]{0,40}\bapi[ _-]?key|api_key client option must be set",
+    re.IGNORECASE,
+)
+
+
+def as_auth(error: Exception) -> Exception:
+    """``error``, or the AuthenticationError (PermissionDeniedError) it is: a missing key said in
+    words, or a 401 (403) that litellm typed as something else (a bare ``APIError``)."""
+    if isinstance(error, (litellm.AuthenticationError, PermissionDeniedError)):
+        return error
+    status = getattr(error, "status_code", None)
+    text = getattr(error, "message", None) or str(error)
+    found = _NO_KEY.search(text)
+    where = {
+        "llm_provider": getattr(error, "llm_provider", None) or "",
+        "model": getattr(error, "model", None) or "",
+    }
+    if status == 403:
+        return PermissionDeniedError(message=text, response=_FORBIDDEN, **where)
+    if status == 401 or found is not None:
+        return litellm.AuthenticationError(
+            message=text[found.start() :] if found else text, **where
+        )
+    return error

@@ -230,7 +230,8 @@ def check_request(params: Mapping[str, Any], policy: Policy, spec: str) -> None:
 
 Nested = Callable[[str], "tuple[Pipeline, bool] | None"]
 # attempts(model, retried): the most upstream requests one call to a plain member may make;
-# ``retried``: the spec retries it itself, which turns the provider SDK's retries off.
+# ``retried``: the spec owns the call's retries (it sets retries or a timeout, which are exact),
+# so the provider SDK's and the Router's own retries are off.
 Attempts = Callable[[str, bool], int]
 
 
@@ -240,16 +241,17 @@ def _once(model: str, retried: bool) -> int:
 
 def _member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
     """Each member (and fallback) of each step, with the most calls the run may make to it,
-    and whether the spec retries those calls itself.
+    and whether the spec owns those calls' retries (see Attempts).
 
     Retries and fallbacks only run on failure, but may all run: the worst case counts.
     """
     for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
         own = getattr(step, "retries", None)  # (a transform calls no model)
         retries = own if own is not None else pipeline.retries
+        exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
         members = (*step.members, *getattr(step, "fallbacks", ()))
         for member, used in zip(members, uses, strict=True):
-            yield member, used * (1 + (retries or 0)), retries is not None
+            yield member, used * (1 + (retries or 0)), bool(exact)
 
 
 def count_calls(

@@ -16,8 +16,9 @@ from . import _sync, cost, dump, policy, proxy, remote, report
 from . import params as member_params
 from .config import Pipeline
 from .engine import Caller, Outcome, Run
-from .errors import SpecError
+from .errors import ParamError, SpecError
 from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
+from .typed_params import problems
 
 # The request param that asks for every member's answer on the response (off by default).
 INTERMEDIATE = "intermediate_responses"
@@ -93,6 +94,17 @@ def _routed(model: str, call: dict[str, Any]) -> str:
     """The spec this call is for (see :func:`proxy.routed_model`)."""
     routed = proxy.routed_model(PREFIX + model, _request_metadata(call))
     return routed.removeprefix(PREFIX) if routed.startswith(PREFIX) else model
+
+
+def _checked_timeout(call: dict[str, Any], params: dict[str, Any], model: str) -> float | None:
+    """The caller's timeout in seconds (None for an ``httpx.Timeout``), once the request's
+    params and it have the types a run relies on."""
+    timeout = call.get("timeout")
+    seconds = timeout if isinstance(timeout, (int, float)) else None
+    wrong = problems(params if seconds is None else {**params, "timeout": seconds})
+    if wrong:
+        raise ParamError(wrong, model=model)
+    return seconds
 
 
 def _aliases() -> dict[str, str]:
@@ -198,20 +210,21 @@ class MixtureLLM(CustomLLM):
         self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
     ) -> Run:
         params = dict(call.get("optional_params") or {})
+        seconds = _checked_timeout(call, params, model)
         cap = None
         if not scope.trusted:
             rules = policy.current()
             policy.check_request(params, rules, model)
             self.check(model, pipeline, scope.depth)
             cap = rules.max_tokens
+            # The request's timeout bounds the run, and no client may ask for more than this.
+            seconds = min(seconds or rules.max_seconds, rules.max_seconds)
         else:
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
                 policy.count_calls(pipeline, nested=self._nested(None, model), spec=model)
             remember(PREFIX + model, pipeline)
-        timeout = call.get("timeout")
-        seconds = timeout if isinstance(timeout, (int, float)) else None
         caller = _scoped(self.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
@@ -241,7 +254,7 @@ class MixtureLLM(CustomLLM):
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
         folder = dump.directory()
         if folder is not None:
-            dump.write(folder, run, PREFIX + model, outcome, error, proxy.secrets())
+            dump.write(folder, run, PREFIX + model, outcome, error)
 
     async def _complete(self, model: str, run: Run) -> Outcome:
         try:

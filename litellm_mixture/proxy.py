@@ -6,6 +6,7 @@ time. Outside the proxy every function here is a no-op and members go to ``litel
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -14,10 +15,12 @@ from typing import Any
 import openai
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import dump, params, policy
+from . import params, policy, redaction
 from .engine import litellm_caller
 from .names import PREFIX
 
+# How a proxy config names an environment variable's value instead of writing it out.
+ENV_REFERENCE = "os.environ/"
 # litellm's default retries: a Router with no num_retries setting retries a call twice, and a
 # call outside a Router keeps the OpenAI SDK's own two (litellm passes max_retries=2 to
 # OpenAI-compatible providers). Either way one member call may reach its provider three times.
@@ -44,8 +47,11 @@ def _policy_retries(policy: Any) -> int:
 
 def _group_attempts(current: Any, group: str, retried: bool) -> int:
     """Upstream requests one Router call to ``group`` may make: the Router's retries (its
-    setting, the deployment's, a retry policy) times each deployment's SDK retries (off when
-    the spec retries the call itself: the engine then passes max_retries=0)."""
+    setting, the deployment's, a retry policy) times each deployment's SDK retries (both off
+    when the spec owns the call's retries: the engine passes max_retries=0, call_member
+    num_retries=0)."""
+    if retried:
+        return 1
     deployments = [
         entry.get("litellm_params") or {}
         for entry in current.model_list or ()
@@ -58,7 +64,7 @@ def _group_attempts(current: Any, group: str, retried: bool) -> int:
         *(_as_int(d.get("num_retries")) for d in deployments),
     ]
     sdk = max((1 + _as_int(d.get("max_retries")) for d in deployments), default=1)
-    return (1 + max(retries)) * (1 if retried else sdk)
+    return (1 + max(retries)) * sdk
 
 
 def _fallback_groups(current: Any, group: str) -> list[str]:
@@ -139,6 +145,7 @@ def models() -> Models | None:
         return None
     key = (id(current.model_list), len(current.model_list or ()))
     if _models is None or _models[:2] != key:
+        redaction.register(secrets())
         _models = (*key, Models.of(current))
     return _models[2]
 
@@ -184,7 +191,8 @@ def _fill(match: re.Match[str], template: str) -> str:
 
 
 def secrets() -> set[str]:
-    """The proxy's master key and its deployments' credentials: what a dump must never hold."""
+    """The proxy's master key and its deployments' credentials, with the values of the
+    environment variables they name (``os.environ/NAME``): what nobody may ever see."""
     server = sys.modules.get("litellm.proxy.proxy_server")
     found: set[str] = set()
     master = getattr(server, "master_key", None)
@@ -192,8 +200,9 @@ def secrets() -> set[str]:
         found.add(master)
     current = router()
     for entry in getattr(current, "model_list", None) or ():
-        dump.redact(entry.get("litellm_params") or {}, found)
-    return found
+        redaction.fields(entry.get("litellm_params") or {}, found)
+    named = [os.environ.get(v[len(ENV_REFERENCE) :]) for v in found if v.startswith(ENV_REFERENCE)]
+    return found | {v for v in named if v}
 
 
 async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
@@ -201,6 +210,13 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
     gets the operator's keys, load balancing, fallbacks and rate limits."""
     current = router()
     if current is not None and model in current.model_names:
+        known = models()
+        nested = known is not None and known.targets.get(model, "").startswith(PREFIX)
+        if nested or kwargs.get("max_retries") == 0:
+            # A mixture is never re-run whole (its member calls have retries of their own), and
+            # the spec's retries and timeouts are exact (see Run._kwargs): the Router's retries
+            # of the alias would multiply them as the SDK's would.
+            kwargs.setdefault("num_retries", 0)
         return await current.acompletion(model=model, messages=messages, **kwargs)
     return await litellm_caller(model, messages, **kwargs)
 
@@ -225,6 +241,7 @@ class ProxyGuard(CustomLogger):
         model = data.get("model")
         if not isinstance(model, str):
             return data
+        # models() on every request: the keys of a changed model list are struck from logs too.
         current, known = router(), models()
         entry = current is not None and model in current.model_names
         if entry and (known is None or not known.targets.get(model, "").startswith(PREFIX)):

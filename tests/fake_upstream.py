@@ -19,10 +19,12 @@ spaces out a stream's chunks; ``PUT /_settings {"latency": {...}, "gap": {...}, 
 {MODEL: TEXT}, "fault": {...}, "fail_rate": 0.05, "seed": 1}`` replaces those settings while
 running. A ``reply`` entry fixes what that model answers. A ``fault`` entry, ``MODEL: {"kind":
 K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call; ``message``:
-the error's text), makes it fail: ``500``, ``429`` (with ``Retry-After: S``), ``hang``,
-``malformed`` (truncated JSON), ``reset`` (the connection drops; mid-stream after two chunks),
-``empty`` (an empty message) or ``reasoning`` (only ``<think>`` text). ``fail_rate`` answers
-that share of all other calls with a 500 (seeded).
+the error's text, where ``{key}`` stands for the key the call carried, as providers echo it),
+makes it fail: an HTTP status such as ``500``, ``401``, ``403`` or ``429`` (with
+``Retry-After: S``), ``hang``, ``malformed`` (truncated JSON), ``reset`` (the connection drops;
+mid-stream after two chunks), ``empty`` (an empty message) or ``reasoning`` (only ``<think>``
+text). ``fail_rate`` answers that share of all other calls with a 500 (seeded). With
+``"require_key": true`` a call without a bearer key is answered 401, as providers do.
 """
 
 from __future__ import annotations
@@ -102,11 +104,14 @@ class Upstream:
         self.replies: dict[str, str] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.fail_rate = 0.0
+        self.require_key = False
         self.random = random.Random(0)
         self.calls: list[dict[str, Any]] = []
 
-    def _fault(self, model: str) -> str | None:
-        """The fault this call suffers, if any: a per-model fault, or a random 500."""
+    def _fault(self, model: str, key: str) -> str | None:
+        """The fault this call suffers, if any: no key, a per-model fault, or a random 500."""
+        if self.require_key and not key:
+            return "401"
         fault = self.faults.get(model) or self.faults.get("*")
         if fault is not None and fault.get("times", 1) > 0:
             if "times" in fault:
@@ -119,7 +124,8 @@ class Upstream:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         reply = reply_for(body)
-        fault = self._fault(body["model"])
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        fault = self._fault(body["model"], key)
         text = {"empty": "", "reasoning": "<think>only thinking</think>"}.get(
             fault or "", self.replies.get(body["model"])
         )
@@ -132,17 +138,19 @@ class Upstream:
         call = {
             "request": body,
             "usage": reply["usage"],
-            "key": request.headers.get("authorization", "").removeprefix("Bearer "),
+            "key": key,
             "state": "running",
             "at": time.time(),
         }
         self.calls.append(call)
         try:
-            if fault in ("500", "429", "hang", "malformed") or (
-                fault == "reset" and not body.get("stream")
+            if (
+                (fault or "").isdigit()
+                or fault in ("hang", "malformed")
+                or (fault == "reset" and not body.get("stream"))
             ):
                 call["fault"] = fault
-                response = await self._broken(request, fault, body["model"])
+                response = await self._broken(request, fault, body["model"], key)
             else:
                 call["fault"] = fault
                 response = await self._answer(request, body, reply, reset=fault == "reset")
@@ -152,7 +160,9 @@ class Upstream:
         call["state"] = "done"
         return response
 
-    async def _broken(self, request: web.Request, fault: str, model: str) -> web.StreamResponse:
+    async def _broken(
+        self, request: web.Request, fault: str, model: str, key: str
+    ) -> web.StreamResponse:
         if fault == "hang":
             await asyncio.sleep(3600)
         if fault == "reset":
@@ -169,6 +179,7 @@ class Upstream:
                 self.faults.get(model, self.faults.get("*", {})).get("retry_after", 1)
             )
         text = self.faults.get(model, self.faults.get("*", {})).get("message", f"fake {status}")
+        text = text.replace("{key}", key)
         error = {"error": {"message": text, "type": "fake", "code": status}}
         return web.json_response(error, status=status, headers=headers)
 
@@ -261,6 +272,7 @@ class Upstream:
         self.replies = body.get("reply", {})
         self.faults = body.get("fault", {})
         self.fail_rate = body.get("fail_rate", 0.0)
+        self.require_key = body.get("require_key", False)
         self.random = random.Random(body.get("seed", 0))
         return web.json_response(body)
 

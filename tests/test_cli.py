@@ -90,7 +90,8 @@ def test_run_fails_with_the_typed_message_and_exit_1(upstream):  # noqa: F811
     )
     result = invoke("run", TRIO, "hi")
     assert result.exit_code == 1
-    assert "member openai/p1 -> " in result.stderr and "Traceback" not in result.output
+    assert "members openai/p1, openai/p2 -> " in result.stderr
+    assert "Traceback" not in result.output
     assert any(r.startswith("✗ 1. propose      openai/p1") for r in result.stderr.splitlines())
 
 

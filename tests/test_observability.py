@@ -13,7 +13,7 @@ import litellm
 import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
-from litellm_mixture import dump
+from litellm_mixture import dump, redaction
 from litellm_mixture.engine import TraceEntry
 from litellm_mixture.live import LiveView, row
 from tests.test_provider import ASK, complete, upstream  # noqa: F401 (a fixture)
@@ -280,12 +280,12 @@ def test_redaction_by_name_and_by_value():
         "headers": {"Authorization": "Bearer zzzzzzzzzz"},
         "nested": [{"password": "hunter2hunter2"}, {"note": "keep me"}],
     }
-    clean = dump.redact(data, found)
+    clean = redaction.fields(data, found)
     assert clean["max_tokens"] == 10 and clean["prompt_tokens"] == 3
     assert clean["nested"][1] == {"note": "keep me"}
     for key in ("api_key", "x-api-key", "aws_secret_access_key", "headers"):
         assert clean[key] == "[redacted]"
-    text = dump.scrub("saw sk-1234567890 and hunter2hunter2 and short", found | {"short"})
+    text = redaction.redact("saw sk-1234567890 and hunter2hunter2 and short", found | {"short"})
     assert text == "saw [redacted] and [redacted] and short"
 
 

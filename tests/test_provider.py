@@ -217,7 +217,9 @@ def test_all_rate_limited_raises_rate_limit_error_naming_each_member(upstream):
         complete("openai/p+openai/q>openai/agg")
     assert isinstance(info.value, litellm_mixture.MembersRateLimitedError)
     message = str(info.value)
-    assert "member openai/p" in message and "member openai/q" in message
+    # The same reason for both: said once, naming both.
+    assert "members openai/p, openai/q -> RateLimitError" in message
+    assert message.count("slow down") == 1
     assert "0 of 1 required" in message
     assert not upstream.by_model("agg")
 

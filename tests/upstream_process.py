@@ -31,6 +31,7 @@ class UpstreamProcess:
         reply: dict[str, str] | None = None,
         fault: dict[str, dict] | None = None,
         fail_rate: float = 0.0,
+        require_key: bool = False,
     ) -> None:
         """Replace the running server's latencies, stream gaps, replies and faults."""
         settings = {
@@ -39,6 +40,7 @@ class UpstreamProcess:
             "reply": reply or {},
             "fault": fault or {},
             "fail_rate": fail_rate,
+            "require_key": require_key,
         }
         body = json.dumps(settings).encode()
         req = urllib.request.Request(

@@ -75,17 +75,17 @@ def test_max_calls_counts_each_member_calls_retries(attack_http, attack_proxy, r
 
 
 def test_a_specs_own_retries_count_too(attack_http, attack_proxy, recording_upstream):
-    # A nested spec proposing with retries: 2, each retry another member call that the Router
-    # retries in turn: 4 samples x 3 x 3 + its aggregator 3 x 3 = 45, + the outer aggregator 3.
-    proposer = "{model: gpt-4o-mini, samples: 4}"
-    inner = f"{{steps: [{{propose: [{proposer}]}}, {{aggregate: gpt-4o}}], retries: 2}}"
+    # A nested spec that retries its calls itself, 4 times (its calls get no Router or SDK
+    # retries then): 8 samples x 5 + its aggregator 5 = 45, + the outer aggregator's 3.
+    proposer = "{model: gpt-4o-mini, samples: 8}"
+    inner = f"{{steps: [{{propose: [{proposer}]}}, {{aggregate: gpt-4o}}], retries: 4}}"
     at_bound = f"mixture/mixture/{escaped(inner)}>gpt-4o"
     answer = chat(attack_http, at_bound)
     assert answer.status_code == 200, answer.text
-    assert len(recording_upstream.calls()) == 6  # no failure: no retry ran
+    assert len(recording_upstream.calls()) == 10  # no failure: no retry ran
     # One more alias proposer beside it: 48 + 3 = 51 > 48.
     over = chat(attack_http, f"mixture/mixture/{escaped(inner)}+deepseek-chat>gpt-4o")
     assert over.status_code == 400
     assert "up to 51 upstream requests" in over.json()["error"]["message"], over.text
-    assert len(recording_upstream.calls()) == 6
+    assert len(recording_upstream.calls()) == 10
     assert_no_secret(attack_proxy, answer.content, over.content)

@@ -1,0 +1,69 @@
+"""The OpenAI params a mixture passes on, checked for type and range before any member call.
+
+litellm hands a provider the params as the caller wrote them: ``temperature="hot"``,
+``max_tokens="100000"``, NaN or ``max_tokens=True`` would otherwise reach the members, or fail
+inside the run after some of them were called. The request's params and every member's
+``params`` in a spec, trusted or not, are checked against :class:`Generation`. A param it does
+not know is passed on unchecked (providers have their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+# A JSON number, not a bool or a numeric string, and neither NaN nor infinite.
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Count = Annotated[StrictInt, Field(ge=1)]
+
+
+class Generation(BaseModel):
+    """The OpenAI chat params whose type a mixture relies on, with the ranges OpenAI accepts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    temperature: Finite | None = Field(None, ge=0, le=2)
+    top_p: Finite | None = Field(None, ge=0, le=1)
+    frequency_penalty: Finite | None = Field(None, ge=-2, le=2)
+    presence_penalty: Finite | None = Field(None, ge=-2, le=2)
+    max_tokens: Count | None = None
+    max_completion_tokens: Count | None = None
+    n: Count | None = None
+    seed: StrictInt | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(None, ge=0, le=20)
+    stop: StrictStr | list[StrictStr] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    reasoning_effort: StrictStr | None = None
+    user: StrictStr | None = None
+    timeout: Finite | None = Field(None, gt=0)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+    logit_bias: dict[str, Finite] | None = None
+    intermediate_responses: StrictBool | None = None
+
+
+def problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``values``, one line per param; empty when nothing is."""
+    try:
+        Generation.model_validate(values)
+    except ValidationError as e:
+        out: dict[str, str] = {}
+        for error in e.errors():
+            name = str(error["loc"][0])
+            # A union reports each of its arms: the first says enough.
+            out.setdefault(name, f"{name}={values.get(name)!r:.60}: {error['msg']}")
+        return list(out.values())
+    return []
