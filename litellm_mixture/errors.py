@@ -108,6 +108,16 @@ def describe(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {text}") + _cause(error, text)
 
 
+# The type prefixes litellm and the SDKs put before a message ("litellm.X: X: YException - ").
+_PREFIXES = re.compile(r"^(?:(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+")
+
+
+def _core(text: str) -> str:
+    """The start of what ``text`` says, without its type prefixes: a cause that says it too is
+    the same error, re-typed (a missing key litellm raised as a server error), not a new fact."""
+    return _PREFIXES.sub("", text)[:60]
+
+
 def _cause(error: BaseException, text: str) -> str:
     """`` (cause: ...)`` naming the first error under ``error`` that says what ``text`` does not.
 
@@ -125,7 +135,7 @@ def _cause(error: BaseException, text: str) -> str:
             return ""
         seen.add(id(under))
         said = " ".join(str(under).split())
-        if said and said not in text:
+        if said and said not in text and _core(text) not in said:
             return f" (cause: {type(under).__name__}: {redact(said)[:200]})"
         current = under
     return ""

@@ -50,7 +50,7 @@ def test_missing_keys_are_a_401_at_once_said_once(upstream, proxy, stream):
     message = r.json()["error"]["message"]
     # gpt-4o-mini has no key in this process: its SDK refuses before sending anything.
     assert "members gpt-4o-mini*2 -> AuthenticationError" in message
-    assert message.count("Missing credentials") == 1
+    assert message.count("Missing credentials") == 1, message
     # deepseek-chat went out without one, and its upstream said 401, once: no retry.
     assert "member deepseek-chat -> AuthenticationError" in message
     assert [c["key"] for c in upstream.calls()] == [""]
