@@ -253,7 +253,7 @@ def test_the_quorum_names_every_failed_member(served, stream):
     assert (
         "member openai/p3 -> TimeoutError: cancelled: the quorum could no longer be met" in message
     )
-    assert wait_until(lambda: states(served, "p3") == ["cancelled"])
+    assert wait_until(lambda: states(served, "p3") == ["cancelled"]), served.calls()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
