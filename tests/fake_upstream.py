@@ -172,6 +172,8 @@ class Upstream:
             return web.Response(
                 text='{"id": "chatcmpl-x", "choices": [', content_type="application/json"
             )
+        # An error answer takes the model's latency too, as a real provider's does.
+        await asyncio.sleep(self._setting(self.latencies, model))
         status = int(fault)
         headers = {}
         if status == 429:

@@ -433,7 +433,10 @@ def test_members_the_mixture_cancelled_do_not_decide_the_errors_type(served, str
             "p1": {"kind": "429", "retry_after": 4},
             "p2": {"kind": "429", "retry_after": 2},
             "p3": {"kind": "hang"},
-        }
+        },
+        # p2's 429 comes after 1 s: by then p3's request has surely reached the upstream, so its
+        # cancellation shows there (two 429s at once could cut p3 before it was sent).
+        latency={"p2": 1},
     )
     doc = spec().replace('{"propose"', '{"min_successful": 2, "propose"')
     with pytest.raises(litellm.RateLimitError) as err:
