@@ -139,16 +139,17 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     messages = [{"role": "user", "content": prompt}]
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
     folder = dump.directory()
-    execution = Run(pipeline, messages, observer=view, record=as_json or folder is not None)
+    execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
     started = time.perf_counter()
     content, finish = _execute(execution, view, name, folder)
-    figures = report.summary(execution, (time.perf_counter() - started) * 1000)
+    record = execution.record()
+    figures = report.summary(record, (time.perf_counter() - started) * 1000)
     if as_json:
         document = {"model": name, "content": content, "finish_reason": finish, **figures}
         document.update(
-            history=report.history(execution),
-            intermediate_responses=report.intermediate_responses(execution),
-            trace=execution.trace_dicts(),
+            history=report.history(record),
+            intermediate_responses=report.intermediate_responses(record),
+            trace=record.trace_dicts(),
         )
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
@@ -171,10 +172,10 @@ def _execute(
         content, finish = asyncio.run(_stream(execution, view))
     except Exception as e:
         if folder is not None and _expected(e):
-            dump.write(folder, execution, name, error=e)
+            dump.write(folder, execution.record(), name, error=e)
         raise
     if folder is not None:
-        dump.write(folder, execution, name, Outcome(content, None, finish))
+        dump.write(folder, execution.record(), name, Outcome(content, None, finish))
     return content, finish
 
 
