@@ -14,6 +14,7 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, policy, proxy, remote, report
 from . import params as member_params
+from .calls import MAX_DEPTH, Nested, count_calls
 from .config import Pipeline
 from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
@@ -135,7 +136,7 @@ class MixtureLLM(CustomLLM):
             return _decode(spec, text)
         return await _sync.off_loop(_decode, spec, text)
 
-    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> policy.Nested:
+    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> Nested:
         """What a member runs when it is itself a mixture, and whether the operator wrote it.
 
         ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
@@ -188,8 +189,8 @@ class MixtureLLM(CustomLLM):
         """How deep this run nests, and whether its spec is trusted (decided before decoding)."""
         parent = _SCOPE.get()
         depth = 0 if parent is None else parent.depth + 1
-        if depth > policy.MAX_DEPTH:
-            raise SpecError(f"mixtures nested more than {policy.MAX_DEPTH} deep", spec=model)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
         models = proxy.models()
         # Inside the proxy the operator's own entries, and what they call, are trusted: the
         # Router names the entry it routed in model_group (overwriting any the client sent). A
@@ -220,7 +221,7 @@ class MixtureLLM(CustomLLM):
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
-                policy.count_calls(pipeline, nested=self._nested(None, model), spec=model)
+                count_calls(pipeline, nested=self._nested(None, model), spec=model)
             remember(PREFIX + model, pipeline)
         caller = _scoped(self.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None

@@ -162,10 +162,10 @@ def test_a_credentials_failure_is_recognised_whatever_litellm_typed_it_as(error,
 
 
 def test_max_calls_counts_a_timed_call_once_as_the_engine_makes_it():
-    from litellm_mixture import policy
+    from litellm_mixture.calls import count_calls
 
     def count(spec):
-        return policy.count_calls(
+        return count_calls(
             decode("mixture/" + spec), nested=lambda m: None, attempts=proxy.attempts
         )
 
