@@ -42,12 +42,13 @@ async def run(
     timeout = params.pop("timeout", None)
     execution = Run(pipeline, list(messages), params, timeout=timeout)
     outcome = await execution.complete()
+    record = execution.record()
     return Result(
         content=outcome.content,
         tool_calls=outcome.tool_calls,
         finish_reason=outcome.finish_reason,
-        usage=execution.usage.as_dict(),
-        cost=execution.usage.cost,
-        history=execution.history,
-        trace=execution.trace_dicts(),
+        usage=record.usage.as_dict(),
+        cost=record.usage.cost,
+        history=list(record.history),
+        trace=record.trace_dicts(),
     )

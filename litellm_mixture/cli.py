@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -30,10 +30,6 @@ from .names import (
     preset_names,
     route_error,
 )
-
-if TYPE_CHECKING:
-    from .engine import Run
-    from .live import LiveView
 
 
 def _litellm() -> None:
@@ -139,16 +135,17 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     messages = [{"role": "user", "content": prompt}]
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
     folder = dump.directory()
-    execution = Run(pipeline, messages, observer=view, record=as_json or folder is not None)
+    execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
     started = time.perf_counter()
-    content, finish = _execute(execution, view, name, folder)
-    figures = report.summary(execution, (time.perf_counter() - started) * 1000)
+    content, finish = live.execute(execution, view, name, folder)
+    record = execution.record()
+    figures = report.summary(record, (time.perf_counter() - started) * 1000)
     if as_json:
         document = {"model": name, "content": content, "finish_reason": finish, **figures}
         document.update(
-            history=report.history(execution),
-            intermediate_responses=report.intermediate_responses(execution),
-            trace=execution.trace_dicts(),
+            history=report.history(record),
+            intermediate_responses=report.intermediate_responses(record),
+            trace=record.trace_dicts(),
         )
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
@@ -156,39 +153,6 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     if view is not None:
         view.finish()
     click.echo(live.summary_line(figures), err=True)
-
-
-def _execute(
-    execution: Run, view: LiveView | None, name: str, folder: Path | None
-) -> tuple[str, str]:
-    """Streams the answer to stdout; dumps the run into ``folder`` (LITELLM_MIXTURE_DUMP_DIR)."""
-    import asyncio
-
-    from . import dump
-    from .engine import Outcome
-
-    try:
-        content, finish = asyncio.run(_stream(execution, view))
-    except Exception as e:
-        if folder is not None and _expected(e):
-            dump.write(folder, execution, name, error=e)
-        raise
-    if folder is not None:
-        dump.write(folder, execution, name, Outcome(content, None, finish))
-    return content, finish
-
-
-async def _stream(execution: Run, view: LiveView | None) -> tuple[str, str]:
-    parts, finish = [], "stop"
-    async for event in execution.stream():
-        if event.finish_reason is not None:
-            finish = event.finish_reason
-        if event.text:
-            parts.append(event.text)
-            if view is not None:
-                view.freeze()
-                click.echo(event.text, nl=False)
-    return "".join(parts), finish
 
 
 @main.command()

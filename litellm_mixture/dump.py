@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import redaction, report
-from .engine import Outcome, Run
+from .engine import Outcome, RunRecord
 
 ENV = "LITELLM_MIXTURE_DUMP_DIR"
 
@@ -33,7 +33,7 @@ def directory() -> Path | None:
 
 
 def document(
-    run: Run,
+    run: RunRecord,
     model: str,
     outcome: Outcome | None,
     error: BaseException | None,
@@ -61,7 +61,7 @@ def document(
 
 def write(
     folder: Path,
-    run: Run,
+    run: RunRecord,
     model: str,
     outcome: Outcome | None = None,
     error: BaseException | None = None,

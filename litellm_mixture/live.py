@@ -1,16 +1,21 @@
-"""The terminal view of a run: each member call pending → done/failed, then a summary line."""
+"""The terminal view of a run: each member call pending → done/failed, the answer as it
+streams, then a summary line."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
+import click
 import litellm
 import openai
 
-from .engine import TraceEntry
+from . import dump
+from .engine import Outcome, Run, TraceEntry
 from .errors import MixtureError
 
 
@@ -104,3 +109,32 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"{usage['completion_tokens']} out) · {cost} · wall {figures['wall_ms'] / 1000:.2f} s, "
         f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
     )
+
+
+def execute(
+    execution: Run, view: LiveView | None, name: str, folder: Path | None
+) -> tuple[str, str]:
+    """Runs to the end, the answer streamed to stdout below the view (with no view, it is only
+    returned); dumps the run into ``folder`` (LITELLM_MIXTURE_DUMP_DIR)."""
+    try:
+        content, finish = asyncio.run(_stream(execution, view))
+    except Exception as e:
+        if folder is not None and expected(e):
+            dump.write(folder, execution.record(), name, error=e)
+        raise
+    if folder is not None:
+        dump.write(folder, execution.record(), name, Outcome(content, None, finish))
+    return content, finish
+
+
+async def _stream(execution: Run, view: LiveView | None) -> tuple[str, str]:
+    parts, finish = [], "stop"
+    async for event in execution.stream():
+        if event.finish_reason is not None:
+            finish = event.finish_reason
+        if event.text:
+            parts.append(event.text)
+            if view is not None:
+                view.freeze()
+                click.echo(event.text, nl=False)
+    return "".join(parts), finish

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .calls import Attempts, Nested, count_calls, member_calls, once
 from .config import Member, Pipeline
 from .errors import MixtureError, RefusedFieldError, SpecError
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"
-# Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
-MAX_DEPTH = 8
 # Request fields that choose where or how litellm sends a call, its credentials, or whether it
 # runs at all: a mixture's members, endpoints and keys come from its spec and the model_list,
 # and the Router must not re-run or redirect a mixture. Prefixes cover the provider families
@@ -228,61 +227,6 @@ def check_request(params: Mapping[str, Any], policy: Policy, spec: str) -> None:
             raise PolicyError("max_tokens", f"{key}={value} > {policy.max_tokens}", spec=spec)
 
 
-Nested = Callable[[str], "tuple[Pipeline, bool] | None"]
-# attempts(model, retried): the most upstream requests one call to a plain member may make;
-# ``retried``: the spec owns the call's retries (it sets retries or a timeout, which are exact),
-# so the provider SDK's and the Router's own retries are off.
-Attempts = Callable[[str, bool], int]
-
-
-def _once(model: str, retried: bool) -> int:
-    return 1
-
-
-def _member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
-    """Each member (and fallback) of each step, with the most calls the run may make to it,
-    and whether the spec owns those calls' retries (see Attempts).
-
-    Retries and fallbacks only run on failure, but may all run: the worst case counts.
-    """
-    for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
-        own = getattr(step, "retries", None)  # (a transform calls no model)
-        retries = own if own is not None else pipeline.retries
-        exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
-        members = (*step.members, *getattr(step, "fallbacks", ()))
-        for member, used in zip(members, uses, strict=True):
-            yield member, used * (1 + (retries or 0)), bool(exact)
-
-
-def count_calls(
-    pipeline: Pipeline,
-    *,
-    nested: Nested,
-    attempts: Attempts = _once,
-    spec: str = "",
-    depth: int = 0,
-) -> int:
-    """The most upstream requests one run of ``pipeline`` can make: each member call counts the
-    requests ``attempts`` says it may take (its Router's or SDK's retries included), and a
-    nested mixture counts its own members. Refuses nesting deeper than MAX_DEPTH."""
-    calls = 0
-    for member, used, retried in _member_calls(pipeline):
-        inner = nested(member.model)
-        if inner is None:
-            calls += used * attempts(member.model, retried)
-            continue
-        if depth + 1 > MAX_DEPTH:
-            raise SpecError(
-                f"mixtures nested more than {MAX_DEPTH} deep, down to member {member.model!r}: "
-                "does a preset or entry name itself, directly or through others?",
-                spec=spec,
-            )
-        calls += used * count_calls(
-            inner[0], nested=nested, attempts=attempts, spec=spec, depth=depth + 1
-        )
-    return calls
-
-
 def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Callable[..., PolicyError]) -> None:
     """Layers, durations, calls per layer, and max_tokens."""
     if len(pipeline.steps) > policy.max_layers:
@@ -311,13 +255,35 @@ def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Callable[..., Polic
                 raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
 
 
+def _check_member(
+    member: Member,
+    plain: bool,
+    policy: Policy,
+    allowed: Callable[[str], bool],
+    refuse: Callable[..., PolicyError],
+) -> None:
+    """The member's own params, and (unless it is itself a mixture) its model."""
+    extra = sorted(set(member.params) - set(policy.allow_params))
+    if extra:
+        raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
+    model = member.model
+    if (
+        plain
+        and not (policy.allow_aliases and allowed(model))
+        and not _matches(model, policy.allow_members)
+    ):
+        raise refuse(
+            "allow_members", f"{model!r} is not one of the proxy's models or allowed patterns"
+        )
+
+
 def check(
     pipeline: Pipeline,
     policy: Policy,
     *,
     allowed: Callable[[str], bool],
     nested: Nested,
-    attempts: Attempts = _once,
+    attempts: Attempts = once,
     spec: str = "",
     depth: int = 0,
 ) -> int:
@@ -334,19 +300,10 @@ def check(
 
     _check_shape(pipeline, policy, refuse)
     calls = 0
-    for member, used, retried in _member_calls(pipeline):
-        extra = sorted(set(member.params) - set(policy.allow_params))
-        if extra:
-            raise refuse("allow_params", f"{member.model}: params {', '.join(extra)}")
+    for member, used, retried in member_calls(pipeline):
         inner = nested(member.model)
+        _check_member(member, inner is None, policy, allowed, refuse)
         if inner is None:
-            if not (policy.allow_aliases and allowed(member.model)) and not _matches(
-                member.model, policy.allow_members
-            ):
-                raise refuse(
-                    "allow_members",
-                    f"{member.model!r} is not one of the proxy's models or allowed patterns",
-                )
             calls += used * attempts(member.model, retried)
             continue
         if depth + 1 > policy.max_nesting:

@@ -14,14 +14,12 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, policy, proxy, remote, report
 from . import params as member_params
+from .calls import MAX_DEPTH, Nested, count_calls
 from .config import Pipeline
-from .engine import Caller, Outcome, Run
+from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
 from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
-
-# The request param that asks for every member's answer on the response (off by default).
-INTERMEDIATE = "intermediate_responses"
 
 
 def _tool_use(call: Any) -> dict[str, Any]:
@@ -138,7 +136,7 @@ class MixtureLLM(CustomLLM):
             return _decode(spec, text)
         return await _sync.off_loop(_decode, spec, text)
 
-    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> policy.Nested:
+    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> Nested:
         """What a member runs when it is itself a mixture, and whether the operator wrote it.
 
         ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
@@ -191,8 +189,8 @@ class MixtureLLM(CustomLLM):
         """How deep this run nests, and whether its spec is trusted (decided before decoding)."""
         parent = _SCOPE.get()
         depth = 0 if parent is None else parent.depth + 1
-        if depth > policy.MAX_DEPTH:
-            raise SpecError(f"mixtures nested more than {policy.MAX_DEPTH} deep", spec=model)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
         models = proxy.models()
         # Inside the proxy the operator's own entries, and what they call, are trusted: the
         # Router names the entry it routed in model_group (overwriting any the client sent). A
@@ -223,7 +221,7 @@ class MixtureLLM(CustomLLM):
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
-                policy.count_calls(pipeline, nested=self._nested(None, model), spec=model)
+                count_calls(pipeline, nested=self._nested(None, model), spec=model)
             remember(PREFIX + model, pipeline)
         caller = _scoped(self.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
@@ -233,45 +231,45 @@ class MixtureLLM(CustomLLM):
             pipeline,
             list(messages),
             params,
-            caller,
-            seconds,
-            cap,
+            caller=caller,
+            timeout=seconds,
+            max_tokens=cap,
             metadata=metadata,
             takes=models.takes if models is not None else member_params.takes,
-            record=record,
+            keep_calls=record,
         )
 
-    def _summary(self, model: str, run: Run) -> dict[str, Any]:
+    def _summary(self, model: str, record: RunRecord) -> dict[str, Any]:
         return {
             "model": PREFIX + model,
-            "mixture_id": run.id,
-            "cost": run.usage.cost,
-            "cost_complete": run.usage.cost_known,
-            "trace": run.trace_dicts(),
+            "mixture_id": record.id,
+            "cost": record.usage.cost,
+            "cost_complete": record.usage.cost_known,
+            "trace": record.trace_dicts(),
         }
 
     @staticmethod
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
         folder = dump.directory()
         if folder is not None:
-            dump.write(folder, run, PREFIX + model, outcome, error)
+            dump.write(folder, run.record(), PREFIX + model, outcome, error)
 
-    async def _complete(self, model: str, run: Run) -> Outcome:
+    async def _complete(self, model: str, run: Run) -> tuple[Outcome, RunRecord]:
         try:
             outcome = await run.complete()
         except BaseException as e:
             self._dump(model, run, None, e)
             raise
         self._dump(model, run, outcome, None)
-        return outcome
+        return outcome, run.record()
 
-    def _usage(self, run: Run) -> litellm.Usage:
-        usage = litellm.Usage(**run.usage.as_dict())
+    def _usage(self, record: RunRecord) -> litellm.Usage:
+        usage = litellm.Usage(**record.usage.as_dict())
         # litellm >= 1.10x reads usage.cost (responses, stream chunks, completion_cost).
-        usage.cost = run.usage.cost
+        usage.cost = record.usage.cost
         return usage
 
-    def _fill(self, model: str, response: Any, outcome: Outcome, run: Run) -> Any:
+    def _fill(self, model: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
         message = response.choices[0].message
         message.content = outcome.content
         if outcome.tool_calls:
@@ -279,14 +277,14 @@ class MixtureLLM(CustomLLM):
         response.choices[0].finish_reason = outcome.finish_reason
         response.model = PREFIX + model
         response.created = int(time.time())
-        response.usage = self._usage(run)
+        response.usage = self._usage(record)
         # What litellm 1.81's callbacks and the proxy's cost header read.
-        response._hidden_params["response_cost"] = run.usage.cost
-        response._hidden_params[cost.HIDDEN_KEY] = self._summary(model, run)
+        response._hidden_params["response_cost"] = record.usage.cost
+        response._hidden_params[cost.HIDDEN_KEY] = self._summary(model, record)
         # Sent on by the proxy, for its clients (cost.of).
-        setattr(response, cost.FIELD, run.usage.cost)
-        if run.params.get(INTERMEDIATE):
-            response.intermediate_responses = report.intermediate_responses(run)
+        setattr(response, cost.FIELD, record.usage.cost)
+        if record.params.get(INTERMEDIATE):
+            response.intermediate_responses = report.intermediate_responses(record)
         return response
 
     # litellm calls every entry point with keyword arguments only (model_response,
@@ -297,9 +295,9 @@ class MixtureLLM(CustomLLM):
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
         run = self._prepare(model, pipeline, messages, kwargs, scope)
-        outcome = await self._complete(model, run)
-        cost.carry(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
-        return self._fill(model, kwargs["model_response"], outcome, run)
+        outcome, record = await self._complete(model, run)
+        cost.carry(kwargs.get("logging_obj"), record.usage.cost, self._summary(model, record))
+        return self._fill(model, kwargs["model_response"], outcome, record)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         return _sync.run(self.acompletion(model, messages, **kwargs))
@@ -348,8 +346,9 @@ class MixtureLLM(CustomLLM):
             self._dump(model, run, None, e)
             raise
         self._dump(model, run, Outcome("".join(text), None, finish), None)
-        usage = self._usage(run).model_dump()
-        cost.carry(kwargs.get("logging_obj"), run.usage.cost, self._summary(model, run))
+        record = run.record()
+        usage = self._usage(record).model_dump()
+        cost.carry(kwargs.get("logging_obj"), record.usage.cost, self._summary(model, record))
         last: dict[str, Any] = {
             "text": "",
             "tool_use": None,
@@ -360,9 +359,9 @@ class MixtureLLM(CustomLLM):
         }
         # litellm lifts these onto the chunk (chunk.mixture_cost), and the proxy sends them on:
         # a stream's cost reaches proxy clients that read no usage (aider's litellm 1.81).
-        fields: dict[str, Any] = {cost.FIELD: run.usage.cost}
-        if run.params.get(INTERMEDIATE):
-            fields[INTERMEDIATE] = report.intermediate_responses(run)
+        fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
+        if record.params.get(INTERMEDIATE):
+            fields[INTERMEDIATE] = report.intermediate_responses(record)
         last["provider_specific_fields"] = fields
         yield last
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import Run, TraceEntry
+from .engine import RunRecord, TraceEntry
 
 # Steps whose calls run one after another (fallbacks, windows); the others fan out at once.
 _SEQUENTIAL = ("aggregate", "self-moa-seq", "rank", "vote")
 
 
-def critical_path_ms(trace: list[TraceEntry]) -> float:
+def critical_path_ms(trace: tuple[TraceEntry, ...]) -> float:
     """The time the run could not have beaten: per step, its slowest call when they run at once,
     or all its calls when they run one after another."""
     total = 0.0
@@ -22,7 +22,7 @@ def critical_path_ms(trace: list[TraceEntry]) -> float:
     return total
 
 
-def summary(run: Run, wall_ms: float) -> dict[str, Any]:
+def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
     usage = run.usage
     return {
         "usage": usage.as_dict(),
@@ -35,7 +35,7 @@ def summary(run: Run, wall_ms: float) -> dict[str, Any]:
     }
 
 
-def history(run: Run) -> list[dict[str, Any]]:
+def history(run: RunRecord) -> list[dict[str, Any]]:
     """The answers each step passed on to the next."""
     return [
         {"step": h.step, "kind": h.kind, "answers": [{"model": m, "text": t} for m, t in h.answers]}
@@ -43,7 +43,7 @@ def history(run: Run) -> list[dict[str, Any]]:
     ]
 
 
-def intermediate_responses(run: Run) -> list[dict[str, Any]]:
+def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
     """Every member call of a recording run, grouped by step: what it said, how long it took,
     what it used and cost, and how it failed."""
     steps: dict[int, dict[str, Any]] = {}

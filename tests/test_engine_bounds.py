@@ -63,8 +63,8 @@ def test_the_sooner_of_the_spec_deadline_and_the_callers_timeout_wins():
     spec = "{deadline: 0.1, steps: [{propose: [openai/p1]}, {aggregate: openai/agg}]}"
     with pytest.raises(litellm_mixture.MembersTimedOutError, match=r"mixture deadline of 0\.1s"):
         run(spec, Caller(p1="hang"), timeout=600)
-    assert Run(decode("mixture/openai/a"), ASK, timeout=600).deadline == 600
-    assert Run(decode("mixture/" + spec), ASK).deadline == 0.1
+    assert Run(decode("mixture/openai/a"), ASK, timeout=600).context.clock.seconds == 600
+    assert Run(decode("mixture/" + spec), ASK).context.clock.seconds == 0.1
 
 
 def kwargs_of(spec, **run):
@@ -162,10 +162,10 @@ def test_a_credentials_failure_is_recognised_whatever_litellm_typed_it_as(error,
 
 
 def test_max_calls_counts_a_timed_call_once_as_the_engine_makes_it():
-    from litellm_mixture import policy
+    from litellm_mixture.calls import count_calls
 
     def count(spec):
-        return policy.count_calls(
+        return count_calls(
             decode("mixture/" + spec), nested=lambda m: None, attempts=proxy.attempts
         )
 

@@ -1,0 +1,129 @@
+"""One member call with its retries; a member's answer as the next step reads it; the first
+answer from members tried in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import litellm
+
+from .. import prompts, retry
+from ..config import Member
+from ..errors import MemberFailure, as_auth, describe
+from .context import CANCELLED, Context
+from .records import TraceEntry
+from .request import Ask, settings
+
+T = TypeVar("T")
+EMPTY = "empty answer (no text after removing reasoning)"
+
+
+def _tokens(usage: Any) -> tuple[int, int]:
+    if usage is None:
+        return 0, 0
+    get = usage.get if isinstance(usage, dict) else lambda k: getattr(usage, k, None)
+    return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
+
+
+def cost_from_usage(model: str, usage: Any) -> float | None:
+    prompt_tokens, completion_tokens = _tokens(usage)
+    try:
+        costs = litellm.cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:
+        return None
+    return float(sum(costs))
+
+
+def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None) -> None:
+    """Sets what a call used and cost: ``cost`` when litellm priced the response, else its
+    usage at litellm's prices."""
+    entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
+    entry.cost = cost if cost is not None else cost_from_usage(model, usage)
+
+
+def _response_cost(response: Any) -> float | None:
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    return None if cost is None else float(cost)
+
+
+def settle(ctx: Context, entry: TraceEntry, model: str, response: Any, started: float) -> None:
+    """Records a whole response: its time, usage and cost."""
+    entry.latency_ms = (time.perf_counter() - started) * 1000
+    billed(entry, model, getattr(response, "usage", None), _response_cost(response))
+    ctx.recorder.account(entry)
+
+
+async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
+    """One member call with its retries. Raises the last error; records time and attempts."""
+    entry, retries = ask.entry, ctx.setting(ask.step, "retries") or 0
+    kwargs = {"model": ask.member.model, "messages": ask.messages, **transport}
+    kwargs.update(settings(ctx, ask))
+    if ctx.recorder.keep:  # a copy: litellm adds its own fields to the metadata it is given
+        entry.request = {**kwargs, "metadata": dict(kwargs["metadata"])}
+    started = time.perf_counter()
+    while True:
+        try:
+            return await ctx.caller(**kwargs)
+        except asyncio.CancelledError:
+            entry.error = CANCELLED
+            raise
+        except Exception as e:
+            error = as_auth(e)  # a missing key is no server error: never retried
+            wait = retry.delay(error, entry.attempts, retries, ctx.clock.remaining())
+            if wait is None:
+                entry.error = describe(error)  # traces reach clients
+                if error is e:
+                    raise
+                raise error from e
+            entry.attempts += 1
+            await asyncio.sleep(wait)
+        finally:
+            entry.latency_ms = (time.perf_counter() - started) * 1000
+
+
+def kept_reply(ctx: Context, entry: TraceEntry, message: Any, finish_reason: str | None) -> None:
+    calls = [c.model_dump() for c in getattr(message, "tool_calls", None) or ()]
+    ctx.recorder.kept(
+        entry, content=message.content, tool_calls=calls or None, finish_reason=finish_reason
+    )
+
+
+async def answer(ctx: Context, ask: Ask) -> tuple[str, str] | MemberFailure:
+    """A member's answer as a later step reads it (reasoning removed), or why there is none."""
+    entry, model = ask.entry, ask.member.model
+    started = time.perf_counter()
+    ctx.recorder.started(entry)
+    try:
+        response = await call(ctx, ask)
+    except Exception as e:
+        return MemberFailure(entry.step, model, e)
+    else:
+        settle(ctx, entry, model, response, started)
+        choice = response.choices[0]
+        kept_reply(ctx, entry, choice.message, choice.finish_reason)
+        text = prompts.clean_answer(choice.message.content)
+        if not text:
+            entry.error = EMPTY
+            return MemberFailure(entry.step, model, ValueError(entry.error))
+        return model, text
+    finally:
+        ctx.recorder.ended(entry)
+
+
+async def first_answer(
+    members: Sequence[Member], attempt: Callable[[int, Member], Awaitable[T | MemberFailure]]
+) -> T | list[MemberFailure]:
+    """The first of ``members`` (a member, then its fallbacks) to answer, tried one at a time;
+    or every one's failure."""
+    failures = []
+    for place, member in enumerate(members):
+        result = await attempt(place, member)
+        if not isinstance(result, MemberFailure):
+            return result
+        failures.append(result)
+    return failures

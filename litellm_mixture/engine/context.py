@@ -1,0 +1,126 @@
+"""What every part of a run shares: the request, the member seam, the clock, the randomness and
+the recorder. Immutable; only the recorder and the clock's start time change as the run goes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import litellm
+
+from ..config import Pipeline, Step
+from ..errors import MemberFailure, deadline_error
+from ..params import Lookup
+from .records import Recorder, TraceEntry
+
+Caller = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+CANCELLED = "cancelled"
+
+
+async def litellm_caller(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return await litellm.acompletion(model=model, messages=messages, **kwargs)
+
+
+if sys.version_info >= (3, 11):
+
+    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+        # One timer on the running task; before 3.12, wait_for made a task for every await.
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(awaitable, seconds)
+
+
+@dataclass
+class Clock:
+    """The run's one time limit: the spec's ``deadline`` or the caller's ``timeout``, the sooner.
+
+    litellm passes a timeout (600 s) on every call, so nearly every run has one. Every await of
+    a run goes through :meth:`within`; past the limit, every member call still running is cut and
+    the caller gets a Timeout naming them.
+    """
+
+    spec_deadline: float | None
+    timeout: float | None
+    trace: list[TraceEntry]
+    models: str  # the pipeline's members, for the error's message
+    expired: bool = False  # the limit passed: nothing may fall back or carry on after it
+    _ends_at: float | None = field(default=None, init=False, repr=False)
+
+    @property
+    def seconds(self) -> float | None:
+        limits = [x for x in (self.spec_deadline, self.timeout) if x is not None]
+        return min(limits) if limits else None
+
+    @property
+    def bound(self) -> str:
+        """What the limit is to the user: the spec's deadline or the caller's timeout."""
+        return "deadline" if self.seconds == self.spec_deadline else "timeout"
+
+    def start(self) -> None:
+        seconds = self.seconds
+        self._ends_at = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> float | None:
+        return None if self._ends_at is None else max(0.0, self._ends_at - time.monotonic())
+
+    async def within(self, awaitable: Awaitable[T], streaming: TraceEntry | None = None) -> T:
+        """``awaitable``, bounded by the time left; ``streaming`` is a call being read outside
+        the member seam, cut with the others."""
+        remaining = self.remaining()
+        if remaining is None:
+            return await awaitable
+        try:
+            return await _bounded(awaitable, remaining)
+        except asyncio.TimeoutError:
+            self.expired = True
+            if streaming is not None:
+                streaming.error = CANCELLED
+            cut = [e for e in self.trace if e.error == CANCELLED]
+            seconds, bound = self.seconds or 0, self.bound
+            for entry in cut:
+                entry.error, entry.cut = f"cut by the {seconds:g}s {bound}", True
+            running = [MemberFailure(e.step, e.model, TimeoutError(e.error), True) for e in cut]
+            raise deadline_error(seconds, running, self.models, bound) from None
+
+
+@dataclass(frozen=True)
+class Context:
+    """One run's inputs and shared state. ``max_tokens`` caps every call's (the policy's, for
+    clients); ``takes`` says what a member's model takes (litellm's lists, or the proxy's)."""
+
+    pipeline: Pipeline
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    caller: Caller
+    clock: Clock
+    recorder: Recorder
+    metadata: dict[str, Any]
+    takes: Lookup
+    timeout: float | None
+    max_tokens: int | None
+    id: str
+    # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
+    rng: random.Random
+
+    @property
+    def last(self) -> Step:
+        return self.pipeline.steps[-1]
+
+    @property
+    def last_index(self) -> int:
+        return len(self.pipeline.steps) - 1
+
+    def setting(self, step: Any, name: str) -> Any:
+        """A step's failure setting (retries, timeout, grace), or the pipeline's."""
+        value = getattr(step, name)
+        return value if value is not None else getattr(self.pipeline, name)

@@ -1,0 +1,222 @@
+"""The final answer, as events: the aggregator's (a member, then its fallbacks), streamed or
+read whole; or, with no aggregator, the last step's answers.
+
+Whichever way it is read, an aggregator's answer goes through the same path: it may fall back
+until it has produced something, and not after (the caller may already have it)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from .. import prompts
+from ..config import Aggregate, Member, Vote
+from ..errors import MemberFailure, describe, quorum_error
+from .call import EMPTY, billed, call, first_answer, kept_reply, settle
+from .context import Context
+from .records import StreamEvent, TraceEntry
+from .request import Ask, Refs, messages
+
+CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or cut-off response)"
+STOP = StreamEvent(finish_reason="stop")
+
+
+async def _close(stream: Any) -> None:
+    """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
+    the provider stream inside it does."""
+    for target in (stream, getattr(stream, "completion_stream", None)):
+        close = getattr(target, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+            return
+
+
+async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
+    """An aggregator's answer read whole, as events."""
+    entry, model = ask.entry, ask.member.model
+    started = time.perf_counter()
+    try:
+        response = await ctx.clock.within(call(ctx, ask))
+        settle(ctx, entry, model, response, started)
+        choice = response.choices[0]
+        kept_reply(ctx, entry, choice.message, choice.finish_reason)
+        # As when streamed: reasoning alone is no answer (litellm moves <think> out of some
+        # providers' content, not all), and a leading block is not part of the answer.
+        content = choice.message.content
+        text = content and prompts.without_leading_think(content)
+        if not text and not choice.message.tool_calls:
+            entry.error = EMPTY
+            raise ValueError(entry.error)
+    finally:
+        ctx.recorder.ended(entry)
+    if text:
+        yield StreamEvent(text=text)
+    for tool_call in choice.message.tool_calls or ():
+        yield StreamEvent(tool_call=tool_call)
+    yield StreamEvent(finish_reason=choice.finish_reason or "stop")
+
+
+@dataclass
+class _Read:
+    """How an aggregator's stream went."""
+
+    usage: Any = None
+    produced: bool = False
+    finish: str = "stop"
+    complete: bool = False
+    # Whether the provider ended the stream itself: litellm makes up a final chunk for a body
+    # it could not read (a truncated or malformed response), but never the reason it records.
+    ended: bool = True
+    text: list[str] | None = None  # kept only when the run keeps its calls
+    tool_calls: list[Any] | None = None
+
+
+async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
+    """An aggregator's answer as it streams."""
+    entry, read = ask.entry, _Read()
+    if ctx.recorder.keep:
+        read.text, read.tool_calls = [], []
+    started = time.perf_counter()
+    try:
+        async with contextlib.aclosing(_chunks(ctx, ask, read)) as chunks:
+            async for event in chunks:
+                yield event
+        if not read.produced:
+            entry.error = EMPTY if read.ended else CUT_OFF
+            raise ValueError(entry.error)
+        yield StreamEvent(finish_reason=read.finish)
+    except Exception as e:
+        entry.error = entry.error or describe(e)
+        raise
+    finally:
+        entry.latency_ms = (time.perf_counter() - started) * 1000
+        if read.complete or read.usage is not None:  # what a failed stream billed
+            billed(entry, ask.member.model, read.usage)
+            ctx.recorder.account(entry)
+        if read.text is not None:
+            ctx.recorder.kept(
+                entry,
+                content="".join(read.text),
+                tool_calls=[c.model_dump() for c in read.tool_calls or ()] or None,
+                finish_reason=read.finish if read.complete else None,
+            )
+        ctx.recorder.ended(entry)
+
+
+async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEvent]:
+    """One aggregator's stream, as events; what it used and how it ended go in ``read``."""
+    transport = {"stream": True, "stream_options": {"include_usage": True}}
+    stream = await ctx.clock.within(call(ctx, ask, **transport))
+    try:
+        # A leading reasoning block is held back: reasoning alone is an empty answer that a
+        # fallback may still replace, which it no longer can once text has gone out.
+        think, chunks = prompts.LeadingThink(), aiter(stream)
+        while (chunk := await ctx.clock.within(anext(chunks, None), ask.entry)) is not None:
+            read.usage = getattr(chunk, "usage", None) or read.usage
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.delta.content:
+                if read.text is not None:
+                    read.text.append(choice.delta.content)
+                if text := think.feed(choice.delta.content):
+                    read.produced = True
+                    yield StreamEvent(text=text)
+            for tool_call in choice.delta.tool_calls or ():
+                read.produced = True
+                if read.tool_calls is not None:
+                    read.tool_calls.append(tool_call)
+                yield StreamEvent(tool_call=tool_call)
+            read.finish = choice.finish_reason or read.finish
+        if text := think.flush():
+            read.produced = True
+            yield StreamEvent(text=text)
+        read.complete = True
+        read.ended = getattr(stream, "received_finish_reason", "stop") is not None
+    finally:
+        if not read.complete:  # stopped early: give its connection back now, not at GC
+            await _close(stream)
+
+
+@dataclass
+class _Opened:
+    """An aggregator that has produced its first event: the answer is now its."""
+
+    first: StreamEvent
+    events: AsyncIterator[StreamEvent]
+    ask: Ask
+
+
+async def _open(ctx: Context, ask: Ask, stream: bool) -> _Opened | MemberFailure:
+    """Starts an aggregator and reads it up to its first event; a failure before that leaves
+    the answer to the next fallback. The limit passing is no member's failure: it ends the run."""
+    ctx.recorder.add(ask.entry)
+    ctx.recorder.started(ask.entry)
+    events = (_streamed if stream else _whole)(ctx, ask)
+    try:
+        return _Opened(await anext(events), events, ask)
+    except Exception as e:
+        if ctx.clock.expired:
+            raise
+        return MemberFailure(ask.entry.step, ask.member.model, e)
+
+
+async def _rest(ctx: Context, opened: _Opened) -> AsyncIterator[StreamEvent]:
+    yield opened.first
+    entry, model = opened.ask.entry, opened.ask.member.model
+    try:
+        async with contextlib.aclosing(opened.events) as events:  # type: ignore[type-var]
+            async for event in events:
+                yield event
+    except Exception as e:
+        if ctx.clock.expired:
+            raise
+        # The answer is half sent: no fallback can take it back.
+        cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
+        cause.__cause__ = e  # what the stream died of, for the error's message
+        failure = MemberFailure(entry.step, model, cause)
+        raise quorum_error(entry.step, 1, 0, [failure], model) from e
+
+
+def _unaggregated(ctx: Context, refs: Refs) -> str:
+    """The answer of a pipeline with no aggregator: a vote's pick, or mixtcha's options."""
+    if isinstance(ctx.last, Vote):
+        return refs[0][1]
+    return prompts.options_block(refs, ctx.pipeline.delimiter, None)
+
+
+def _ask(ctx: Context, step: Aggregate, place: int, member: Member, refs: Refs) -> Ask:
+    index = ctx.last_index
+    # Numbered after self-moa-seq's earlier windows and the failed tries before it.
+    sample = sum(1 for e in ctx.recorder.trace if e.step == index)
+    entry = TraceEntry(index, step.kind, member.model, sample, place)
+    return Ask(entry, step, member, messages(ctx, step, member, refs, final=True), final=True)
+
+
+async def answer_events(ctx: Context, refs: Refs, stream: bool) -> AsyncIterator[StreamEvent]:
+    """The final answer; the last event carries the finish reason."""
+    step = ctx.last
+    if not isinstance(step, Aggregate):
+        yield StreamEvent(_unaggregated(ctx, refs))
+        yield STOP
+        return
+    members = (step.member, *step.fallbacks)
+
+    async def attempt(place: int, member: Member) -> _Opened | MemberFailure:
+        return await _open(ctx, _ask(ctx, step, place, member, refs), stream)
+
+    opened = await first_answer(members, attempt)
+    if isinstance(opened, _Opened):
+        async with contextlib.aclosing(_rest(ctx, opened)) as rest:
+            async for event in rest:
+                yield event
+    elif step.best_proposal and refs:  # every aggregator failed: the best proposal, if allowed
+        yield StreamEvent(refs[0][1])
+        yield STOP
+    else:
+        models = "+".join(m.model for m in members)
+        raise quorum_error(ctx.last_index, 1, 0, opened, models)

@@ -1,0 +1,165 @@
+"""What a run records: one entry per member call, the usage summed over them, what each step
+passed on, and the final answer (whole or as stream events)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Pipeline
+
+
+@dataclass
+class TraceEntry:
+    """One member call: what was asked of whom, how long it took, what it used and cost."""
+
+    step: int
+    kind: str
+    model: str
+    sample: int
+    member: int = 0  # its place in the step's members (fallbacks follow the member)
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    error: str | None = None
+    attempts: int = 1
+    cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
+    # Settings not sent to this member, how a judge's unclear answer was read.
+    note: str | None = None
+    # What was sent and what came back, kept only when the run keeps its calls (intermediate
+    # responses, debug dumps): a run holds every answer in memory otherwise only until the next
+    # step.
+    request: dict[str, Any] | None = field(default=None, repr=False)
+    reply: dict[str, Any] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        # Entries hold scalars; dataclasses.asdict's recursive deep copy is measurably slow.
+        out = dict(vars(self))
+        del out["request"], out["reply"]
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def add_note(self, note: str | None) -> None:
+        if note:
+            self.note = note if self.note is None else f"{self.note}; {note}"
+
+
+# Told of each member call as it starts ("start") and ends ("end"), e.g. for a live view.
+Observer = Callable[[str, TraceEntry], None]
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cost_known: bool = True
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def plus(self, entry: TraceEntry) -> Usage:
+        return Usage(
+            self.prompt_tokens + entry.prompt_tokens,
+            self.completion_tokens + entry.completion_tokens,
+            self.cost + (entry.cost or 0.0),
+            self.cost_known and entry.cost is not None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The answers a step passed on: (model, text) pairs, in the order the next step sees them."""
+
+    step: int
+    kind: str
+    answers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final answer: text, tool calls and finish reason, as the aggregator gave them."""
+
+    content: str | None
+    tool_calls: list[Any] | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A piece of the final answer as it streams: text, a tool-call delta, or the end."""
+
+    text: str = ""
+    tool_call: Any = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run was asked and did, as its readers (the provider, reports, dumps, the CLI) see
+    it: every call, the summed usage and cost, what each step passed on. Taken when the run
+    ends (or fails); nothing the run does later changes it."""
+
+    id: str
+    pipeline: Pipeline
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    metadata: dict[str, Any]
+    trace: tuple[TraceEntry, ...]
+    usage: Usage
+    history: tuple[StepResult, ...]
+
+    def trace_dicts(self) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.trace]
+
+
+@dataclass
+class Recorder:
+    """A run's shared log: its calls as they start and end (told to the observer), the usage
+    they add up to, and what each step passed on. ``keep`` keeps each call's request and reply
+    (for intermediate responses and dumps)."""
+
+    keep: bool = False
+    observer: Observer | None = None
+    trace: list[TraceEntry] = field(default_factory=list)
+    history: list[StepResult] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+    def add(self, *entries: TraceEntry) -> None:
+        self.trace += entries
+
+    def started(self, entry: TraceEntry) -> None:
+        if self.observer is not None:
+            self.observer("start", entry)
+
+    def ended(self, entry: TraceEntry) -> None:
+        if self.observer is not None:
+            self.observer("end", entry)
+
+    def account(self, entry: TraceEntry) -> None:
+        self.usage = self.usage.plus(entry)
+
+    def passed(self, step: int, kind: str, answers: list[tuple[str, str]]) -> None:
+        self.history.append(StepResult(step, kind, tuple(answers)))
+
+    def kept(self, entry: TraceEntry, **reply: Any) -> None:
+        if self.keep:
+            entry.reply = reply
+
+    def snapshot(self) -> tuple[tuple[TraceEntry, ...], Usage, tuple[StepResult, ...]]:
+        # Entries are copied: a call cut after the record was taken must not change it.
+        return tuple(dataclasses.replace(e) for e in self.trace), self.usage, tuple(self.history)

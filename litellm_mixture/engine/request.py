@@ -1,0 +1,169 @@
+"""What one member call sends: the messages (the conversation, references, prompts) and the
+settings (the caller's contract, the step's and the member's own, the caps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import prompts
+from ..config import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
+from ..errors import SpecError
+from ..params import fit
+from .context import Context
+from .records import TraceEntry
+
+# The steps whose members are called.
+Calling = Propose | Synthesize | Refine | Rank | Vote | Aggregate
+Refs = list[tuple[str, str]]
+
+# The request param that asks for every member's answer on the response (off by default).
+INTERMEDIATE = "intermediate_responses"
+# Caller params that bind only the final step: proposers get plain-text requests.
+FINAL_ONLY = frozenset(
+    {
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "response_format",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "stream_options",
+    }
+)
+# The shape of the final answer: never left out, so a model that cannot give it fails loudly.
+ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format"})
+# Settings of the outer call that must not reach members as-is: transport, and what the
+# mixture itself reports.
+DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE})
+_ZERO_TEMPERATURE = 1e-4
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One member call: its trace entry, its step and member, what it is sent, and whether it
+    writes the answer the caller gets (then the caller's whole contract binds it)."""
+
+    entry: TraceEntry
+    step: Calling
+    member: Member
+    messages: list[dict[str, Any]]
+    final: bool = False
+
+
+def messages(
+    ctx: Context, step: Calling, member: Member, refs: Refs, *, final: bool = False
+) -> list[dict[str, Any]]:
+    """The conversation a member sees: text only unless it writes the final answer, with the
+    references and the step's and member's prompts."""
+    msgs = ctx.messages if final else prompts.text_only(ctx.messages)
+    if refs:
+        p = ctx.pipeline
+        prompt = step.prompt if step.prompt is not None else prompts.DEFAULTS.get(step.kind)
+        if isinstance(step, Rank):
+            prompt = prompt.replace("{n}", str(min(step.n, len(refs))))
+        msgs = prompts.inject(msgs, refs, p.references, prompt, p.delimiter)
+    elif step.prompt:  # a propose step's (or a passthrough's) instruction
+        msgs = prompts.with_user_text(msgs, step.prompt)
+    if member.prompt:
+        msgs = prompts.with_user_text(msgs, member.prompt)
+    if member.system_prompt:
+        msgs = prompts.with_system_prompt(msgs, member.system_prompt)
+    return msgs
+
+
+def _own(*layers: Any) -> dict[str, Any]:
+    """temperature and max_tokens from the most specific layer that sets them."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key in ("temperature", "max_tokens"):
+            value = getattr(layer, key)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def _callers(ctx: Context, ask: Ask) -> dict[str, Any]:
+    """The caller's params for this call. The contract binds the final answer only; a param
+    the member's model does not take is left out (noted on the trace entry), except the
+    answer's shape, which fails loudly on a model that cannot give it."""
+    excluded = DROP if ask.final else DROP | FINAL_ONLY
+    sent = {k: v for k, v in ctx.params.items() if k not in excluded}
+    shape = {k: v for k, v in sent.items() if k in ANSWER_SHAPE}
+    settings = {k: v for k, v in sent.items() if k not in ANSWER_SHAPE}
+    if settings:
+        model = ask.member.model
+        settings, note = fit(settings, model, ctx.takes(model))
+        ask.entry.add_note(note)
+    return {**settings, **shape}
+
+
+def _capped(kwargs: dict[str, Any], cap: int) -> None:
+    kwargs["max_tokens"] = min(kwargs.get("max_tokens", cap), cap)
+    if "max_completion_tokens" in kwargs:
+        kwargs["max_completion_tokens"] = min(kwargs["max_completion_tokens"], cap)
+
+
+def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
+    kwargs = _callers(ctx, ask)
+    own = _own(ask.step, ask.member)
+    if ask.final and "max_tokens" in own and "max_tokens" in kwargs:
+        # Both the caller's contract and the step's budget bind the final answer.
+        own["max_tokens"] = min(own["max_tokens"], kwargs["max_tokens"])
+    kwargs.update(own)
+    kwargs.update(ask.member.params)
+    if ctx.max_tokens is not None:
+        _capped(kwargs, ctx.max_tokens)
+    if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
+        kwargs["temperature"] = 0
+    step_timeout = ctx.setting(ask.step, "timeout")
+    if ctx.setting(ask.step, "retries") is not None or step_timeout:
+        # The spec's retries and timeouts are exact: the mixture retries this call itself
+        # (honouring Retry-After), and the provider SDK's own retries (the OpenAI SDK's
+        # default 2, each given the whole timeout again) would multiply them.
+        kwargs.setdefault("max_retries", 0)
+    # Static limits only: the deadline is enforced around the calls (Clock.within). A timeout
+    # that shrank with the time left would differ on every call, and litellm caches its HTTP
+    # clients by timeout: each call would open a new client and new connections.
+    limits = [kwargs.get("timeout"), step_timeout, ctx.timeout]
+    limits = [x for x in limits if isinstance(x, (int, float))]
+    if limits:
+        kwargs["timeout"] = min(limits)
+    kwargs["metadata"] = _metadata(ctx, ask.entry, kwargs.get("metadata"))
+    return kwargs
+
+
+def _metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
+    """LiteLLM metadata for one member call: callbacks (Langfuse, OpenTelemetry, custom
+    loggers) see which mixture, step and member it belongs to."""
+    return {
+        **(own if isinstance(own, dict) else {}),
+        **ctx.metadata,
+        "mixture_id": ctx.id,
+        "mixture_step": entry.step,
+        "mixture_step_kind": entry.kind,
+        "mixture_member": entry.member,
+        "mixture_sample": entry.sample,
+        "generation_name": f"mixture step {entry.step} {entry.kind} {entry.model}",
+    }
+
+
+def check_contract(pipeline: Pipeline, params: dict[str, Any]) -> None:
+    """Refuses params this pipeline cannot honour, before any call."""
+    if (params.get("n") or 1) != 1:
+        # The aggregator would be paid for n answers and only the first returned.
+        raise SpecError(f"n={params['n']}: a mixture returns one answer, so n must be 1")
+    last = pipeline.steps[-1]
+    asked = sorted(k for k in ("tools", "functions", "response_format") if params.get(k))
+    if asked and not isinstance(last, Aggregate):
+        what = "one of the answers verbatim" if isinstance(last, Vote) else "the answers"
+        raise SpecError(
+            f"this pipeline returns {what}, so no model sees {', '.join(asked)}: "
+            "end it with an aggregate step to use them"
+        )

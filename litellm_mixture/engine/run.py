@@ -1,0 +1,102 @@
+"""A run: one pipeline over one conversation, the final answer streamed or whole, and the
+record of what it did."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..config import Pipeline
+from ..params import Lookup, takes
+from .context import Caller, Clock, Context, litellm_caller
+from .final import answer_events
+from .records import Observer, Outcome, Recorder, RunRecord, StreamEvent
+from .request import check_contract
+from .steps import carry, references
+
+
+class Run:
+    """One pipeline run over one conversation. Not reusable.
+
+    ``timeout`` is the caller's: like the pipeline's ``deadline``, it bounds the whole run (the
+    sooner of the two wins), and it is each member call's own limit too. ``max_tokens`` caps
+    every call's (the policy's, for clients). ``metadata`` is set on every member call's LiteLLM
+    metadata, beside the run's own keys. ``takes`` says what a member's model takes (litellm's
+    lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each call's request
+    and reply on its trace entry (intermediate responses, dumps).
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        *,
+        caller: Caller = litellm_caller,
+        timeout: float | None = None,
+        max_tokens: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        takes: Lookup = takes,
+        observer: Observer | None = None,
+        keep_calls: bool = False,
+    ) -> None:
+        params = params or {}
+        check_contract(pipeline, params)
+        recorder = Recorder(keep_calls, observer)
+        models = ">".join("+".join(m.model for m in s.members) for s in pipeline.steps)
+        self.context = Context(
+            pipeline=pipeline,
+            messages=messages,
+            params=params,
+            caller=caller,
+            clock=Clock(pipeline.deadline, timeout, recorder.trace, models),
+            recorder=recorder,
+            metadata=metadata or {},
+            takes=takes,
+            timeout=timeout,
+            max_tokens=max_tokens,
+            id=uuid.uuid4().hex,
+            rng=random.Random(pipeline.seed),
+        )
+
+    @property
+    def id(self) -> str:
+        return self.context.id
+
+    def record(self) -> RunRecord:
+        """What the run has done so far: its calls, usage and cost, what each step passed on."""
+        ctx = self.context
+        trace, usage, history = ctx.recorder.snapshot()
+        return RunRecord(
+            ctx.id, ctx.pipeline, ctx.messages, ctx.params, ctx.metadata, trace, usage, history
+        )
+
+    async def _events(self, stream: bool) -> AsyncIterator[StreamEvent]:
+        ctx = self.context
+        ctx.clock.start()
+        refs = await carry(ctx, await references(ctx))
+        async with contextlib.aclosing(answer_events(ctx, refs, stream)) as events:
+            async for event in events:
+                yield event
+
+    def stream(self) -> AsyncIterator[StreamEvent]:
+        """The final answer as it arrives; the last event carries the finish reason."""
+        return self._events(stream=True)
+
+    async def complete(self) -> Outcome:
+        """The final answer, read whole: the streamed answer's events, collected."""
+        texts: list[str] = []
+        calls: list[Any] = []
+        finish = "stop"
+        async with contextlib.aclosing(self._events(stream=False)) as events:
+            async for event in events:
+                if event.finish_reason is not None:
+                    finish = event.finish_reason
+                elif event.tool_call is not None:
+                    calls.append(event.tool_call)
+                else:
+                    texts.append(event.text)
+        return Outcome("".join(texts) if texts else None, calls or None, finish)
