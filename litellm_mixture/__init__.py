@@ -142,30 +142,19 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     """Register the ``mixture`` provider with litellm (idempotent). Returns the handler.
 
     Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
-    mixture responses, and strikes known secrets from litellm's log records.
+    mixture responses, and strikes known secrets from litellm's log records: every change to
+    litellm is listed in ``litellm_mixture._patches``.
     """
     import litellm
-    from litellm.utils import custom_llm_setup
 
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
             return entry["custom_handler"]
-    from .cost import exact_completion_cost
-    from .modelinfo import register_presets
-    from .params import declare as declare_params
+    from . import _patches
     from .provider import MixtureLLM
-    from .redaction import guard_logs
 
     handler = handler or MixtureLLM()
-    litellm.custom_provider_map = [
-        *(e for e in litellm.custom_provider_map if e.get("provider") != PROVIDER),
-        {"provider": PROVIDER, "custom_handler": handler},
-    ]
-    custom_llm_setup()
-    declare_params(PROVIDER)
-    register_presets()
-    exact_completion_cost()
-    guard_logs()
+    _patches.install(PROVIDER, handler)
     return handler
 
 
