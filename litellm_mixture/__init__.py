@@ -143,18 +143,32 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
 
     Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
     mixture responses, and strikes known secrets from litellm's log records: every change to
-    litellm is listed in ``litellm_mixture._patches``.
+    litellm is listed in ``litellm_mixture._patches``. The handler made here runs in-process;
+    inside the LiteLLM proxy it calls the proxy's aliases through its Router (``proxy.HOST``).
     """
     import litellm
 
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
-            return entry["custom_handler"]
+            return _placed(entry["custom_handler"])
     from . import _patches
     from .provider import MixtureLLM
 
-    handler = handler or MixtureLLM()
+    handler = handler or _placed(MixtureLLM())
     _patches.install(PROVIDER, handler)
+    return handler
+
+
+def _placed(handler: MixtureLLM) -> MixtureLLM:
+    """``handler``, moved into the proxy once the proxy has loaded: it registers the provider
+    from its config, which names our handler, and reads its Router from ``proxy_server``. A
+    handler given a host of its own keeps it."""
+    from .host import IN_PROCESS
+
+    if getattr(handler, "host", None) is IN_PROCESS and "litellm.proxy.proxy_server" in sys.modules:
+        from .proxy import HOST
+
+        handler.host = HOST
     return handler
 
 
