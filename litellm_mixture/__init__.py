@@ -8,8 +8,11 @@ Installing the package registers the ``mixture/`` provider whenever litellm is i
 registers it too, at once if litellm is loaded, else the moment litellm is imported;
 :func:`register` does it explicitly and is idempotent.
 
-The public names load on first use: importing the package, or a module of it that does not
-need litellm (``config``, ``names``, ``cli``), does not import litellm, which takes seconds.
+The public names (``__all__``, pinned by tests/test_public_api.py) load on first use:
+importing the package, or a module of it that does not need litellm (``config``, ``names``,
+``cli``), does not import litellm, which takes seconds. Two more attributes are the proxy's
+hooks, named in its config through ``mixture_hooks.py``: ``handler`` (what :func:`register`
+returns) and ``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``).
 """
 
 from __future__ import annotations
@@ -82,7 +85,6 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Propose",
-    "ProxyGuard",
     "Rank",
     "Refine",
     "RefusedFieldError",
@@ -99,10 +101,8 @@ __all__ = [
     "Vote",
     "decode",
     "encode",
-    "handler",
     "model_info",
     "preset_names",
-    "proxy_guard",
     "register",
     "run",
     "set_policy",
@@ -132,7 +132,6 @@ _MODULES = {
     **dict.fromkeys(("decode", "encode", "preset_names"), "names"),
     **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
     "MixtureLLM": "provider",
-    "ProxyGuard": "proxy",
 }
 
 PROVIDER = "mixture"
