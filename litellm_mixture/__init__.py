@@ -8,8 +8,11 @@ Installing the package registers the ``mixture/`` provider whenever litellm is i
 registers it too, at once if litellm is loaded, else the moment litellm is imported;
 :func:`register` does it explicitly and is idempotent.
 
-The public names load on first use: importing the package, or a module of it that does not
-need litellm (``config``, ``names``, ``cli``), does not import litellm, which takes seconds.
+The public names (``__all__``, pinned by tests/test_public_api.py) load on first use:
+importing the package, or a module of it that does not need litellm (``config``, ``names``,
+``cli``), does not import litellm, which takes seconds. Two more attributes are the proxy's
+hooks, named in its config through ``mixture_hooks.py``: ``handler`` (what :func:`register`
+returns) and ``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``).
 """
 
 from __future__ import annotations
@@ -82,7 +85,6 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Propose",
-    "ProxyGuard",
     "Rank",
     "Refine",
     "RefusedFieldError",
@@ -99,10 +101,8 @@ __all__ = [
     "Vote",
     "decode",
     "encode",
-    "handler",
     "model_info",
     "preset_names",
-    "proxy_guard",
     "register",
     "run",
     "set_policy",
@@ -132,7 +132,6 @@ _MODULES = {
     **dict.fromkeys(("decode", "encode", "preset_names"), "names"),
     **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
     "MixtureLLM": "provider",
-    "ProxyGuard": "proxy",
 }
 
 PROVIDER = "mixture"
@@ -142,30 +141,33 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
     """Register the ``mixture`` provider with litellm (idempotent). Returns the handler.
 
     Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
-    mixture responses, and strikes known secrets from litellm's log records.
+    mixture responses, and strikes known secrets from litellm's log records: every change to
+    litellm is listed in ``litellm_mixture._patches``. The handler made here runs in-process;
+    inside the LiteLLM proxy it calls the proxy's aliases through its Router (``proxy.HOST``).
     """
     import litellm
-    from litellm.utils import custom_llm_setup
 
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
-            return entry["custom_handler"]
-    from .cost import exact_completion_cost
-    from .modelinfo import register_presets
-    from .params import declare as declare_params
+            return _placed(entry["custom_handler"])
+    from . import _patches
     from .provider import MixtureLLM
-    from .redaction import guard_logs
 
-    handler = handler or MixtureLLM()
-    litellm.custom_provider_map = [
-        *(e for e in litellm.custom_provider_map if e.get("provider") != PROVIDER),
-        {"provider": PROVIDER, "custom_handler": handler},
-    ]
-    custom_llm_setup()
-    declare_params(PROVIDER)
-    register_presets()
-    exact_completion_cost()
-    guard_logs()
+    handler = handler or _placed(MixtureLLM())
+    _patches.install(PROVIDER, handler)
+    return handler
+
+
+def _placed(handler: MixtureLLM) -> MixtureLLM:
+    """``handler``, moved into the proxy once the proxy has loaded: it registers the provider
+    from its config, which names our handler, and reads its Router from ``proxy_server``. A
+    handler given a host of its own keeps it."""
+    from .host import IN_PROCESS
+
+    if getattr(handler, "host", None) is IN_PROCESS and "litellm.proxy.proxy_server" in sys.modules:
+        from .proxy import HOST
+
+        handler.host = HOST
     return handler
 
 

@@ -215,8 +215,8 @@ def _client_verdict(pipeline: Pipeline) -> str:
     """How the proxy's default policy would take this pipeline sent by a client, assuming its
     members are the proxy's aliases (only the proxy knows its aliases)."""
     from .errors import SpecError
+    from .host import DEFAULT_ATTEMPTS
     from .policy import Policy, check, check_name
-    from .proxy import DEFAULT_ATTEMPTS
 
     def nested(model: str) -> tuple[Pipeline, bool] | None:
         return (decode(model), False) if model.startswith(PREFIX) else None

@@ -1,17 +1,16 @@
 """A mixture's summed cost, where litellm, its proxy and their clients look for a cost.
 
 The provider puts the cost on its responses (``usage.cost``, ``_hidden_params``) and on each
-request's logging object (:func:`carry`). :func:`exact_completion_cost` makes
-``litellm.completion_cost`` return it for a mixture's reply, in this process or from a litellm
-proxy, instead of pricing the reply by its model name.
+request's logging object (:func:`carry`). :func:`exact` is ``litellm.completion_cost`` that
+returns it for a mixture's reply, in this process or from a litellm proxy, instead of pricing
+the reply by its model name (installed by ``_patches``).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
-
-import litellm
 
 # Where a response of this process keeps the run's summary: _hidden_params[HIDDEN_KEY].
 HIDDEN_KEY = "mixture"
@@ -66,17 +65,14 @@ def of(response: Any) -> float | None:
     return None
 
 
-def exact_completion_cost() -> None:
-    """Make ``litellm.completion_cost(response)`` return a mixture reply's summed cost.
+def exact(original: Callable[..., float]) -> Callable[..., float]:
+    """``litellm.completion_cost`` that returns a mixture reply's summed cost (:func:`of`).
 
     litellm before 1.109 prices a reply by looking its model name up, which for ``mixture/...``
     or a proxy's name for a mixture fails or (with estimated prices, as in aider's model
     metadata) only estimates. Tools such as aider call it on every reply. Other replies go to
-    litellm's own function unchanged.
+    litellm's own function (``original``) unchanged.
     """
-    original = litellm.completion_cost
-    if getattr(original, "_mixture_exact", False):
-        return
 
     @functools.wraps(original)
     def completion_cost(completion_response: Any = None, *args: Any, **kwargs: Any) -> float:
@@ -85,5 +81,4 @@ def exact_completion_cost() -> None:
             return cost
         return original(completion_response, *args, **kwargs)
 
-    completion_cost._mixture_exact = True  # type: ignore[attr-defined]
-    litellm.completion_cost = completion_cost
+    return completion_cost

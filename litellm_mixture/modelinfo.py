@@ -73,13 +73,9 @@ def model_info(pipeline: Pipeline) -> dict[str, Any]:
     return entry
 
 
-def register_presets() -> None:
-    """Tell LiteLLM the model info of every preset visible now, as ``mixture/<name>``.
-
-    Written into ``litellm.model_cost`` directly: ``litellm.register_model`` looks every entry
-    up in the builtin map and warns about cache pricing, slowly and loudly, at import time.
-    Entries registered earlier (a user's own) win.
-    """
+def preset_entries() -> dict[str, dict[str, Any]]:
+    """The model info of every preset visible now, as ``mixture/<name>`` (what ``_patches``
+    tells litellm)."""
     entries = {}
     for name in preset_names():
         try:
@@ -88,5 +84,4 @@ def register_presets() -> None:
             continue  # a broken preset file: naming it raises the error that says why
         if pipeline is not None:
             entries[PREFIX + name] = model_info(pipeline)
-    for key, entry in entries.items():
-        litellm.model_cost.setdefault(key, entry)
+    return entries

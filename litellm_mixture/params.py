@@ -2,8 +2,9 @@
 
 Before any provider runs, litellm checks a call's OpenAI params against that provider's list; a
 custom provider gets a generic OpenAI-like list, without ``reasoning_effort`` or ``thinking``.
-A mixture takes every param litellm knows (:func:`declare`) and decides per member instead: a
-member gets a caller's setting when litellm says its model takes it (:func:`fit`).
+A mixture takes every param litellm knows (:func:`listing` and :func:`keeping`, installed by
+``_patches``) and decides per member instead: a member gets a caller's setting when litellm
+says its model takes it (:func:`fit`).
 """
 
 from __future__ import annotations
@@ -42,27 +43,10 @@ REASONING = ("reasoning_effort", "thinking")
 _EFFORTS = ((10000, "high"), (5000, "medium"), (0, "low"))
 
 
-def declare(provider: str) -> None:
-    """Make litellm accept, and hand the provider, every OpenAI param of ``provider/...`` calls.
-
-    Two seams, read at call time in every litellm supported (1.81 to 1.110):
-    ``get_supported_openai_params`` is what litellm, its proxy bridges and clients ask about a
-    model (the check that raises ``UnsupportedParamsError``; whether the Messages bridge carries
-    ``reasoning_effort``); ``completion`` then maps params through a generic OpenAI-like config
-    that silently drops what it does not list, unless the call names them in
-    ``allowed_openai_params``. Other providers' calls are left as they are.
-    """
-    import litellm.main
-
-    if getattr(litellm.utils.get_supported_openai_params, "_mixture_provider", None) != provider:
-        listed = _listing(provider, litellm.utils.get_supported_openai_params)
-        litellm.utils.get_supported_openai_params = litellm.get_supported_openai_params = listed
-    if getattr(litellm.main.get_optional_params, "_mixture_provider", None) != provider:
-        litellm.main.get_optional_params = _keeping(provider, litellm.main.get_optional_params)
-
-
-def _listing(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    """``get_supported_openai_params`` that lists every OpenAI param for ``provider``."""
+def listing(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_supported_openai_params`` that lists every OpenAI param for ``provider``: what
+    litellm, its proxy bridges and clients ask about a model (the check that raises
+    ``UnsupportedParamsError``; whether the Messages bridge carries ``reasoning_effort``)."""
 
     @functools.wraps(original)
     def get_supported_openai_params(
@@ -74,12 +58,13 @@ def _listing(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
             return sorted(OPENAI_PARAMS)  # a new list: litellm extends what it is given
         return original(model, custom_llm_provider, *args, **kwargs)
 
-    get_supported_openai_params._mixture_provider = provider  # type: ignore[attr-defined]
     return get_supported_openai_params
 
 
-def _keeping(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    """``get_optional_params`` that keeps, for ``provider``, what the generic config drops."""
+def keeping(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_optional_params`` that keeps, for ``provider``, what the generic OpenAI-like config
+    it maps a custom provider's params through drops silently: it names them in the call's
+    ``allowed_openai_params``."""
 
     @functools.wraps(original)
     def get_optional_params(*args: Any, **kwargs: Any) -> dict:
@@ -93,7 +78,6 @@ def _keeping(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs["allowed_openai_params"] = [*allowed, *extra]
         return original(*args, **kwargs)
 
-    get_optional_params._mixture_provider = provider  # type: ignore[attr-defined]
     return get_optional_params
 
 

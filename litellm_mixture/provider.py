@@ -12,12 +12,12 @@ from typing import Any
 import litellm
 from litellm import CustomLLM
 
-from . import _sync, cost, dump, policy, proxy, remote, report
-from . import params as member_params
+from . import _sync, cost, dump, policy, remote, report
 from .calls import MAX_DEPTH, Nested, count_calls
 from .config import Pipeline
 from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
+from .host import IN_PROCESS, Host
 from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
 
@@ -88,9 +88,9 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-def _routed(model: str, call: dict[str, Any]) -> str:
-    """The spec this call is for (see :func:`proxy.routed_model`)."""
-    routed = proxy.routed_model(PREFIX + model, _request_metadata(call))
+def _routed(host: Host, model: str, call: dict[str, Any]) -> str:
+    """The spec this call is for (see :func:`host.routed_model`)."""
+    routed = host.routed_model(PREFIX + model, _request_metadata(call))
     return routed.removeprefix(PREFIX) if routed.startswith(PREFIX) else model
 
 
@@ -105,22 +105,23 @@ def _checked_timeout(call: dict[str, Any], params: dict[str, Any], model: str) -
     return seconds
 
 
-def _aliases() -> dict[str, str]:
-    models = proxy.models()
-    return models.targets if models is not None else {}
-
-
-def _decode(spec: str, text: str | None) -> Pipeline:
-    """The pipeline of a spec (the text after ``mixture/``), or of the document fetched for it."""
-    return decode(PREFIX + spec, _aliases()) if text is None else decode_fetched(text, spec)
-
-
 class MixtureLLM(CustomLLM):
-    """Runs the pipeline named by the model string. Register it as provider ``mixture``."""
+    """Runs the pipeline named by the model string. Register it as provider ``mixture``.
 
-    def __init__(self, caller: Caller = proxy.call_member) -> None:
+    ``host`` is where it runs (how members are called, which aliases exist; see
+    :mod:`litellm_mixture.host`): in-process by default, the proxy's ``proxy.HOST`` inside it.
+    """
+
+    def __init__(self, host: Host = IN_PROCESS) -> None:
         super().__init__()
-        self.caller = caller
+        self.host = host
+
+    def _decode(self, spec: str, text: str | None) -> Pipeline:
+        """The pipeline of a spec (the text after ``mixture/``), or of the document fetched
+        for it."""
+        if text is None:
+            return decode(PREFIX + spec, self.host.aliases())
+        return decode_fetched(text, spec)
 
     # ------------------------------------------------------------ spec -> checked Run
 
@@ -133,8 +134,8 @@ class MixtureLLM(CustomLLM):
             policy.check_size(model, policy.current())
         text = await remote.fetch(spec, policy.current()) if is_url(spec) else None
         if trusted or (text is None and accepted(model) is not None):
-            return _decode(spec, text)
-        return await _sync.off_loop(_decode, spec, text)
+            return self._decode(spec, text)
+        return await _sync.off_loop(self._decode, spec, text)
 
     def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> Nested:
         """What a member runs when it is itself a mixture, and whether the operator wrote it.
@@ -142,8 +143,8 @@ class MixtureLLM(CustomLLM):
         ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
         specs refused as members; without it, they are left to run (and be checked) later.
         """
-        models = proxy.models()
-        targets = _aliases()
+        models = self.host.models()
+        targets = self.host.aliases()
 
         def nested(member: str) -> tuple[Pipeline, bool] | None:
             target = targets.get(member, member)
@@ -171,9 +172,9 @@ class MixtureLLM(CustomLLM):
         policy.check(
             pipeline,
             policy.current(),
-            allowed=_aliases().__contains__,
+            allowed=self.host.aliases().__contains__,
             nested=self._nested(found, spec),
-            attempts=proxy.attempts,
+            attempts=self.host.attempts,
             spec=spec,
             depth=depth,
         )
@@ -191,7 +192,7 @@ class MixtureLLM(CustomLLM):
         depth = 0 if parent is None else parent.depth + 1
         if depth > MAX_DEPTH:
             raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=model)
-        models = proxy.models()
+        models = self.host.models()
         # Inside the proxy the operator's own entries, and what they call, are trusted: the
         # Router names the entry it routed in model_group (overwriting any the client sent). A
         # client spec whose text merely equals an entry's came through the wildcard route and
@@ -223,10 +224,9 @@ class MixtureLLM(CustomLLM):
                 # than as the failure of a member nested eight deep.
                 count_calls(pipeline, nested=self._nested(None, model), spec=model)
             remember(PREFIX + model, pipeline)
-        caller = _scoped(self.caller, scope)
+        caller = _scoped(self.host.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
         metadata = _parent_metadata(call)
-        models = proxy.models()
         return Run(
             pipeline,
             list(messages),
@@ -235,7 +235,7 @@ class MixtureLLM(CustomLLM):
             timeout=seconds,
             max_tokens=cap,
             metadata=metadata,
-            takes=models.takes if models is not None else member_params.takes,
+            takes=self.host.takes,
             keep_calls=record,
         )
 
@@ -291,7 +291,7 @@ class MixtureLLM(CustomLLM):
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
-        model = _routed(model, kwargs)
+        model = _routed(self.host, model, kwargs)
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
         run = self._prepare(model, pipeline, messages, kwargs, scope)
@@ -308,13 +308,13 @@ class MixtureLLM(CustomLLM):
         # Prepared now, not at the first chunk: a bad spec fails the call itself (an HTTP 400
         # through the proxy), and the run belongs to the caller's scope. A spec nobody trusts
         # was decoded by the proxy's guard (then it is cached), or is at most max_name_bytes.
-        model = _routed(model, kwargs)
+        model = _routed(self.host, model, kwargs)
         scope = self._trust(model, kwargs)
         if is_url(model):
             return self._stream_url(model, messages, kwargs, scope)
         if not scope.trusted:
             policy.check_size(PREFIX + model, policy.current())
-        run = self._prepare(model, _decode(model, None), messages, kwargs, scope)
+        run = self._prepare(model, self._decode(model, None), messages, kwargs, scope)
         return self._stream(model, run, kwargs)
 
     async def _stream_url(

@@ -1,30 +1,26 @@
-"""Inside the LiteLLM proxy: the Router as the member seam, and the guard on client-sent names.
+"""Inside the LiteLLM proxy: the Router as the member seam (:data:`HOST`), and the guard on
+client-sent names.
 
 The proxy replaces its Router on reload, so it is read from ``proxy_server.llm_router`` at call
-time. Outside the proxy every function here is a no-op and members go to ``litellm.acompletion``.
+time. Until the proxy has a Router (or outside the proxy) every seam here answers as
+:data:`host.IN_PROCESS` does and members go to ``litellm.acompletion``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-import openai
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import params, policy, redaction
+from . import host, params, policy, redaction
 from .engine import litellm_caller
+from .host import Host, Models
 from .names import PREFIX
 
 # How a proxy config names an environment variable's value instead of writing it out.
 ENV_REFERENCE = "os.environ/"
-# litellm's default retries: a Router with no num_retries setting retries a call twice, and a
-# call outside a Router keeps the OpenAI SDK's own two (litellm passes max_retries=2 to
-# OpenAI-compatible providers). Either way one member call may reach its provider three times.
-DEFAULT_ATTEMPTS = 1 + openai.DEFAULT_MAX_RETRIES
 
 
 def router() -> Any | None:
@@ -83,57 +79,11 @@ def attempts(model: str, retried: bool = False) -> int:
     any other model the SDK's, unless the spec retries the call itself (``retried``)."""
     current = router()
     if current is None or model not in current.model_names:
-        return 1 if retried else DEFAULT_ATTEMPTS
+        return host.sdk_attempts(model, retried)
     groups = [model, *_fallback_groups(current, model)]
     return sum(_group_attempts(current, g, retried) for g in groups)
 
 
-@dataclass(frozen=True)
-class Models:
-    """What the proxy's ``model_list`` offers: alias -> the model its first deployment calls."""
-
-    targets: dict[str, str]
-    operator_specs: frozenset[str]
-    # Wildcard entries: deployment id -> (its model_name pattern, the model it fills in).
-    wildcards: dict[str, tuple[str, str]]
-    # Aliases whose first deployment's model_info says whether it reasons (supports_reasoning).
-    reasoning: dict[str, bool] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, router: Any) -> Models:
-        targets: dict[str, str] = {}
-        wildcards: dict[str, tuple[str, str]] = {}
-        specs = set()
-        reasoning: dict[str, bool] = {}
-        for entry in router.model_list or ():
-            name, model = entry.get("model_name"), entry.get("litellm_params", {}).get("model")
-            if not isinstance(name, str) or not isinstance(model, str):
-                continue
-            if "*" in name:
-                wildcards[(entry.get("model_info") or {}).get("id")] = (name, model)
-                continue
-            if name not in targets:
-                flag = (entry.get("model_info") or {}).get("supports_reasoning")
-                if isinstance(flag, bool):
-                    reasoning[name] = flag
-            targets.setdefault(name, model)
-            if model.startswith(PREFIX):
-                specs.add(model)
-        return cls(targets, frozenset(specs), wildcards, reasoning)
-
-    def takes(self, member: str) -> params.Takes:
-        """What a member takes: an alias is looked up as the model it calls. Its
-        ``model_info.supports_reasoning``, when the operator set one, wins: an alias said to
-        reason takes ``reasoning_effort`` whatever litellm lists for the model."""
-        found = params.takes(self.targets.get(member, member))
-        flag = self.reasoning.get(member)
-        if flag is None:
-            return found
-        listed = found.params if found.params is None or not flag else found.params | {_EFFORT}
-        return replace(found, params=listed, reasoning=flag)
-
-
-_EFFORT = "reasoning_effort"
 _models: tuple[int, int, Models] | None = None
 
 
@@ -151,43 +101,15 @@ def models() -> Models | None:
 
 
 def routed_model(model: str, metadata: dict[str, Any]) -> str:
-    """The model the Router meant to call: ``model``, unless a wildcard entry filled it in wrong.
-
-    litellm 1.110's Router fills a wildcard entry's ``*`` twice: through ``mixture/*`` a client's
-    ``mixture/x*3>y`` reaches the provider as ``mixture/xx*3>y3>y``. The Router records the name
-    the client called (``model_group``) and the entry that served it (``deployment_model_name``),
-    overwriting any a client sends, so the name is filled in again, once, from those. The result
-    is taken only if the Router's own filling (once or twice) of it gives ``model``; inside the
-    proxy, only for a wildcard entry of its model_list.
-    """
-    pattern, called = metadata.get("deployment_model_name"), metadata.get("model_group")
-    if not isinstance(pattern, str) or "*" not in pattern or not isinstance(called, str):
-        return model
-    # litellm's PatternMatchRouter: each * of the entry's name matches any text.
-    match = re.match(re.escape(pattern).replace(r"\*", "(.*)"), called)
-    if match is None:
-        return model
-    template = pattern  # outside the proxy: an entry that maps names to themselves (mixture/*)
-    current = models()
-    if current is not None:
-        entry = current.wildcards.get((metadata.get("model_info") or {}).get("id"))
-        if entry is None or entry[0] != pattern:
-            return model
-        template = entry[1]
-    once = _fill(match, template)
-    return once if model in (once, _fill(match, once)) else model
+    """The model the Router meant to call (see :func:`host.routed_model`): inside the proxy,
+    only a wildcard entry of its model_list fills a name in."""
+    return host.routed_model(model, metadata, models())
 
 
-def _fill(match: re.Match[str], template: str) -> str:
-    """litellm's PatternMatchRouter.set_deployment_model_name: the entry's model, each * filled
-    in turn with what the name's * matched."""
-    if "*" not in template:
-        return template
-    if len(match.groups()) > template.count("*"):
-        return match.string
-    for part in match.groups():
-        template = template.replace("*", part, 1)
-    return template
+def takes(member: str) -> params.Takes:
+    """What a member takes: an alias of the proxy's as the model it calls."""
+    known = models()
+    return known.takes(member) if known is not None else params.takes(member)
 
 
 def secrets() -> set[str]:
@@ -219,6 +141,12 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
             kwargs.setdefault("num_retries", 0)
         return await current.acompletion(model=model, messages=messages, **kwargs)
     return await litellm_caller(model, messages, **kwargs)
+
+
+# The provider's seams inside the proxy: its aliases, through its Router.
+HOST = Host(
+    caller=call_member, models=models, takes=takes, routed_model=routed_model, attempts=attempts
+)
 
 
 class ProxyGuard(CustomLogger):

@@ -169,12 +169,5 @@ class LogScrubber(logging.Filter):
         return True
 
 
-_SCRUBBER = LogScrubber()
-
-
-def guard_logs() -> None:
-    """Puts the scrubber on litellm's loggers and ours (idempotent)."""
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        if _SCRUBBER not in logger.filters:
-            logger.addFilter(_SCRUBBER)
+# The one filter ``_patches`` puts on each of LOGGERS.
+SCRUBBER = LogScrubber()

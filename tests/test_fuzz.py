@@ -7,6 +7,7 @@ CI runs a bounded budget; a longer run by hand:
     LITELLM_MIXTURE_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest tests/test_fuzz.py
 """
 
+import dataclasses
 import json
 import os
 import threading
@@ -177,9 +178,10 @@ async def _member(model, messages, **kwargs):
 @pytest.fixture(scope="module")
 def mocked_members():
     handler = litellm_mixture.handler
-    previous, handler.caller = handler.caller, _member
+    previous = handler.host
+    handler.host = dataclasses.replace(previous, caller=_member)
     yield
-    handler.caller = previous
+    handler.host = previous
 
 
 def completes_or_refuses(text: str) -> None:

@@ -14,6 +14,7 @@ import yaml
 
 import litellm_mixture
 from litellm_mixture import Policy, PolicyError, remote
+from litellm_mixture import proxy as seam
 from litellm_mixture.names import decode
 from tests.test_provider import URL, Upstream
 
@@ -54,7 +55,11 @@ def proxy(monkeypatch, upstream):
     router = litellm.Router(model_list=[dict(m) for m in MODEL_LIST])
     server = types.ModuleType("litellm.proxy.proxy_server")
     server.llm_router = router
+    handler = litellm_mixture.register()
+    monkeypatch.setattr(handler, "host", handler.host)  # put back after the test
     monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", server)
+    # As when the proxy's config names the handler: registering moves it into the proxy.
+    assert litellm_mixture.register().host is seam.HOST
     monkeypatch.setattr(litellm, "mixture_policy", None, raising=False)
     return router
 
@@ -120,8 +125,6 @@ def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstrea
 
 
 def test_max_calls_counts_the_retries_each_call_may_get(proxy, monkeypatch):
-    from litellm_mixture import proxy as seam
-
     # The Router's default (2 retries) for an alias; the OpenAI SDK's 2 for any other model.
     # A spec's own retries (or timeout) turn both off: the mixture alone retries the call.
     assert (seam.attempts("small"), seam.attempts("openai/x")) == (3, 3)

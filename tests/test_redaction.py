@@ -13,7 +13,7 @@ import httpx
 import litellm
 import pytest
 
-from litellm_mixture import MemberFailure, proxy, redaction
+from litellm_mixture import MemberFailure, _patches, proxy, redaction
 from tests.test_provider import complete, upstream  # noqa: F401 (a fixture)
 
 KEY = "zz-ab12cd34ef56gh78ij90"
@@ -106,7 +106,7 @@ def lines_of(name, formatter=None):
 
 def test_log_records_lose_a_known_key_in_their_message_and_traceback(monkeypatch):
     monkeypatch.setenv("ACME_API_KEY", KEY)
-    redaction.guard_logs()
+    _patches.guard_logs()
     with lines_of("LiteLLM Router") as (logger, records):
         logger.error("member failed: %s", f"Incorrect API key provided: {KEY}")
         try:
@@ -122,7 +122,7 @@ def test_a_json_log_line_loses_a_known_key_in_its_traceback_and_extras(monkeypat
     from litellm._logging import JsonFormatter
 
     monkeypatch.setenv("ACME_API_KEY", KEY)
-    redaction.guard_logs()
+    _patches.guard_logs()
     with lines_of("LiteLLM Proxy", JsonFormatter()) as (logger, lines):
         try:
             raise ValueError(f"key {KEY} refused")

@@ -1,0 +1,91 @@
+"""Every change litellm-mixture makes to litellm's global state, installed from here only.
+
+:func:`install` (run by ``register()``) makes them, each once; what they compute lives in the
+module named. Each leaves other providers' calls and other replies as litellm makes them.
+"Needed" was checked against litellm's source, 1.81.10 (aider's pin) to 1.110.2.
+
+1. ``litellm.custom_provider_map`` (then ``litellm.utils.custom_llm_setup()``): adds the
+   ``mixture`` provider, replacing an earlier ``mixture`` entry. litellm's own way to add a
+   provider (it has no entry points): all versions.
+2. ``litellm.get_supported_openai_params`` and ``litellm.utils.get_supported_openai_params``
+   (``params.listing``): every OpenAI param for ``mixture/...``. litellm checks a custom
+   provider's params against the generic OpenAI-like list (``LlmProviders.CUSTOM``'s config),
+   which lacks ``reasoning_effort`` and ``thinking``: the call raises ``UnsupportedParamsError``
+   before the handler runs. Needed in all versions so far (1.110.2 still answers so).
+3. ``litellm.main.get_optional_params`` (``params.keeping``): keeps for ``mixture/...`` calls
+   the params that generic config drops silently, by naming them in ``allowed_openai_params``.
+   All versions so far.
+4. ``litellm.completion_cost`` (``cost.exact``): a mixture reply's summed cost instead of a
+   price looked up by its model name, which fails or only estimates. Before 1.109 litellm
+   never reads ``usage.cost``; 1.109 and later read it, but not when the caller set prices
+   (aider's model metadata) nor for a reply that carries the cost only in ``mixture_cost`` (a
+   proxy's reply read by litellm 1.81, a stream without usage). All versions so far.
+5. ``litellm.model_cost`` (``modelinfo.preset_entries``): each preset's model info, as
+   ``mixture/<name>``, for tools that ask litellm a model's context window and prices (aider).
+   Set directly, entries already there win: ``litellm.register_model`` looks each entry up in
+   the builtin map and warns, slowly and loudly, at import time. All versions.
+6. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
+   strikes known secrets from log records, which carry member errors and tracebacks. All
+   versions.
+
+Not here, on purpose: the import hook (``_litellm_mixture_hook.py``) wraps the loader of the
+``litellm`` module so that ``register()`` runs once litellm is imported; it is loaded from a
+``.pth`` file at interpreter start and must not import this package. Changes to one request
+only: ``cost.carry`` (its logging object's cost) and ``proxy.ProxyGuard`` (its
+``num_retries``). ``live.quiet_litellm`` sets ``litellm.suppress_debug_info`` for the
+command-line tool, not for the library.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import litellm
+import litellm.main
+import litellm.utils
+
+from . import cost, params, redaction
+from .modelinfo import preset_entries
+
+# Set on every function installed here: a second install() leaves it in place.
+_MARK = "_litellm_mixture_patch"
+
+
+def install(provider: str, handler: Any) -> None:
+    """Makes every change listed above (idempotent); ``handler`` serves ``provider/...``."""
+    litellm.custom_provider_map = [
+        *(e for e in litellm.custom_provider_map if e.get("provider") != provider),
+        {"provider": provider, "custom_handler": handler},
+    ]
+    litellm.utils.custom_llm_setup()
+    _wrap(
+        (litellm.utils, litellm),
+        "get_supported_openai_params",
+        lambda original: params.listing(provider, original),
+    )
+    _wrap((litellm.main,), "get_optional_params", lambda o: params.keeping(provider, o))
+    _wrap((litellm,), "completion_cost", cost.exact)
+    for key, entry in preset_entries().items():
+        litellm.model_cost.setdefault(key, entry)
+    guard_logs()
+
+
+def _wrap(owners: tuple[Any, ...], name: str, wrapper: Callable[[Any], Any]) -> None:
+    """Sets ``name`` on each of ``owners`` to ``wrapper`` of the first's, unless it is ours."""
+    original = getattr(owners[0], name)
+    if getattr(original, _MARK, False):
+        return
+    patched = wrapper(original)
+    setattr(patched, _MARK, True)
+    for owner in owners:
+        setattr(owner, name, patched)
+
+
+def guard_logs() -> None:
+    """Puts the scrubber on litellm's loggers and ours (idempotent)."""
+    for name in redaction.LOGGERS:
+        logger = logging.getLogger(name)
+        if redaction.SCRUBBER not in logger.filters:
+            logger.addFilter(redaction.SCRUBBER)
