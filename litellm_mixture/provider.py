@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import litellm
 from litellm import CustomLLM
 
-from . import _sync, cost, dump, policy, remote, report
+from . import _sync, cost, dump, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
 from .config import Pipeline
 from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
@@ -20,16 +18,6 @@ from .errors import ParamError, SpecError
 from .host import IN_PROCESS, Host
 from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
-
-
-def _tool_use(call: Any) -> dict[str, Any]:
-    fn = call.function
-    return {
-        "id": call.id,
-        "type": "function",
-        "function": {"name": fn.name, "arguments": fn.arguments or ""},
-        "index": getattr(call, "index", 0) or 0,
-    }
 
 
 @dataclass(frozen=True)
@@ -105,6 +93,33 @@ def _checked_timeout(call: dict[str, Any], params: dict[str, Any], model: str) -
     return seconds
 
 
+def _nested(host: Host, found: list[tuple[str, Pipeline]] | None, spec: str) -> Nested:
+    """What a member runs when it is itself a mixture, and whether the operator wrote it.
+
+    ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
+    specs refused as members; without it, they are left to run (and be checked) later.
+    """
+    models = host.models()
+    targets = host.aliases()
+
+    def nested(member: str) -> tuple[Pipeline, bool] | None:
+        target = targets.get(member, member)
+        if not target.startswith(PREFIX):
+            return None
+        if is_url(target.removeprefix(PREFIX)):
+            if found is None:
+                return None
+            raise policy.PolicyError("url_hosts", f"{member!r}: URL specs cannot nest", spec=spec)
+        # Trusted when it names an operator entry; a spec written out is the client's own.
+        trusted = models is not None and member != target and target in models.operator_specs
+        pipeline = decode(target, targets)
+        if found is not None and not trusted:
+            found.append((target, pipeline))
+        return pipeline, trusted
+
+    return nested
+
+
 class MixtureLLM(CustomLLM):
     """Runs the pipeline named by the model string. Register it as provider ``mixture``.
 
@@ -137,34 +152,6 @@ class MixtureLLM(CustomLLM):
             return self._decode(spec, text)
         return await _sync.off_loop(self._decode, spec, text)
 
-    def _nested(self, found: list[tuple[str, Pipeline]] | None, spec: str) -> Nested:
-        """What a member runs when it is itself a mixture, and whether the operator wrote it.
-
-        ``found`` (a spec nobody trusts) collects the nested specs decoded, and makes URL
-        specs refused as members; without it, they are left to run (and be checked) later.
-        """
-        models = self.host.models()
-        targets = self.host.aliases()
-
-        def nested(member: str) -> tuple[Pipeline, bool] | None:
-            target = targets.get(member, member)
-            if not target.startswith(PREFIX):
-                return None
-            if is_url(target.removeprefix(PREFIX)):
-                if found is None:
-                    return None
-                raise policy.PolicyError(
-                    "url_hosts", f"{member!r}: URL specs cannot nest", spec=spec
-                )
-            # Trusted when it names an operator entry; a spec written out is the client's own.
-            trusted = models is not None and member != target and target in models.operator_specs
-            pipeline = decode(target, targets)
-            if found is not None and not trusted:
-                found.append((target, pipeline))
-            return pipeline, trusted
-
-        return nested
-
     def check(self, spec: str, pipeline: Pipeline, depth: int = 0) -> None:
         """Refuses a client-sent pipeline the operator's policy does not allow; caches it, and
         the nested specs it names, once accepted."""
@@ -173,7 +160,7 @@ class MixtureLLM(CustomLLM):
             pipeline,
             policy.current(),
             allowed=self.host.aliases().__contains__,
-            nested=self._nested(found, spec),
+            nested=_nested(self.host, found, spec),
             attempts=self.host.attempts,
             spec=spec,
             depth=depth,
@@ -222,7 +209,7 @@ class MixtureLLM(CustomLLM):
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
-                count_calls(pipeline, nested=self._nested(None, model), spec=model)
+                count_calls(pipeline, nested=_nested(self.host, None, model), spec=model)
             remember(PREFIX + model, pipeline)
         caller = _scoped(self.host.caller, scope)
         record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
@@ -239,15 +226,6 @@ class MixtureLLM(CustomLLM):
             keep_calls=record,
         )
 
-    def _summary(self, model: str, record: RunRecord) -> dict[str, Any]:
-        return {
-            "model": PREFIX + model,
-            "mixture_id": record.id,
-            "cost": record.usage.cost,
-            "cost_complete": record.usage.cost_known,
-            "trace": record.trace_dicts(),
-        }
-
     @staticmethod
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
         folder = dump.directory()
@@ -263,41 +241,18 @@ class MixtureLLM(CustomLLM):
         self._dump(model, run, outcome, None)
         return outcome, run.record()
 
-    def _usage(self, record: RunRecord) -> litellm.Usage:
-        usage = litellm.Usage(**record.usage.as_dict())
-        # litellm >= 1.10x reads usage.cost (responses, stream chunks, completion_cost).
-        usage.cost = record.usage.cost
-        return usage
-
-    def _fill(self, model: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
-        message = response.choices[0].message
-        message.content = outcome.content
-        if outcome.tool_calls:
-            message.tool_calls = outcome.tool_calls
-        response.choices[0].finish_reason = outcome.finish_reason
-        response.model = PREFIX + model
-        response.created = int(time.time())
-        response.usage = self._usage(record)
-        # What litellm 1.81's callbacks and the proxy's cost header read.
-        response._hidden_params["response_cost"] = record.usage.cost
-        response._hidden_params[cost.HIDDEN_KEY] = self._summary(model, record)
-        # Sent on by the proxy, for its clients (cost.of).
-        setattr(response, cost.FIELD, record.usage.cost)
-        if record.params.get(INTERMEDIATE):
-            response.intermediate_responses = report.intermediate_responses(record)
-        return response
-
     # litellm calls every entry point with keyword arguments only (model_response,
     # optional_params, logging_obj, timeout, ...); these read just what they use.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         model = _routed(self.host, model, kwargs)
+        name = PREFIX + model
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
         run = self._prepare(model, pipeline, messages, kwargs, scope)
         outcome, record = await self._complete(model, run)
-        cost.carry(kwargs.get("logging_obj"), record.usage.cost, self._summary(model, record))
-        return self._fill(model, kwargs["model_response"], outcome, record)
+        cost.carry(kwargs.get("logging_obj"), record.usage.cost, response.summary(name, record))
+        return response.fill(name, kwargs["model_response"], outcome, record)
 
     def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         return _sync.run(self.acompletion(model, messages, **kwargs))
@@ -334,36 +289,15 @@ class MixtureLLM(CustomLLM):
                     finish = event.finish_reason
                     continue
                 text.append(event.text)
-                yield {
-                    "text": event.text,
-                    "tool_use": _tool_use(event.tool_call) if event.tool_call is not None else None,
-                    "is_finished": False,
-                    "finish_reason": "",
-                    "usage": None,
-                    "index": 0,
-                }
+                yield response.chunk(event)
         except BaseException as e:  # failed, or the caller went away (GeneratorExit)
             self._dump(model, run, None, e)
             raise
         self._dump(model, run, Outcome("".join(text), None, finish), None)
         record = run.record()
-        usage = self._usage(record).model_dump()
-        cost.carry(kwargs.get("logging_obj"), record.usage.cost, self._summary(model, record))
-        last: dict[str, Any] = {
-            "text": "",
-            "tool_use": None,
-            "is_finished": True,
-            "finish_reason": finish,
-            "usage": usage,
-            "index": 0,
-        }
-        # litellm lifts these onto the chunk (chunk.mixture_cost), and the proxy sends them on:
-        # a stream's cost reaches proxy clients that read no usage (aider's litellm 1.81).
-        fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
-        if record.params.get(INTERMEDIATE):
-            fields[INTERMEDIATE] = report.intermediate_responses(record)
-        last["provider_specific_fields"] = fields
-        yield last
+        summary = response.summary(PREFIX + model, record)
+        cost.carry(kwargs.get("logging_obj"), record.usage.cost, summary)
+        yield response.last_chunk(finish, record)
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         # Like a provider whose HTTP call precedes the stream, return once the answer has begun:

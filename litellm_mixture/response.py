@@ -1,0 +1,90 @@
+"""A run's answer and record as litellm reads them: the response it fills, or the chunks of the
+stream (a ``GenericStreamingChunk`` each), with the summed usage and the true summed cost."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import litellm
+
+from . import cost, report
+from .engine import INTERMEDIATE, Outcome, RunRecord, StreamEvent
+
+
+def summary(name: str, record: RunRecord) -> dict[str, Any]:
+    """What callbacks and the proxy's cost header see of a run (cost.carry, hidden params)."""
+    return {
+        "model": name,
+        "mixture_id": record.id,
+        "cost": record.usage.cost,
+        "cost_complete": record.usage.cost_known,
+        "trace": record.trace_dicts(),
+    }
+
+
+def usage(record: RunRecord) -> litellm.Usage:
+    out = litellm.Usage(**record.usage.as_dict())
+    # litellm >= 1.10x reads usage.cost (responses, stream chunks, completion_cost).
+    out.cost = record.usage.cost
+    return out
+
+
+def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
+    """litellm's ``model_response``, filled with the final answer and what the run used."""
+    message = response.choices[0].message
+    message.content = outcome.content
+    if outcome.tool_calls:
+        message.tool_calls = outcome.tool_calls
+    response.choices[0].finish_reason = outcome.finish_reason
+    response.model = name
+    response.created = int(time.time())
+    response.usage = usage(record)
+    # What litellm 1.81's callbacks and the proxy's cost header read.
+    response._hidden_params["response_cost"] = record.usage.cost
+    response._hidden_params[cost.HIDDEN_KEY] = summary(name, record)
+    # Sent on by the proxy, for its clients (cost.of).
+    setattr(response, cost.FIELD, record.usage.cost)
+    if record.params.get(INTERMEDIATE):
+        response.intermediate_responses = report.intermediate_responses(record)
+    return response
+
+
+def _tool_use(call: Any) -> dict[str, Any]:
+    fn = call.function
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": fn.name, "arguments": fn.arguments or ""},
+        "index": getattr(call, "index", 0) or 0,
+    }
+
+
+def chunk(event: StreamEvent) -> dict[str, Any]:
+    """A piece of the answer, as a chunk of the stream."""
+    return {
+        "text": event.text,
+        "tool_use": _tool_use(event.tool_call) if event.tool_call is not None else None,
+        "is_finished": False,
+        "finish_reason": "",
+        "usage": None,
+        "index": 0,
+    }
+
+
+def last_chunk(finish: str, record: RunRecord) -> dict[str, Any]:
+    """The stream's end: the finish reason, the usage, and what the run cost."""
+    # litellm lifts provider_specific_fields onto the chunk (chunk.mixture_cost), and the proxy
+    # sends them on: a stream's cost reaches proxy clients that read no usage (aider's 1.81).
+    fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
+    if record.params.get(INTERMEDIATE):
+        fields[INTERMEDIATE] = report.intermediate_responses(record)
+    return {
+        "text": "",
+        "tool_use": None,
+        "is_finished": True,
+        "finish_reason": finish,
+        "usage": usage(record).model_dump(),
+        "index": 0,
+        "provider_specific_fields": fields,
+    }
