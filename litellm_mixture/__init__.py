@@ -9,7 +9,7 @@ registers it too, at once if litellm is loaded, else the moment litellm is impor
 :func:`register` does it explicitly and is idempotent.
 
 The public names load on first use: importing the package, or a module of it that does not
-need litellm (``config``, ``names``, ``cli``), does not import litellm, which takes seconds.
+need litellm (``spec``, ``cli``), does not import litellm, which takes seconds.
 """
 
 from __future__ import annotations
@@ -20,23 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import Result, run
-    from .config import (
-        Aggregate,
-        Dropout,
-        Filter,
-        Map,
-        Member,
-        Pipeline,
-        Propose,
-        Rank,
-        Refine,
-        Sample,
-        SelfMoaSeq,
-        Shuffle,
-        Synthesize,
-        Take,
-        Vote,
-    )
     from .engine import Run, StepResult, TraceEntry
     from .errors import (
         MemberFailure,
@@ -53,10 +36,29 @@ if TYPE_CHECKING:
         SpecError,
     )
     from .modelinfo import model_info
-    from .names import decode, encode, preset_names
     from .policy import Policy, PolicyError, set_policy
     from .provider import MixtureLLM
     from .proxy import ProxyGuard
+    from .spec import (
+        Aggregate,
+        Dropout,
+        Filter,
+        Map,
+        Member,
+        Pipeline,
+        Propose,
+        Rank,
+        Refine,
+        Sample,
+        SelfMoaSeq,
+        Shuffle,
+        Synthesize,
+        Take,
+        Vote,
+        decode,
+        encode,
+        preset_names,
+    )
 
     handler: MixtureLLM
     proxy_guard: ProxyGuard
@@ -115,8 +117,9 @@ _MODULES = {
         (
             *("Aggregate", "Dropout", "Filter", "Map", "Member", "Pipeline", "Propose"),
             *("Rank", "Refine", "Sample", "SelfMoaSeq", "Shuffle", "Synthesize", "Take", "Vote"),
+            *("decode", "encode", "preset_names"),
         ),
-        "config",
+        "spec",
     ),
     **dict.fromkeys(("Run", "StepResult", "TraceEntry"), "engine"),
     **dict.fromkeys(
@@ -129,7 +132,6 @@ _MODULES = {
         "errors",
     ),
     "model_info": "modelinfo",
-    **dict.fromkeys(("decode", "encode", "preset_names"), "names"),
     **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
     "MixtureLLM": "provider",
     "ProxyGuard": "proxy",

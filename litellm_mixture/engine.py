@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 import litellm
 
 from . import prompts, retry
-from .config import (
+from .errors import MemberFailure, SpecError, as_auth, deadline_error, describe, quorum_error
+from .params import Lookup, fit, takes
+from .spec import (
     Aggregate,
     Dropout,
     Filter,
@@ -37,8 +39,6 @@ from .config import (
     Take,
     Vote,
 )
-from .errors import MemberFailure, SpecError, as_auth, deadline_error, describe, quorum_error
-from .params import Lookup, fit, takes
 
 logger = logging.getLogger("litellm_mixture")
 

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import Member, Pipeline
 from .errors import MixtureError, RefusedFieldError, SpecError
+from .spec import Member, Pipeline
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"

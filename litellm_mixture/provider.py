@@ -14,10 +14,9 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, policy, proxy, remote, report
 from . import params as member_params
-from .config import Pipeline
 from .engine import Caller, Outcome, Run
 from .errors import ParamError, SpecError
-from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
+from .spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
 
 # The request param that asks for every member's answer on the response (off by default).

@@ -315,7 +315,7 @@ def test_user_presets_from_env_and_local_folder(tmp_path, monkeypatch):
 
 
 def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkeypatch):
-    from litellm_mixture import names
+    from litellm_mixture import spec as names
     from litellm_mixture.memo import ByteBoundCache, footprint
 
     cache = ByteBoundCache(200_000)
