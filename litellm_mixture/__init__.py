@@ -39,26 +39,12 @@ if TYPE_CHECKING:
     from .policy import Policy, PolicyError, set_policy
     from .provider import MixtureLLM
     from .proxy import ProxyGuard
-    from .spec import (
-        Aggregate,
-        Dropout,
-        Filter,
-        Map,
-        Member,
-        Pipeline,
-        Propose,
-        Rank,
-        Refine,
-        Sample,
-        SelfMoaSeq,
-        Shuffle,
-        Synthesize,
-        Take,
-        Vote,
-        decode,
-        encode,
-        preset_names,
-    )
+    from .spec import decode, encode
+    from .spec.base import Member
+    from .spec.presets import preset_names
+    from .spec.schema import Pipeline
+    from .spec.steps import Aggregate, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
+    from .spec.transforms import Dropout, Filter, Map, Sample, Shuffle, Take
 
     handler: MixtureLLM
     proxy_guard: ProxyGuard
@@ -113,14 +99,15 @@ __all__ = [
 # Where each public name lives (loaded on first use, PEP 562).
 _MODULES = {
     **dict.fromkeys(("Result", "run"), "api"),
+    **dict.fromkeys(("decode", "encode"), "spec"),
+    "Member": "spec.base",
+    "Pipeline": "spec.schema",
+    "preset_names": "spec.presets",
     **dict.fromkeys(
-        (
-            *("Aggregate", "Dropout", "Filter", "Map", "Member", "Pipeline", "Propose"),
-            *("Rank", "Refine", "Sample", "SelfMoaSeq", "Shuffle", "Synthesize", "Take", "Vote"),
-            *("decode", "encode", "preset_names"),
-        ),
-        "spec",
+        ("Aggregate", "Propose", "Rank", "Refine", "SelfMoaSeq", "Synthesize", "Vote"),
+        "spec.steps",
     ),
+    **dict.fromkeys(("Dropout", "Filter", "Map", "Sample", "Shuffle", "Take"), "spec.transforms"),
     **dict.fromkeys(("Run", "StepResult", "TraceEntry"), "engine"),
     **dict.fromkeys(
         (
