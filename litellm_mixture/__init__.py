@@ -9,10 +9,10 @@ registers it too, at once if litellm is loaded, else the moment litellm is impor
 :func:`register` does it explicitly and is idempotent.
 
 The public names (``__all__``, pinned by tests/test_public_api.py) load on first use:
-importing the package, or a module of it that does not need litellm (``config``, ``names``,
-``cli``), does not import litellm, which takes seconds. Two more attributes are the proxy's
-hooks, named in its config through ``mixture_hooks.py``: ``handler`` (what :func:`register`
-returns) and ``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``).
+importing the package, or a module of it that does not need litellm (``spec``, ``cli``), does
+not import litellm, which takes seconds. Two more attributes are the proxy's hooks, named in its
+config through ``mixture_hooks.py``: ``handler`` (what :func:`register` returns) and
+``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``).
 """
 
 from __future__ import annotations
@@ -23,23 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import Result, run
-    from .config import (
-        Aggregate,
-        Dropout,
-        Filter,
-        Map,
-        Member,
-        Pipeline,
-        Propose,
-        Rank,
-        Refine,
-        Sample,
-        SelfMoaSeq,
-        Shuffle,
-        Synthesize,
-        Take,
-        Vote,
-    )
     from .engine import Run, StepResult, TraceEntry
     from .errors import (
         MemberFailure,
@@ -56,10 +39,15 @@ if TYPE_CHECKING:
         SpecError,
     )
     from .modelinfo import model_info
-    from .names import decode, encode, preset_names
     from .policy import Policy, PolicyError, set_policy
     from .provider import MixtureLLM
     from .proxy import ProxyGuard
+    from .spec import decode, encode
+    from .spec.base import Member
+    from .spec.presets import preset_names
+    from .spec.schema import Pipeline
+    from .spec.steps import Aggregate, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
+    from .spec.transforms import Dropout, Filter, Map, Sample, Shuffle, Take
 
     handler: MixtureLLM
     proxy_guard: ProxyGuard
@@ -111,13 +99,15 @@ __all__ = [
 # Where each public name lives (loaded on first use, PEP 562).
 _MODULES = {
     **dict.fromkeys(("Result", "run"), "api"),
+    **dict.fromkeys(("decode", "encode"), "spec"),
+    "Member": "spec.base",
+    "Pipeline": "spec.schema",
+    "preset_names": "spec.presets",
     **dict.fromkeys(
-        (
-            *("Aggregate", "Dropout", "Filter", "Map", "Member", "Pipeline", "Propose"),
-            *("Rank", "Refine", "Sample", "SelfMoaSeq", "Shuffle", "Synthesize", "Take", "Vote"),
-        ),
-        "config",
+        ("Aggregate", "Propose", "Rank", "Refine", "SelfMoaSeq", "Synthesize", "Vote"),
+        "spec.steps",
     ),
+    **dict.fromkeys(("Dropout", "Filter", "Map", "Sample", "Shuffle", "Take"), "spec.transforms"),
     **dict.fromkeys(("Run", "StepResult", "TraceEntry"), "engine"),
     **dict.fromkeys(
         (
@@ -129,7 +119,6 @@ _MODULES = {
         "errors",
     ),
     "model_info": "modelinfo",
-    **dict.fromkeys(("decode", "encode", "preset_names"), "names"),
     **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
     "MixtureLLM": "provider",
 }

@@ -16,10 +16,9 @@ from typing import Any
 
 import yaml
 
-from .config import Pipeline
 from .errors import SpecError
 from .modelinfo import member_info, model_info
-from .names import PREFIX, decode, load_preset
+from .spec import PREFIX, Pipeline, decode, load_preset
 
 SETTINGS_FILE = ".aider.model.settings.yml"
 METADATA_FILE = ".aider.model.metadata.json"

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Pipeline, pipeline_from_document
 from .engine import Run, StepResult
-from .names import decode
+from .spec import Pipeline, decode, pipeline_from_document
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .config import Member, Pipeline
 from .errors import SpecError
+from .spec import Member, Pipeline
 
 # Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
 MAX_DEPTH = 8

@@ -18,18 +18,18 @@ from typing import Any
 import click
 
 from . import explain
-from .config import Pipeline, pipeline_from_document
-from .names import (
+from .spec import (
     PREFIX,
-    PRESETS_ENV,
+    Pipeline,
     decode,
     encode,
     load_preset,
-    load_yaml,
-    preset_dirs,
+    pipeline_from_document,
     preset_names,
     route_error,
 )
+from .spec.presets import PRESETS_ENV, preset_dirs
+from .spec.safe_yaml import load_yaml
 
 
 def _litellm() -> None:

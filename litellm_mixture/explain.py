@@ -7,8 +7,8 @@ from typing import Any
 import yaml
 
 from . import prompts
-from .config import Member, Pipeline
-from .names import _document
+from .spec import Member, Pipeline
+from .spec.documents import to_document as _document
 
 _LAYOUTS = {
     "system": "numbered in the system message (Together MoA)",

@@ -19,7 +19,7 @@ import openai
 
 from . import params
 from .engine import Caller, litellm_caller
-from .names import PREFIX
+from .spec import PREFIX
 
 # litellm's default retries: a Router with no num_retries setting retries a call twice, and a
 # call outside a Router keeps the OpenAI SDK's own two (litellm passes max_retries=2 to

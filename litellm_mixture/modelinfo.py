@@ -18,9 +18,8 @@ from typing import Any
 
 import litellm
 
-from .config import Aggregate, Pipeline
 from .errors import SpecError
-from .names import PREFIX, load_preset, preset_names
+from .spec import PREFIX, Aggregate, Pipeline, load_preset, preset_names
 
 
 def member_info(model: str) -> dict[str, Any]:

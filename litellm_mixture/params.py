@@ -18,7 +18,7 @@ import litellm
 import litellm.utils
 from litellm.constants import DEFAULT_CHAT_COMPLETION_PARAM_VALUES
 
-from .names import PREFIX
+from .spec import PREFIX
 
 # Entries of litellm's table of OpenAI params that are not request settings.
 _NOT_SETTINGS = frozenset(

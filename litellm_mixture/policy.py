@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .calls import Attempts, Nested, count_calls, member_calls, once
-from .config import Member, Pipeline
 from .errors import MixtureError, RefusedFieldError, SpecError
+from .spec import Member, Pipeline
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"

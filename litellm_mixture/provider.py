@@ -12,11 +12,10 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
-from .config import Pipeline
 from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
 from .host import IN_PROCESS, Host
-from .names import PREFIX, accepted, decode, decode_fetched, is_url, remember
+from .spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
 
 

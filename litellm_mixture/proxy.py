@@ -17,7 +17,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from . import host, params, policy, redaction
 from .engine import litellm_caller
 from .host import Host, Models
-from .names import PREFIX
+from .spec import PREFIX
 
 # How a proxy config names an environment variable's value instead of writing it out.
 ENV_REFERENCE = "os.environ/"

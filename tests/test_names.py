@@ -109,6 +109,22 @@ def test_preset_parameters_reuse_structure():
     assert s.steps[0].members[0].samples == 6 and s.steps[0].members[0].temperature == 0.9
 
 
+def test_preset_proposers_lower_a_quorum_they_cannot_reach(tmp_path, monkeypatch):
+    # A fan-out's quorum counts calls: fewer proposers lower it to all their calls, more leave it
+    # as written. A refine's quorum is not bounded by its members (they take turns).
+    (tmp_path / "quorum.yaml").write_text(
+        "steps: [{propose: [{model: a/x, samples: 2}, b/y, c/z], min_successful: 3},\n"
+        "  {synthesize: [a/x, b/y, c/z], min_successful: 3},\n"
+        "  {refine: [a/x], min_successful: 3}, {aggregate: c/z}]\n"
+    )
+    monkeypatch.setenv("LITELLM_MIXTURE_PRESETS", str(tmp_path))
+    quorums = [step.min_successful for step in decode("quorum?proposers=d/w+e/v").steps]
+    assert quorums == [2, 2, 3, 1]
+    quorums = [step.min_successful for step in decode("quorum?proposers=d/w*5").steps]
+    assert quorums == [3, 3, 3, 1]
+    assert decode("quorum?model=f/u").steps[0].min_successful == 3
+
+
 def test_seed_inline_mixtcha_spec_runs_as_written():
     p = decode("mixture/" + SEED_INLINE)
     assert p.references == "inline" and p.delimiter == ("<option>", "</option>")
@@ -315,7 +331,7 @@ def test_user_presets_from_env_and_local_folder(tmp_path, monkeypatch):
 
 
 def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkeypatch):
-    from litellm_mixture import names
+    from litellm_mixture import spec as names
     from litellm_mixture.memo import ByteBoundCache, footprint
 
     cache = ByteBoundCache(200_000)

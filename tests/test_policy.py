@@ -15,7 +15,7 @@ import yaml
 import litellm_mixture
 from litellm_mixture import Policy, PolicyError, remote
 from litellm_mixture import proxy as seam
-from litellm_mixture.names import decode
+from litellm_mixture.spec import decode
 from tests.test_provider import URL, Upstream
 
 ASK = [{"role": "user", "content": "Hi"}]

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import litellm
 
 from .. import prompts, retry
-from ..config import Member
 from ..errors import MemberFailure, as_auth, describe
+from ..spec import Member
 from .context import CANCELLED, Context
 from .records import TraceEntry
 from .request import Ask, settings

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import litellm
 
-from ..config import Pipeline, Step
 from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
+from ..spec import Pipeline, Step
 from .records import Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]

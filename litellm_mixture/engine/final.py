@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import prompts
-from ..config import Aggregate, Member, Vote
 from ..errors import MemberFailure, describe, quorum_error
+from ..spec import Aggregate, Member, Vote
 from .call import EMPTY, billed, call, first_answer, kept_reply, settle
 from .context import Context
 from .records import StreamEvent, TraceEntry

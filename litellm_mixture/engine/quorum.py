@@ -7,8 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config import Propose, Refine, Synthesize
 from ..errors import MemberFailure, quorum_error
+from ..spec import Propose, Refine, Synthesize
 from .call import answer
 from .context import Context
 from .request import Ask

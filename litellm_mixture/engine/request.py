@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import prompts
-from ..config import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
 from ..errors import SpecError
 from ..params import fit
+from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
 from .context import Context
 from .records import TraceEntry
 

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..config import Pipeline
 from ..params import Lookup, takes
+from ..spec import Pipeline
 from .context import Caller, Clock, Context, litellm_caller
 from .final import answer_events
 from .records import Observer, Outcome, Recorder, RunRecord, StreamEvent

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 from .. import prompts
-from ..config import (
+from ..errors import MemberFailure, quorum_error
+from ..spec import (
     Aggregate,
     Dropout,
     Filter,
@@ -23,7 +24,6 @@ from ..config import (
     Take,
     Vote,
 )
-from ..errors import MemberFailure, quorum_error
 from .call import answer, first_answer
 from .context import Context
 from .quorum import fan_out

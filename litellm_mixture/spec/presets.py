@@ -1,0 +1,122 @@
+"""Presets: pipelines by name, from the user's folders and the builtin ones, and their
+parameters (``self-moa?model=openai/gpt-4o&samples=4``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .documents import pipeline_from_document, to_document
+from .errors import spec_error
+from .oneline import members_from_layer
+from .safe_yaml import load_yaml
+from .schema import Pipeline
+from .steps import Aggregate, FanOut, Rank, Vote
+
+PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
+USER_PRESET_DIR = "mixtures"
+_BUILTIN_DIR = Path(__file__).parent.parent / "presets"
+# Bounded: a longer name is no file name (the OS refuses it with an OSError, not a SpecError).
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_PRESET_PARAMS = ("proposers", "aggregator", "judge", "model", "temperature", "max_tokens")
+
+
+def preset_dirs() -> list[Path]:
+    """User preset folders, searched before the builtin presets: $LITELLM_MIXTURE_PRESETS
+    (os.pathsep-separated), then ./mixtures."""
+    env = [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+    return [*env, Path(USER_PRESET_DIR)]
+
+
+def _preset_file(name: str) -> Path | None:
+    for folder in [*preset_dirs(), _BUILTIN_DIR]:
+        for suffix in (".yaml", ".yml"):
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return path
+    return None
+
+
+def preset_names() -> list[str]:
+    names = set()
+    for folder in [*preset_dirs(), _BUILTIN_DIR]:
+        if folder.is_dir():
+            names.update(p.stem for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    return sorted(n for n in names if _PRESET_NAME.match(n))
+
+
+@lru_cache(maxsize=128)
+def _load_preset_file(path: Path, mtime_ns: int) -> Pipeline:
+    where = f"preset file {path}"
+    doc = load_yaml(path.read_text(encoding="utf-8"), spec=path.stem, where=where)
+    return pipeline_from_document(doc, spec=path.stem, where=where)
+
+
+def load_preset(name: str) -> Pipeline | None:
+    path = _preset_file(name) if _PRESET_NAME.match(name) else None
+    return None if path is None else _load_preset_file(path, path.stat().st_mtime_ns)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _read_params(query: str, spec: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        if not sep or not value:
+            raise spec_error(f"preset parameter {pair!r} must look like key=value", spec=spec)
+        if key not in _PRESET_PARAMS:
+            raise spec_error(
+                f"unknown preset parameter {key!r}; allowed: {', '.join(_PRESET_PARAMS)}", spec=spec
+            )
+        params[key] = value
+    return params
+
+
+def _member_updates(params: dict[str, str], spec: str) -> dict[str, Any]:
+    """What the parameters change in every member."""
+    updates: dict[str, Any] = {}
+    for key, cast in (("temperature", float), ("max_tokens", int)):
+        if key in params:
+            try:
+                updates[key] = cast(params[key])
+            except ValueError:
+                raise spec_error(
+                    f"preset parameter {key}={params[key]!r} is not a number", spec=spec
+                ) from None
+    if "model" in params:
+        updates["model"] = params["model"]
+    return updates
+
+
+def _with_params(
+    step: Any, i: int, params: dict[str, str], updates: dict[str, Any], spec: str
+) -> Any:
+    if not step.members:  # a transform: nothing to replace
+        return step
+    members = step.members
+    if "proposers" in params and isinstance(step, FanOut):
+        members = tuple(members_from_layer(params["proposers"], i, spec))
+    for key, kinds in (("aggregator", Aggregate), ("judge", (Rank, Vote))):
+        if key in params and isinstance(step, kinds):
+            members = (members[0].model_copy(update={"model": params[key]}),)
+    if updates:
+        members = tuple(m.model_copy(update=updates) for m in members)
+    return step.with_members(members)
+
+
+def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
+    """Reuse a preset with other members, without copying it: ``name?key=value&key=value``."""
+    params = _read_params(query, spec)
+    updates = _member_updates(params, spec)
+    steps = tuple(
+        _with_params(step, i, params, updates, spec) for i, step in enumerate(pipeline.steps)
+    )
+    # Revalidate, from the document: model_copy checks nothing, and the overrides must still
+    # make a valid pipeline (temperature=5 must not pass).
+    updated = pipeline.model_copy(update={"steps": steps})
+    return pipeline_from_document(to_document(updated), spec=spec)

@@ -1,0 +1,106 @@
+"""The pipeline: its steps, in the order they run, and the settings for the whole run.
+
+Both document dialects and the one-line form produce one canonical, immutable
+:class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, StrictInt, model_validator
+
+from ..typed_params import Finite
+from .base import Failure
+from .steps import Aggregate, MemberStep, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
+from .transforms import Dropout, Filter, Map, Sample, Shuffle, Take, Transform
+
+ReferenceMode = Literal["system", "inline", "concat"]
+
+Step = Annotated[
+    Propose
+    | Synthesize
+    | Refine
+    | Rank
+    | Vote
+    | Aggregate
+    | SelfMoaSeq
+    | Shuffle
+    | Dropout
+    | Sample
+    | Take
+    | Filter
+    | Map,
+    Field(discriminator="kind"),
+]
+# Each step's class by its kind, read off the union: a new step class is named there only.
+KINDS: dict[str, type[MemberStep | Transform]] = {
+    cls.model_fields["kind"].default: cls for cls in get_args(get_args(Step)[0])
+}
+
+
+class Pipeline(Failure):
+    """A validated Mixture-of-Agents pipeline.
+
+    ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
+    the default), ``inline`` or ``concat`` (mixtcha's message modes). ``deadline`` bounds the
+    whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps.
+    """
+
+    steps: tuple[Step, ...] = Field(min_length=1)
+    deadline: Finite | None = Field(None, gt=0)
+    seed: StrictInt | None = None
+    """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
+    references: ReferenceMode = "system"
+    delimiter: tuple[str, str] = ("<option>", "</option>")
+    description: str | None = None
+    source: str | None = None
+
+    def __init__(self, steps: Any = None, /, **data: Any) -> None:
+        if steps is not None:
+            data["steps"] = steps
+        super().__init__(**data)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Pipeline:
+        for i, step in enumerate(self.steps):
+            first, last = i == 0, i == len(self.steps) - 1
+            if isinstance(step, Propose) and not first:
+                raise ValueError(f"steps[{i}]: propose must be the first step")
+            if first and not isinstance(step, Propose) and type(step) is not Aggregate:
+                raise ValueError(f"steps[{i}]: {step.kind} needs a previous step to read")
+            if isinstance(step, Aggregate) and not last:
+                raise ValueError(f"steps[{i}]: {step.kind} must be the last step")
+            if isinstance(step, Transform) and last:
+                raise ValueError(
+                    f"steps[{i}]: {step.kind} reshapes the answers of a previous step for a "
+                    "next one: it cannot be last"
+                )
+        if not isinstance(self.steps[-1], (Aggregate, Vote)) and self.references != "concat":
+            raise ValueError(
+                "the pipeline must end with an aggregate, self-moa-seq or vote step "
+                "(only mixtcha's messageMode: concat may return the options themselves)"
+            )
+        return self
+
+    @property
+    def is_passthrough(self) -> bool:
+        return len(self.steps) == 1 and isinstance(self.steps[0], Aggregate)
+
+    @property
+    def portable(self) -> bool:
+        """Whether it can be written as a model string (no Python callables in it)."""
+        return all(getattr(step, "portable", True) for step in self.steps)
+
+    def bounds(self) -> list[list[int]]:
+        """For each step, the most calls each of its members (then fallbacks) may get."""
+        width, out = 0, []
+        for step in self.steps:
+            calls, width = step.bounds(width)
+            out.append(calls)
+        return out
+
+    @property
+    def max_calls(self) -> int:
+        """The most member calls one run makes, retries aside."""
+        return sum(map(sum, self.bounds()))
