@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import RunRecord, TraceEntry
-
-# Steps whose calls run one after another (fallbacks, windows); the others fan out at once.
-_SEQUENTIAL = ("aggregate", "self-moa-seq", "rank", "vote")
+from .engine import RunRecord
 
 
-def critical_path_ms(trace: tuple[TraceEntry, ...]) -> float:
+def critical_path_ms(run: RunRecord) -> float:
     """The time the run could not have beaten: per step, its slowest call when they run at once,
-    or all its calls when they run one after another."""
+    or all its calls when they run one after another (fallbacks, windows)."""
     total = 0.0
-    for step in sorted({e.step for e in trace}):
-        entries = [e for e in trace if e.step == step]
-        latencies = [e.latency_ms for e in entries]
-        total += sum(latencies) if entries[0].kind in _SEQUENTIAL else max(latencies)
+    for step in sorted({e.step for e in run.trace}):
+        latencies = [e.latency_ms for e in run.trace if e.step == step]
+        total += max(latencies) if run.pipeline.steps[step].at_once else sum(latencies)
     return total
 
 
@@ -29,7 +25,7 @@ def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
         "cost": usage.cost,
         "cost_complete": usage.cost_known,
         "wall_ms": round(wall_ms, 1),
-        "critical_path_ms": round(critical_path_ms(run.trace), 1),
+        "critical_path_ms": round(critical_path_ms(run), 1),
         "calls": len(run.trace),
         "failed_calls": sum(1 for e in run.trace if not e.ok),
     }

@@ -4,7 +4,7 @@ member makes at a time (aggregate, self-moa-seq, rank, vote)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from .base import Failure, Member, as_members
 
 
 class MemberStep(Failure):
+    at_once: ClassVar[bool] = True  # its calls run at once (else one after another)
     members: tuple[Member, ...] = Field(min_length=1)
     # ``temp`` as in mixture-llm, so its pipelines read the same here.
     temperature: Finite | None = Field(
@@ -100,6 +101,7 @@ class Refine(MemberStep):
 class Single(MemberStep):
     """One member makes each call; ``fallbacks`` are tried in order when it fails."""
 
+    at_once: ClassVar[bool] = False
     fallbacks: tuple[Member, ...] = ()
 
     @field_validator("fallbacks", mode="before")
