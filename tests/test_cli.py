@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from litellm_mixture.cli import main
-from tests.test_provider import upstream  # noqa: F401  (fixture)
 from tests.upstream_process import fake_upstream
 
 BIN = Path(sys.executable).parent / "litellm-mixture"
@@ -22,7 +21,7 @@ def invoke(*args, stdin=None):
     return CliRunner().invoke(main, list(args), input=stdin)
 
 
-def test_run_streams_the_answer_and_shows_every_call_then_a_summary(upstream):  # noqa: F811
+def test_run_streams_the_answer_and_shows_every_call_then_a_summary(respx_upstream):
     result = invoke("run", TRIO, "What is 2+2?")
     assert result.exit_code == 0, result.output
     assert (
@@ -37,12 +36,14 @@ def test_run_streams_the_answer_and_shows_every_call_then_a_summary(upstream):  
     assert "critical path" in rows[-1] and "$" in rows[-1]
 
 
-def test_run_reads_the_prompt_from_stdin(upstream):  # noqa: F811
+def test_run_reads_the_prompt_from_stdin(respx_upstream):
     assert invoke("run", TRIO, "-", stdin="From stdin?").exit_code == 0
-    assert upstream.by_model("p1")[0]["messages"] == [{"role": "user", "content": "From stdin?"}]
+    assert respx_upstream.by_model("p1")[0]["messages"] == [
+        {"role": "user", "content": "From stdin?"}
+    ]
 
 
-def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: F811
+def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
     result = invoke("run", TRIO, "hi", "--json")
     assert result.exit_code == 0 and result.stderr == ""
     doc = json.loads(result.stdout)
@@ -73,7 +74,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: 
     assert doc["intermediate_responses"][1]["responses"][0]["text"] == doc["content"]
 
 
-def test_run_writes_a_debug_dump_when_asked(upstream, tmp_path, monkeypatch):  # noqa: F811
+def test_run_writes_a_debug_dump_when_asked(respx_upstream, tmp_path, monkeypatch):
     monkeypatch.setenv("LITELLM_MIXTURE_DUMP_DIR", str(tmp_path))
     assert invoke("run", TRIO, "hi").exit_code == 0
     (path,) = tmp_path.iterdir()
@@ -84,8 +85,8 @@ def test_run_writes_a_debug_dump_when_asked(upstream, tmp_path, monkeypatch):  #
     assert doc["calls"][0]["reply"]["content"].startswith("answer from p1")
 
 
-def test_run_fails_with_the_typed_message_and_exit_1(upstream):  # noqa: F811
-    upstream.overrides.update(
+def test_run_fails_with_the_typed_message_and_exit_1(respx_upstream):
+    respx_upstream.overrides.update(
         {m: httpx.Response(500, json={"error": {"message": "boom"}}) for m in ("p1", "p2")}
     )
     result = invoke("run", TRIO, "hi")

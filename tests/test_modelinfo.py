@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from litellm_mixture import aider, decode, model_info
 from litellm_mixture.cli import main
-from tests.test_provider import complete, upstream  # noqa: F401  (fixture)
+from tests.helpers import complete
 
 AIDER_DIR = Path(__file__).resolve().parent.parent / "integrations" / "aider"
 # The litellm aider 0.86.2 pins: the shipped metadata's numbers come from its price map.
@@ -72,7 +72,7 @@ def test_presets_are_known_to_litellm():
     assert info["input_cost_per_token"] > 0
 
 
-def test_completion_cost_is_the_summed_cost_of_a_mixture_response(upstream):  # noqa: F811
+def test_completion_cost_is_the_summed_cost_of_a_mixture_response(respx_upstream):
     r = complete("openai/gpt-4o-mini*2>openai/gpt-4o")
     assert litellm.completion_cost(r) == pytest.approx(r._hidden_params["response_cost"])
     assert litellm.completion_cost(completion_response=r) == r._hidden_params["response_cost"]
