@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from tests.fake_upstream import reply_for
+from tests.fake_upstream import completion, reply_for, stream_chunks
 
 URL = "https://api.openai.com/v1/chat/completions"
 
@@ -29,42 +29,13 @@ class RespxUpstream:
         reply = reply_for(body)
         if isinstance(override, str):
             reply["message"] = {"role": "assistant", "content": override}
-        finish = "tool_calls" if reply["message"].get("tool_calls") else "stop"
         if body.get("stream"):
-            return _sse(body, reply, finish)
-        return httpx.Response(
-            200,
-            json={
-                "id": reply["id"],
-                "object": "chat.completion",
-                "created": 1,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": reply["message"], "finish_reason": finish}],
-                "usage": reply["usage"],
-            },
-        )
+            chunks = "".join(f"data: {json.dumps(c)}\n\n" for c in stream_chunks(body, reply))
+            events = (chunks + "data: [DONE]\n\n").encode()
+            return httpx.Response(
+                200, content=events, headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(200, json=completion(body, reply))
 
     def by_model(self, model: str) -> list[dict]:
         return [r for r in self.requests if r["model"] == model]
-
-
-def _sse(body: dict, reply: dict, finish: str) -> httpx.Response:
-    """A streamed answer: its text a word per chunk, then the finish, then the usage."""
-
-    def chunk(choices: list, **extra: Any) -> str:
-        data = {"id": reply["id"], "object": "chat.completion.chunk", "created": 1}
-        data.update(model=body["model"], choices=choices, **extra)
-        return f"data: {json.dumps(data)}\n\n"
-
-    words = (reply["message"].get("content") or "").split(" ")
-    events = [
-        chunk([{"index": 0, "delta": {"content": w if i == 0 else " " + w}}])
-        for i, w in enumerate(words)
-    ]
-    events.append(chunk([{"index": 0, "delta": {}, "finish_reason": finish}]))
-    if (body.get("stream_options") or {}).get("include_usage"):
-        events.append(chunk([], usage=reply["usage"]))
-    events.append("data: [DONE]\n\n")
-    return httpx.Response(
-        200, content="".join(events).encode(), headers={"content-type": "text/event-stream"}
-    )
