@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from litellm_mixture.cli import main
-from tests.upstream_process import fake_upstream
 
 BIN = Path(sys.executable).parent / "litellm-mixture"
 TRIO = "openai/p1+openai/p2>openai/agg"
@@ -183,21 +182,20 @@ def command(*args, **env):
     )
 
 
-def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream():
+def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream(upstream_process):
     demo = command("run", "demo", "What is MoA?")
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.startswith("[canned aggregator]")
     assert "4 calls (0 failed)" in demo.stderr
-    with fake_upstream() as up:
-        served = {"OPENAI_API_BASE": up.base, "OPENAI_API_KEY": "sk-cli-test"}
-        done = command("run", TRIO, "hi", "--json", **served)
-        assert done.returncode == 0, done.stderr
-        doc = json.loads(done.stdout)
-        assert doc["content"].startswith("answer from agg") and doc["failed_calls"] == 0
-        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
-        assert "sk-cli-test" not in done.stdout + done.stderr
-        bad = command("run", "openai/p1>", "hi", **served)
-        assert bad.returncode == 1 and "empty layer" in bad.stderr and "Traceback" not in bad.stderr
+    served = {"OPENAI_API_BASE": upstream_process.base, "OPENAI_API_KEY": "sk-cli-test"}
+    done = command("run", TRIO, "hi", "--json", **served)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["content"].startswith("answer from agg") and doc["failed_calls"] == 0
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == ["agg", "p1", "p2"]
+    assert "sk-cli-test" not in done.stdout + done.stderr
+    bad = command("run", "openai/p1>", "hi", **served)
+    assert bad.returncode == 1 and "empty layer" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.parametrize("command", ["run", "validate", "explain", "encode", "presets"])
@@ -275,19 +273,18 @@ def test_validate_warns_about_members_litellm_cannot_route():
     assert invoke("validate", "moa-lite").stderr == ""
 
 
-def test_the_demo_runs_the_mixture_once_and_tabulates_that_run():
-    with fake_upstream() as up:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
-        env.update(OPENAI_API_BASE=up.base, OPENAI_API_KEY="sk-demo-test")
-        done = subprocess.run(
-            [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", "mixture/" + TRIO],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
+def test_the_demo_runs_the_mixture_once_and_tabulates_that_run(upstream_process):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    env.update(OPENAI_API_BASE=upstream_process.base, OPENAI_API_KEY="sk-demo-test")
+    done = subprocess.run(
+        [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", "mixture/" + TRIO],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == ["agg", "p1", "p2"]
     out = done.stdout
     assert "answer from agg" in out and done.stderr == ""
     rows = [line.split() for line in out.splitlines() if line.startswith("  ")]
