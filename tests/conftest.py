@@ -1,6 +1,8 @@
-"""Test settings: offline litellm, HTTP through httpx so respx can intercept it."""
+"""Test settings (offline litellm, HTTP through httpx so respx can intercept it) and the
+fixtures test modules share."""
 
 import os
+from collections.abc import Iterator
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("OPENAI_API_KEY", "sk-test-not-a-real-key")
@@ -8,6 +10,56 @@ os.environ.pop("OPENAI_API_BASE", None)
 os.environ.pop("OPENAI_BASE_URL", None)
 
 import litellm
+import pytest
+import respx
+
+from tests.respx_upstream import URL, RespxUpstream
+from tests.upstream_process import UpstreamProcess, fake_upstream
 
 # litellm's default async transport is aiohttp, which respx cannot see.
 litellm.disable_aiohttp_transport = True
+
+
+@pytest.fixture
+def respx_upstream() -> Iterator[RespxUpstream]:
+    """The fake upstream in-process: respx answers every call to OpenAI's URL like
+    tests/fake_upstream.py, and records it. ``.respx`` is the router, for more routes."""
+    fake = RespxUpstream()
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(URL).mock(side_effect=fake)
+        fake.respx = mock
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shared_upstream_process() -> Iterator[UpstreamProcess]:
+    """The fake upstream process (tests/fake_upstream.py on 127.0.0.1) a module's tests share;
+    tests take ``upstream_process``."""
+    with fake_upstream() as up:
+        yield up
+
+
+@pytest.fixture
+def upstream_process(shared_upstream_process) -> UpstreamProcess:
+    """The fake upstream process with no latency, fault or fixed reply, and no call recorded."""
+    shared_upstream_process.configure()
+    shared_upstream_process.clear()
+    return shared_upstream_process
+
+
+@pytest.fixture
+def served(upstream_process, monkeypatch) -> Iterator[UpstreamProcess]:
+    """``upstream_process`` with litellm in this process calling it over real sockets."""
+    monkeypatch.setenv("OPENAI_API_BASE", upstream_process.base)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-served")
+    litellm.disable_aiohttp_transport = False  # the real default transport: resets, hangs
+    yield upstream_process
+    litellm.disable_aiohttp_transport = True
+
+
+@pytest.fixture
+def proxy(proxy_process, upstream_process):
+    """The module's proxy process (its ``proxy_process`` fixture), its spend log emptied, in
+    front of ``upstream_process``."""
+    proxy_process.spend_file.unlink(missing_ok=True)
+    return proxy_process

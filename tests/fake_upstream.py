@@ -97,6 +97,55 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
     return {"id": f"chatcmpl-{n}", "message": message, "usage": usage}
 
 
+def _finish(reply: dict[str, Any]) -> str:
+    return "tool_calls" if reply["message"].get("tool_calls") else "stop"
+
+
+def completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body answering ``body`` with ``reply`` whole."""
+    choice = {"index": 0, "message": reply["message"], "finish_reason": _finish(reply)}
+    return {
+        "id": reply["id"],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [choice],
+        "usage": reply["usage"],
+    }
+
+
+def _tool_call_deltas(call: dict[str, Any]) -> list[dict[str, Any]]:
+    """A tool call in two pieces, its arguments split after four characters."""
+    args = call["function"]["arguments"]
+    function = {"name": call["function"]["name"], "arguments": args[:4]}
+    first = {"index": 0, "id": call["id"], "type": "function", "function": function}
+    rest = {"index": 0, "function": {"arguments": args[4:]}}
+    return [{"role": "assistant", "tool_calls": [first]}, {"tool_calls": [rest]}]
+
+
+def stream_chunks(body: dict[str, Any], reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunks streaming ``reply``: its reasoning, then its tool call or its text a word per
+    chunk, then the finish, then the usage when the request asked for it."""
+    base = {"id": reply["id"], "object": "chat.completion.chunk", "created": int(time.time())}
+    base["model"] = body["model"]
+    message = reply["message"]
+    deltas = []
+    if message.get("reasoning_content"):
+        deltas.append({"role": "assistant", "reasoning_content": message["reasoning_content"]})
+    if message.get("tool_calls"):
+        deltas += _tool_call_deltas(message["tool_calls"][0])
+    else:
+        words = message["content"].split(" ")
+        deltas += [{"content": w if i == 0 else " " + w} for i, w in enumerate(words)]
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+    ]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": _finish(reply)}]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**base, "choices": [], "usage": reply["usage"]})
+    return chunks
+
+
 class Upstream:
     def __init__(self, latencies: dict[str, float], gaps: dict[str, float] | None = None) -> None:
         self.latencies = latencies
@@ -194,76 +243,20 @@ class Upstream:
         delay = self._setting(self.latencies, body["model"])
         if delay:
             await asyncio.sleep(delay)
-        base = {"id": reply["id"], "created": int(time.time()), "model": body["model"]}
-        finish = "tool_calls" if reply["message"].get("tool_calls") else "stop"
         if not body.get("stream"):
-            return web.json_response(
-                {
-                    **base,
-                    "object": "chat.completion",
-                    "choices": [{"index": 0, "message": reply["message"], "finish_reason": finish}],
-                    "usage": reply["usage"],
-                }
-            )
+            return web.json_response(completion(body, reply))
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-
         gap = self._setting(self.gaps, body["model"])
-
-        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
-            chunk = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
+        words = 0
+        for chunk in stream_chunks(body, reply):
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             if gap:
                 await asyncio.sleep(gap)
-
-        message = reply["message"]
-        if message.get("reasoning_content"):
-            delta = {"role": "assistant", "reasoning_content": message["reasoning_content"]}
-            await send([{"index": 0, "delta": delta, "finish_reason": None}])
-        if message.get("tool_calls"):
-            call = message["tool_calls"][0]
-            args = call["function"]["arguments"]
-            await send(
-                [
-                    {
-                        "index": 0,
-                        "delta": {
-                            "role": "assistant",
-                            "tool_calls": [
-                                {
-                                    "index": 0,
-                                    "id": call["id"],
-                                    "type": "function",
-                                    "function": {
-                                        "name": call["function"]["name"],
-                                        "arguments": args[:4],
-                                    },
-                                }
-                            ],
-                        },
-                    }
-                ]
-            )
-            await send(
-                [
-                    {
-                        "index": 0,
-                        "delta": {
-                            "tool_calls": [{"index": 0, "function": {"arguments": args[4:]}}]
-                        },
-                    }
-                ]
-            )
-        else:
-            for i, word in enumerate(message["content"].split(" ")):
-                piece = word if i == 0 else " " + word
-                await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-                if reset and i == 1:  # two chunks out, then the connection drops
-                    request.transport.abort()
-                    raise ConnectionResetError("reset by the fake upstream mid-stream")
-        await send([{"index": 0, "delta": {}, "finish_reason": finish}])
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await send([], usage=reply["usage"])
+            words += "content" in (chunk["choices"] or [{"delta": {}}])[0]["delta"]
+            if reset and words == 2:  # two chunks of the answer out, then the connection drops
+                request.transport.abort()
+                raise ConnectionResetError("reset by the fake upstream mid-stream")
         await response.write(b"data: [DONE]\n\n")
         return response
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from litellm_mixture.aider import METADATA_FILE, SETTINGS_FILE
+from tests.helpers import AIDER_DIR, AIDER_LITELLM, readme_commands
 from tests.proxy_process import litellm_proxy
-from tests.test_modelinfo import AIDER_DIR, AIDER_LITELLM, readme_commands
-from tests.upstream_process import ROOT, fake_upstream
+from tests.upstream_process import ROOT
 
 AIDER_VERSION = "0.86.2"
 AIDER = f"aider-chat=={AIDER_VERSION}"
@@ -89,12 +89,6 @@ def aider_python() -> str:
     return first[2:]
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    with fake_upstream() as up:
-        yield up
-
-
 def mark_installed(home: Path) -> Path:
     """Write ``~/.aider/installs.json`` as aider 0.86.2 does after its first run of this version
     and interpreter (aider/main.py, ``is_first_run_of_new_version``): the key is
@@ -107,7 +101,7 @@ def mark_installed(home: Path) -> Path:
 
 
 @pytest.fixture
-def workspace(tmp_path, upstream):
+def workspace(tmp_path, upstream_process):
     """A git repo with hello.py, a preset folder, a HOME, and the environment aider runs with."""
     repo, home, presets = tmp_path / "repo", tmp_path / "home", tmp_path / "presets"
     for folder in (repo, home, presets):
@@ -120,7 +114,7 @@ def workspace(tmp_path, upstream):
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
-        "OPENAI_API_BASE": upstream.base,
+        "OPENAI_API_BASE": upstream_process.base,
         "OPENAI_API_KEY": "sk-aider-e2e",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_MIXTURE_PRESETS": str(presets),
@@ -132,8 +126,7 @@ def workspace(tmp_path, upstream):
     (repo / "hello.py").write_text('def greet():\n    return "hi"\n')
     for args in (["init", "-q"], ["add", "hello.py"], ["commit", "-qm", "start"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, timeout=30)
-    upstream.clear()
-    upstream.configure(reply={"gpt-4o": EDIT, "gpt-3.5-turbo": COMMIT_MESSAGE})
+    upstream_process.configure(reply={"gpt-4o": EDIT, "gpt-3.5-turbo": COMMIT_MESSAGE})
     return repo, env
 
 
@@ -216,7 +209,7 @@ def assert_cost_line(output, calls):
     ids=["stream-first-run", "stream-later-run-imports-litellm-in-a-thread", "no-stream-first-run"],
 )
 def test_aider_edits_through_a_mixture_and_commits_with_the_weak_model(
-    aider_venv, workspace, upstream, stream, first_run
+    aider_venv, workspace, upstream_process, stream, first_run
 ):
     repo, env = workspace
     installs = None if first_run else mark_installed(Path(env["HOME"]))
@@ -234,7 +227,7 @@ def test_aider_edits_through_a_mixture_and_commits_with_the_weak_model(
     for warning in ("Unknown context window", "Warning for", "Did you mean one of these"):
         assert warning not in output, output
 
-    calls = upstream.calls()
+    calls = upstream_process.calls()
     by_model = {
         m: [c for c in calls if c["request"]["model"] == m]
         for m in {c["request"]["model"] for c in calls}
@@ -305,12 +298,12 @@ def test_the_hook_registers_when_aider_imports_litellm_in_a_background_thread(ai
 
 
 def test_aider_reaches_a_mixture_through_the_litellm_proxy(
-    aider_venv, workspace, upstream, tmp_path
+    aider_venv, workspace, upstream_process, tmp_path
 ):
     repo, env = workspace
     (tmp_path / "proxy").mkdir()
     model = "litellm_proxy/mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o"
-    with litellm_proxy(tmp_path / "proxy", upstream.base, spend_spy=False) as proxy:
+    with litellm_proxy(tmp_path / "proxy", upstream_process.base, spend_spy=False) as proxy:
         env = {
             **env,
             "LITELLM_PROXY_API_BASE": proxy.base,
@@ -319,7 +312,7 @@ def test_aider_reaches_a_mixture_through_the_litellm_proxy(
         output = run_aider(repo, env, model=model, weak="litellm_proxy/gpt-4o-mini")
     assert (repo / "hello.py").read_text() == 'def greet():\n    return "hello"\n'
     assert "Unknown context window" not in output
-    calls = sorted(upstream.calls(), key=lambda c: c["at"])
+    calls = sorted(upstream_process.calls(), key=lambda c: c["at"])
     models = sorted(c["request"]["model"] for c in calls)
     # Two proposers and the commit message (the weak model) on gpt-4o-mini; one aggregation.
     assert models == ["deepseek-chat", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini"]

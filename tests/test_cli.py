@@ -11,8 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from litellm_mixture.cli import main
-from tests.test_provider import upstream  # noqa: F401  (fixture)
-from tests.upstream_process import fake_upstream
 
 BIN = Path(sys.executable).parent / "litellm-mixture"
 TRIO = "openai/p1+openai/p2>openai/agg"
@@ -22,7 +20,7 @@ def invoke(*args, stdin=None):
     return CliRunner().invoke(main, list(args), input=stdin)
 
 
-def test_run_streams_the_answer_and_shows_every_call_then_a_summary(upstream):  # noqa: F811
+def test_run_streams_the_answer_and_shows_every_call_then_a_summary(respx_upstream):
     result = invoke("run", TRIO, "What is 2+2?")
     assert result.exit_code == 0, result.output
     assert (
@@ -37,12 +35,14 @@ def test_run_streams_the_answer_and_shows_every_call_then_a_summary(upstream):  
     assert "critical path" in rows[-1] and "$" in rows[-1]
 
 
-def test_run_reads_the_prompt_from_stdin(upstream):  # noqa: F811
+def test_run_reads_the_prompt_from_stdin(respx_upstream):
     assert invoke("run", TRIO, "-", stdin="From stdin?").exit_code == 0
-    assert upstream.by_model("p1")[0]["messages"] == [{"role": "user", "content": "From stdin?"}]
+    assert respx_upstream.by_model("p1")[0]["messages"] == [
+        {"role": "user", "content": "From stdin?"}
+    ]
 
 
-def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: F811
+def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
     result = invoke("run", TRIO, "hi", "--json")
     assert result.exit_code == 0 and result.stderr == ""
     doc = json.loads(result.stdout)
@@ -73,7 +73,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(upstream):  # noqa: 
     assert doc["intermediate_responses"][1]["responses"][0]["text"] == doc["content"]
 
 
-def test_run_writes_a_debug_dump_when_asked(upstream, tmp_path, monkeypatch):  # noqa: F811
+def test_run_writes_a_debug_dump_when_asked(respx_upstream, tmp_path, monkeypatch):
     monkeypatch.setenv("LITELLM_MIXTURE_DUMP_DIR", str(tmp_path))
     assert invoke("run", TRIO, "hi").exit_code == 0
     (path,) = tmp_path.iterdir()
@@ -84,8 +84,8 @@ def test_run_writes_a_debug_dump_when_asked(upstream, tmp_path, monkeypatch):  #
     assert doc["calls"][0]["reply"]["content"].startswith("answer from p1")
 
 
-def test_run_fails_with_the_typed_message_and_exit_1(upstream):  # noqa: F811
-    upstream.overrides.update(
+def test_run_fails_with_the_typed_message_and_exit_1(respx_upstream):
+    respx_upstream.overrides.update(
         {m: httpx.Response(500, json={"error": {"message": "boom"}}) for m in ("p1", "p2")}
     )
     result = invoke("run", TRIO, "hi")
@@ -182,21 +182,20 @@ def command(*args, **env):
     )
 
 
-def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream():
+def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream(upstream_process):
     demo = command("run", "demo", "What is MoA?")
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.startswith("[canned aggregator]")
     assert "4 calls (0 failed)" in demo.stderr
-    with fake_upstream() as up:
-        served = {"OPENAI_API_BASE": up.base, "OPENAI_API_KEY": "sk-cli-test"}
-        done = command("run", TRIO, "hi", "--json", **served)
-        assert done.returncode == 0, done.stderr
-        doc = json.loads(done.stdout)
-        assert doc["content"].startswith("answer from agg") and doc["failed_calls"] == 0
-        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
-        assert "sk-cli-test" not in done.stdout + done.stderr
-        bad = command("run", "openai/p1>", "hi", **served)
-        assert bad.returncode == 1 and "empty layer" in bad.stderr and "Traceback" not in bad.stderr
+    served = {"OPENAI_API_BASE": upstream_process.base, "OPENAI_API_KEY": "sk-cli-test"}
+    done = command("run", TRIO, "hi", "--json", **served)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["content"].startswith("answer from agg") and doc["failed_calls"] == 0
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == ["agg", "p1", "p2"]
+    assert "sk-cli-test" not in done.stdout + done.stderr
+    bad = command("run", "openai/p1>", "hi", **served)
+    assert bad.returncode == 1 and "empty layer" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.parametrize("command", ["run", "validate", "explain", "encode", "presets"])
@@ -274,19 +273,18 @@ def test_validate_warns_about_members_litellm_cannot_route():
     assert invoke("validate", "moa-lite").stderr == ""
 
 
-def test_the_demo_runs_the_mixture_once_and_tabulates_that_run():
-    with fake_upstream() as up:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
-        env.update(OPENAI_API_BASE=up.base, OPENAI_API_KEY="sk-demo-test")
-        done = subprocess.run(
-            [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", "mixture/" + TRIO],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        assert sorted(c["request"]["model"] for c in up.calls()) == ["agg", "p1", "p2"]
+def test_the_demo_runs_the_mixture_once_and_tabulates_that_run(upstream_process):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    env.update(OPENAI_API_BASE=upstream_process.base, OPENAI_API_KEY="sk-demo-test")
+    done = subprocess.run(
+        [sys.executable, "-m", "litellm_mixture.demo", "hi", "--model", "mixture/" + TRIO],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == ["agg", "p1", "p2"]
     out = done.stdout
     assert "answer from agg" in out and done.stderr == ""
     rows = [line.split() for line in out.splitlines() if line.startswith("  ")]

@@ -17,11 +17,9 @@ import pytest
 import yaml
 
 from litellm_mixture import provider
-from tests import test_proxy
+from tests.helpers import NEWER_LITELLM, billed, wait_for
 from tests.proxy_process import litellm_proxy
-from tests.test_e2e import NEWER_LITELLM
-from tests.test_proxy import billed, wait_for
-from tests.upstream_process import ROOT, fake_upstream
+from tests.upstream_process import ROOT
 
 # A member alias litellm knows reasons (litellm.supports_reasoning), and an operator's entry
 # that uses it: reasoning settings reach o4-mini and not gpt-4o-mini.
@@ -83,20 +81,11 @@ CODEX_TOOLS = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with (
-        fake_upstream() as upstream,
-        litellm_proxy(
-            tmp_path_factory.mktemp("proxy"),
-            upstream.base,
-            models=[REASONER, LOCAL_REASONER, ENTRY],
-        ) as proxy,
-    ):
-        yield upstream, proxy
-
-
-# Fresh per test, from this module's stack.
-upstream, proxy = test_proxy.upstream, test_proxy.proxy
+def proxy_process(tmp_path_factory, shared_upstream_process):
+    folder = tmp_path_factory.mktemp("proxy")
+    models = [REASONER, LOCAL_REASONER, ENTRY]
+    with litellm_proxy(folder, shared_upstream_process.base, models=models) as proxy:
+        yield proxy
 
 
 @pytest.fixture
@@ -113,11 +102,11 @@ def codex(proxy):
     )
 
 
-def assert_billed(upstream, proxy, input_tokens, output_tokens, header=None):
+def assert_billed(upstream_process, proxy, input_tokens, output_tokens, header=None):
     """Usage = the upstream's billed tokens; the cost header and the logged spend = its cost.
     The key is billed once, for the mixture; member calls are billed to no key."""
-    calls = upstream.calls()
-    prompt, completion, cost = billed(upstream)
+    calls = upstream_process.calls()
+    prompt, completion, cost = billed(upstream_process)
     assert (input_tokens, output_tokens) == (prompt, completion)
     if header is not None:
         assert float(header) == pytest.approx(cost, rel=1e-6)
@@ -144,10 +133,10 @@ def the_tool_call(content):
     return call
 
 
-def assert_reasoning_reached_reasoners(upstream, model):
+def assert_reasoning_reached_reasoners(upstream_process, model):
     """Reasoning settings reach the members litellm says reason, and no reasoning text
     becomes a reference."""
-    calls = [c["request"] for c in upstream.calls()]
+    calls = [c["request"] for c in upstream_process.calls()]
     assert len(calls) == PROPOSERS[model] + 1
     for call in calls:
         assert ("reasoning_effort" in call) == (call["model"] == "o4-mini"), call["model"]
@@ -174,7 +163,7 @@ def tool_turn():
 
 
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
-def test_messages_answer_with_the_summed_usage_and_cost(claude, upstream, proxy, model):
+def test_messages_answer_with_the_summed_usage_and_cost(claude, upstream_process, proxy, model):
     raw = claude.messages.with_raw_response.create(
         model=model,
         max_tokens=4096,
@@ -188,12 +177,12 @@ def test_messages_answer_with_the_summed_usage_and_cost(claude, upstream, proxy,
     assert message.stop_reason == "end_turn"
     usage = message.usage
     header = messages_cost_header(raw)
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_billed(upstream_process, proxy, usage.input_tokens, usage.output_tokens, header)
+    assert_reasoning_reached_reasoners(upstream_process, model)
 
 
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
-def test_messages_stream_a_tool_call_after_a_tool_result(claude, upstream, proxy, model):
+def test_messages_stream_a_tool_call_after_a_tool_result(claude, upstream_process, proxy, model):
     with claude.messages.stream(
         model=model,
         max_tokens=4096,
@@ -211,24 +200,26 @@ def test_messages_stream_a_tool_call_after_a_tool_result(claude, upstream, proxy
     # litellm's bridge sends message_start before the mixture's first chunk, so it cannot
     # carry the usage; the final message_delta does (docs/proxy.md).
     assert events[0].type == "message_start" and events[0].message.usage.input_tokens == 0
-    assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_billed(upstream_process, proxy, message.usage.input_tokens, message.usage.output_tokens)
+    assert_reasoning_reached_reasoners(upstream_process, model)
     # Proposers get the tool turn as text, and no tools.
-    proposer = upstream.calls()[0]["request"]
+    proposer = upstream_process.calls()[0]["request"]
     assert "tools" not in proposer and "saved 7" in str(proposer["messages"])
 
 
-def test_messages_tool_result_turn_not_streamed(claude, upstream, proxy):
+def test_messages_tool_result_turn_not_streamed(claude, upstream_process, proxy):
     raw = claude.messages.with_raw_response.create(
         model=CLIENT, max_tokens=1024, tools=[SAVE], messages=tool_turn()
     )
     message = raw.parse()
     assert the_tool_call(message.content).input == {"refs": 2}
     header = messages_cost_header(raw)
-    assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens, header)
+    assert_billed(
+        upstream_process, proxy, message.usage.input_tokens, message.usage.output_tokens, header
+    )
 
 
-def test_messages_text_streamed(claude, upstream, proxy):
+def test_messages_text_streamed(claude, upstream_process, proxy):
     with claude.messages.stream(
         model=CLIENT,
         max_tokens=1024,
@@ -238,7 +229,7 @@ def test_messages_text_streamed(claude, upstream, proxy):
         text = "".join(stream.text_stream)
         message = stream.get_final_message()
     assert text == message.content[0].text and text.endswith("aggregating 2 references")
-    assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens)
+    assert_billed(upstream_process, proxy, message.usage.input_tokens, message.usage.output_tokens)
 
 
 def test_the_demo_cost_header_is_the_summed_cost_not_the_presets_estimate(claude, proxy):
@@ -252,7 +243,7 @@ def test_the_demo_cost_header_is_the_summed_cost_not_the_presets_estimate(claude
         assert float(header) == pytest.approx(spend[0]["response_cost"], rel=1e-9)
 
 
-def test_a_request_shaped_like_claude_codes(claude, upstream, proxy):
+def test_a_request_shaped_like_claude_codes(claude, upstream_process, proxy):
     system = [
         {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
         {
@@ -277,8 +268,8 @@ def test_a_request_shaped_like_claude_codes(claude, upstream, proxy):
         message = stream.get_final_message()
     call = the_tool_call(message.content)
     assert call.name == "tool_0" and call.input == {"refs": 3}
-    assert_billed(upstream, proxy, message.usage.input_tokens, message.usage.output_tokens)
-    assert_reasoning_reached_reasoners(upstream, NAMED)
+    assert_billed(upstream_process, proxy, message.usage.input_tokens, message.usage.output_tokens)
+    assert_reasoning_reached_reasoners(upstream_process, NAMED)
     # Claude Code counts tokens before it sends: the proxy answers for a mixture's name too.
     counted = claude.messages.count_tokens(
         model=NAMED, system=system, messages=[{"role": "user", "content": prompt}]
@@ -287,17 +278,17 @@ def test_a_request_shaped_like_claude_codes(claude, upstream, proxy):
     assert counted.input_tokens > 0
 
 
-def test_claude_codes_max_tokens_is_over_the_client_spec_limit(claude, upstream):
+def test_claude_codes_max_tokens_is_over_the_client_spec_limit(claude, upstream_process):
     # Claude Code asks for 32000 output tokens; a client spec may ask for 4096 by default
     # (mixture_policy.max_tokens). integrations/claude-code/ says how to lower it.
     with pytest.raises(anthropic.BadRequestError) as err:
         claude.messages.create(
             model=CLIENT, max_tokens=32000, messages=[{"role": "user", "content": "hi"}]
         )
-    assert "rule 'max_tokens'" in str(err.value) and upstream.calls() == []
+    assert "rule 'max_tokens'" in str(err.value) and upstream_process.calls() == []
 
 
-def test_a_client_cannot_claim_an_entrys_trust_through_metadata(proxy, upstream):
+def test_a_client_cannot_claim_an_entrys_trust_through_metadata(proxy, upstream_process):
     """The Router names the entry it routed to in the request's metadata, on some routes under
     litellm_metadata: a client that writes the other one gets no operator's trust for its copy
     of the operator's spec (team-moa's, with a max_tokens only the entry may ask for)."""
@@ -313,7 +304,7 @@ def test_a_client_cannot_claim_an_entrys_trust_through_metadata(proxy, upstream)
         body = {**body, "max_tokens": 100_000}
         r = httpx.post(proxy.base + route, json=body, headers=headers, timeout=60)
         assert r.status_code == 400 and "rule 'max_tokens'" in r.text, (route, r.text)
-    assert upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
 @pytest.mark.parametrize(
@@ -343,7 +334,7 @@ responses_bridge = pytest.mark.skipif(
 
 @responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
-def test_responses_answer_with_the_summed_usage_and_cost(codex, upstream, proxy, model):
+def test_responses_answer_with_the_summed_usage_and_cost(codex, upstream_process, proxy, model):
     raw = codex.responses.with_raw_response.create(
         model=model,
         instructions="Answer in one line.",
@@ -354,19 +345,19 @@ def test_responses_answer_with_the_summed_usage_and_cost(codex, upstream, proxy,
     assert response.output_text.endswith(f"aggregating {PROPOSERS[model]} references")
     usage = response.usage
     header = raw.headers["x-litellm-response-cost"]
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_billed(upstream_process, proxy, usage.input_tokens, usage.output_tokens, header)
+    assert_reasoning_reached_reasoners(upstream_process, model)
 
 
-def assert_streamed_tool_call(events, upstream, proxy, model, tool):
+def assert_streamed_tool_call(events, upstream_process, proxy, model, tool):
     """A Responses stream that ends in one call of ``tool``, billed and reasoned as it should."""
     (done,) = [e for e in events if e.type == "response.completed"]
     (call,) = done.response.output
     assert call.type == "function_call" and call.name == tool
     assert call.arguments == f'{{"refs": {PROPOSERS[model]}}}'
     usage = done.response.usage
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
-    assert_reasoning_reached_reasoners(upstream, model)
+    assert_billed(upstream_process, proxy, usage.input_tokens, usage.output_tokens)
+    assert_reasoning_reached_reasoners(upstream_process, model)
 
 
 def codex_tool_turn():
@@ -387,7 +378,7 @@ RESPONSES_SAVE = {
 
 @responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
-def test_responses_stream_a_tool_call_after_a_tool_result(codex, upstream, proxy, model):
+def test_responses_stream_a_tool_call_after_a_tool_result(codex, upstream_process, proxy, model):
     events = list(
         codex.responses.create(
             model=model,
@@ -398,13 +389,13 @@ def test_responses_stream_a_tool_call_after_a_tool_result(codex, upstream, proxy
             stream=True,
         )
     )
-    assert_streamed_tool_call(events, upstream, proxy, model, "save")
-    proposer = upstream.calls()[0]["request"]
+    assert_streamed_tool_call(events, upstream_process, proxy, model, "save")
+    proposer = upstream_process.calls()[0]["request"]
     assert "tools" not in proposer and "saved 7" in str(proposer["messages"])
 
 
 @responses_bridge
-def test_responses_tool_result_turn_not_streamed(codex, upstream, proxy):
+def test_responses_tool_result_turn_not_streamed(codex, upstream_process, proxy):
     raw = codex.responses.with_raw_response.create(
         model=CLIENT, input=codex_tool_turn(), tools=[RESPONSES_SAVE]
     )
@@ -412,22 +403,22 @@ def test_responses_tool_result_turn_not_streamed(codex, upstream, proxy):
     assert response.output[0].type == "function_call" and response.output[0].name == "save"
     usage = response.usage
     header = raw.headers["x-litellm-response-cost"]
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens, header)
+    assert_billed(upstream_process, proxy, usage.input_tokens, usage.output_tokens, header)
 
 
 @responses_bridge
-def test_responses_text_streamed(codex, upstream, proxy):
+def test_responses_text_streamed(codex, upstream_process, proxy):
     events = list(codex.responses.create(model=CLIENT, input="Name a prime.", stream=True))
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     (done,) = [e for e in events if e.type == "response.completed"]
     assert text == done.response.output_text and text.endswith("aggregating 2 references")
     usage = done.response.usage
-    assert_billed(upstream, proxy, usage.input_tokens, usage.output_tokens)
+    assert_billed(upstream_process, proxy, usage.input_tokens, usage.output_tokens)
 
 
 @responses_bridge
 @pytest.mark.parametrize("model", [NAMED, CLIENT])
-def test_a_request_shaped_like_codexs(codex, upstream, proxy, model):
+def test_a_request_shaped_like_codexs(codex, upstream_process, proxy, model):
     events = list(
         codex.responses.create(
             model=model,
@@ -455,10 +446,10 @@ def test_a_request_shaped_like_codexs(codex, upstream, proxy, model):
             extra_headers={"originator": "codex_cli_rs", "session_id": str(uuid.uuid4())},
         )
     )
-    assert_streamed_tool_call(events, upstream, proxy, model, "shell")
+    assert_streamed_tool_call(events, upstream_process, proxy, model, "shell")
 
 
-def test_the_operator_says_which_alias_reasons(upstream, proxy):
+def test_the_operator_says_which_alias_reasons(upstream_process, proxy):
     chat = openai.OpenAI(
         base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0, timeout=60
     )
@@ -467,7 +458,10 @@ def test_the_operator_says_which_alias_reasons(upstream, proxy):
         messages=[{"role": "user", "content": "Name a prime number."}],
         reasoning_effort="high",
     )
-    sent = {c["request"]["model"]: c["request"].get("reasoning_effort") for c in upstream.calls()}
+    sent = {
+        c["request"]["model"]: c["request"].get("reasoning_effort")
+        for c in upstream_process.calls()
+    }
     assert sent == {"local-r1": "high", "gpt-4o-mini": None, "gpt-4o": None}
 
 
@@ -477,7 +471,7 @@ def test_the_operator_says_which_alias_reasons(upstream, proxy):
 @pytest.mark.parametrize("stream", [False, True], ids=["response", "stream"])
 @pytest.mark.parametrize("model", ["team-moa", CLIENT])
 def test_completion_cost_of_a_reply_through_the_proxy_is_the_summed_cost(
-    upstream, proxy, monkeypatch, model, stream
+    upstream_process, proxy, monkeypatch, model, stream
 ):
     """What aider prints for ``litellm_proxy/<name>``: litellm.completion_cost of the reply
     (of the stream object itself, read to its end, when streamed). The name has an estimated
@@ -495,14 +489,14 @@ def test_completion_cost_of_a_reply_through_the_proxy_is_the_summed_cost(
         text = reply.choices[0].message.content
     assert text.endswith("references")
     assert litellm.completion_cost(completion_response=reply) == pytest.approx(
-        billed(upstream)[2], rel=1e-9
+        billed(upstream_process)[2], rel=1e-9
     )
 
 
 # ------------------------------------------------------------------ the shipped settings
 
 
-def test_the_shipped_claude_code_settings_work_against_the_proxy(upstream, proxy):
+def test_the_shipped_claude_code_settings_work_against_the_proxy(upstream_process, proxy):
     """integrations/claude-code/settings.json as Claude Code reads it, against this proxy
     (whose port is a free one, not the documented 4000)."""
     env = json.loads((ROOT / "integrations" / "claude-code" / "settings.json").read_text())["env"]
@@ -526,7 +520,7 @@ def test_the_shipped_claude_code_settings_work_against_the_proxy(upstream, proxy
 
 
 @responses_bridge
-def test_the_shipped_codex_config_and_profile_work_against_the_proxy(upstream, proxy):
+def test_the_shipped_codex_config_and_profile_work_against_the_proxy(upstream_process, proxy):
     tomllib = pytest.importorskip("tomllib")
     folder = ROOT / "integrations"
     config = tomllib.loads((folder / "codex" / "config.toml").read_text())

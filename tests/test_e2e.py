@@ -6,59 +6,16 @@ import os
 import subprocess
 import sys
 import time
-from importlib.metadata import version
 
 import litellm
 import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
-from tests.upstream_process import ROOT, fake_upstream
+from tests.helpers import NEWER_LITELLM, TOOLS, billed
+from tests.upstream_process import ROOT
 
-NEWER_LITELLM = tuple(map(int, version("litellm").split(".")[:2])) >= (1, 100)
 SPEC = "mixture/openai/gpt-4o-mini*2+openai/gpt-4o>openai/gpt-4o"
 ASK = [{"role": "user", "content": "Name a prime number."}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "save",
-            "parameters": {"type": "object", "properties": {"refs": {"type": "integer"}}},
-        },
-    }
-]
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with fake_upstream() as up:
-        yield up
-
-
-@pytest.fixture
-def served(upstream, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_BASE", upstream.base)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-e2e")
-    litellm.disable_aiohttp_transport = False  # the real default transport, real sockets
-    upstream.clear()
-    yield upstream
-    litellm.disable_aiohttp_transport = True
-
-
-def billed(upstream) -> tuple[int, int, float]:
-    calls = upstream.calls()
-    prompt = sum(c["usage"]["prompt_tokens"] for c in calls)
-    completion = sum(c["usage"]["completion_tokens"] for c in calls)
-    cost = sum(
-        sum(
-            litellm.cost_per_token(
-                model=c["request"]["model"],
-                prompt_tokens=c["usage"]["prompt_tokens"],
-                completion_tokens=c["usage"]["completion_tokens"],
-            )
-        )
-        for c in calls
-    )
-    return prompt, completion, cost
 
 
 def assert_sums(usage, cost, upstream, calls=4):
@@ -190,13 +147,13 @@ def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_installing_is_enough_no_import_of_ours(upstream):
+def test_installing_is_enough_no_import_of_ours(upstream_process):
     code = (
         "import litellm\n"
         f"r = litellm.completion(model={SPEC!r}, messages={ASK!r})\n"
         "print(r.choices[0].message.content)\n"
     )
-    done = _fresh_python(code, OPENAI_API_BASE=upstream.base, OPENAI_API_KEY="sk-test")
+    done = _fresh_python(code, OPENAI_API_BASE=upstream_process.base, OPENAI_API_KEY="sk-test")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("aggregating 3 references")
 
@@ -272,7 +229,7 @@ def test_no_task_destroyed_message_after_a_sync_call_then_another_loop():
     assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
 
 
-def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream):
+def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream_process):
     code = (
         "import threading\n"
         "def load():\n"
@@ -282,7 +239,7 @@ def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream):
         f"r = litellm.completion(model={SPEC!r}, messages={ASK!r})\n"
         "print(r.model)\n"
     )
-    done = _fresh_python(code, OPENAI_API_BASE=upstream.base, OPENAI_API_KEY="sk-test")
+    done = _fresh_python(code, OPENAI_API_BASE=upstream_process.base, OPENAI_API_KEY="sk-test")
     assert done.stdout.strip() == SPEC, done.stderr
 
 

@@ -17,32 +17,14 @@ import litellm
 import pytest
 
 import litellm_mixture
-from tests.test_e2e import NEWER_LITELLM
-from tests.upstream_process import fake_upstream
+from litellm_mixture import cost
+from tests.helpers import NEWER_LITELLM, wait_for
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 # retries: 0 turns off the provider SDK's own retries, so every call the upstream sees is ours.
 THREE = (
     "{retries: 0, steps: [{propose: [openai/p1, openai/p2, openai/p3]}, {aggregate: openai/agg}]}"
 )
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with fake_upstream() as up:
-        yield up
-
-
-@pytest.fixture
-def served(upstream, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_BASE", upstream.base)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-faults")
-    litellm.disable_aiohttp_transport = False  # real sockets: resets and hangs are real
-    upstream.configure()
-    upstream.clear()
-    yield upstream
-    upstream.configure()
-    litellm.disable_aiohttp_transport = True
 
 
 def spec(**top):
@@ -59,13 +41,15 @@ def spec(**top):
 
 
 def ask(model, stream, **kwargs):
-    """The answer text and the trace, streamed or not."""
+    """The answer text and the trace, streamed or not. A response carries the mixture's summary
+    in its hidden params; a stream read to its end, on its logging object (as ``cost.of`` reads
+    it)."""
     if not stream:
         r = litellm.completion(model="mixture/" + model, messages=ASK, **kwargs)
-        return r.choices[0].message.content, r._hidden_params["mixture"]["trace"]
-    chunks = list(litellm.completion(model="mixture/" + model, messages=ASK, stream=True, **kwargs))
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    return text, None
+        return r.choices[0].message.content, r._hidden_params[cost.HIDDEN_KEY]["trace"]
+    response = litellm.completion(model="mixture/" + model, messages=ASK, stream=True, **kwargs)
+    text = "".join(c.choices[0].delta.content or "" for c in response if c.choices)
+    return text, response.logging_obj.model_call_details[cost.HIDDEN_KEY]["trace"]
 
 
 def names(message, model, why):
@@ -77,13 +61,6 @@ def names(message, model, why):
 
 def states(upstream, model):
     return [c["state"] for c in upstream.calls() if c["request"]["model"] == model]
-
-
-def wait_until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return check()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -102,9 +79,8 @@ def test_a_failing_proposer_is_left_out_and_the_survivors_answer(served, stream,
     served.configure(fault={"p1": {"kind": kind}})
     text, trace = ask(THREE, stream)
     assert text.startswith("answer from agg #") and text.endswith("aggregating 2 references")
-    if trace is not None:
-        (p1,) = [t for t in trace if t["model"] == "openai/p1"]
-        assert why in p1["error"] and p1["attempts"] == 1
+    (p1,) = [t for t in trace if t["model"] == "openai/p1"]
+    assert why in p1["error"] and p1["attempts"] == 1
     assert len(states(served, "p1")) == 1  # no retry, no SDK retry
 
 
@@ -138,9 +114,8 @@ def test_retries_wait_for_retry_after_then_succeed(served, stream):
     # A lower bound (the retry may not come sooner than asked), not a speed assertion.
     first, second = (c["at"] for c in served.calls() if c["request"]["model"] == "p1")
     assert second - first >= 0.3
-    if trace is not None:
-        (p1,) = [t for t in trace if t["model"] == "openai/p1"]
-        assert p1["attempts"] == 2 and p1["error"] is None
+    (p1,) = [t for t in trace if t["model"] == "openai/p1"]
+    assert p1["attempts"] == 2 and p1["error"] is None
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -148,10 +123,9 @@ def test_a_hanging_member_times_out_and_its_connection_is_closed(served, stream)
     served.configure(fault={"p1": {"kind": "hang"}})
     text, trace = ask(spec(timeout=0.5), stream)
     assert text.endswith("aggregating 2 references")
-    if trace is not None:
-        (p1,) = [t for t in trace if t["model"] == "openai/p1"]
-        assert "Timeout" in p1["error"]
-    assert wait_until(lambda: states(served, "p1") == ["cancelled"])
+    (p1,) = [t for t in trace if t["model"] == "openai/p1"]
+    assert "Timeout" in p1["error"]
+    assert wait_for(lambda: states(served, "p1") == ["cancelled"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -161,10 +135,9 @@ def test_stragglers_are_cut_after_the_grace_period(served, stream):
     doc = doc.replace('{"propose"', '{"min_successful": 2, "grace": 0.2, "propose"')
     text, trace = ask(doc, stream)
     assert text.endswith("aggregating 2 references")
-    if trace is not None:
-        (p1,) = [t for t in trace if t["model"] == "openai/p1"]
-        assert p1["cut"] and p1["error"] == "cut: still running 0.2s after the quorum"
-    assert wait_until(lambda: states(served, "p1") == ["cancelled"])
+    (p1,) = [t for t in trace if t["model"] == "openai/p1"]
+    assert p1["cut"] and p1["error"] == "cut: still running 0.2s after the quorum"
+    assert wait_for(lambda: states(served, "p1") == ["cancelled"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -180,9 +153,9 @@ def test_the_deadline_cuts_a_slow_aggregator_with_a_timeout_naming_it(served, st
     if stream and not NEWER_LITELLM:
         # litellm 1.81's aiohttp transport keeps a closed stream's connection until the
         # upstream finishes writing; nothing reads it any more.
-        assert wait_until(lambda: states(served, "agg") == ["done"])
+        assert wait_for(lambda: states(served, "agg") == ["done"])
     else:
-        assert wait_until(lambda: states(served, "agg") == ["cancelled"])
+        assert wait_for(lambda: states(served, "agg") == ["cancelled"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -201,7 +174,7 @@ def test_the_callers_timeout_bounds_the_whole_mixture(served, stream):
     )
     assert 1 <= took <= 2.5
     assert all(c["request"]["model"] != "agg" for c in served.calls())
-    assert wait_until(lambda: set(states(served, "p1")) == {"cancelled"})
+    assert wait_for(lambda: set(states(served, "p1")) == {"cancelled"})
 
 
 def mid_stream(error):
@@ -253,7 +226,7 @@ def test_the_quorum_names_every_failed_member(served, stream):
     assert (
         "member openai/p3 -> TimeoutError: cancelled: the quorum could no longer be met" in message
     )
-    assert wait_until(lambda: states(served, "p3") == ["cancelled"]), served.calls()
+    assert wait_for(lambda: states(served, "p3") == ["cancelled"]), served.calls()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -265,9 +238,8 @@ def test_aggregator_fallbacks_are_tried_in_order(served, stream):
     )
     text, trace = ask(doc, stream)
     assert text.startswith("answer from agg3 #") and text.endswith("aggregating 3 references")
-    if trace is not None:
-        finals = [(t["model"], t["error"] is None) for t in trace if t["kind"] == "aggregate"]
-        assert finals == [("openai/agg", False), ("openai/agg2", False), ("openai/agg3", True)]
+    finals = [(t["model"], t["error"] is None) for t in trace if t["kind"] == "aggregate"]
+    assert finals == [("openai/agg", False), ("openai/agg2", False), ("openai/agg3", True)]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -306,7 +278,7 @@ def test_cancelling_the_caller_cancels_every_member_call(served):
             await task
 
     asyncio.run(main())
-    assert wait_until(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3), (
+    assert wait_for(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3), (
         served.calls()
     )
 
@@ -321,7 +293,7 @@ def test_interrupting_a_sync_caller_cancels_every_member_call(served, stream):
     def when_every_member_runs():
         # Once all three calls are in flight, not after a fixed time: a cold litellm can take
         # longer than that to make them.
-        wait_until(lambda: len(served.calls()) == 3)
+        wait_for(lambda: len(served.calls()) == 3)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
@@ -335,7 +307,7 @@ def test_interrupting_a_sync_caller_cancels_every_member_call(served, stream):
     finally:
         watcher.join(timeout=15)
         signal.signal(signal.SIGALRM, previous)
-    assert wait_until(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3)
+    assert wait_for(lambda: [c["state"] for c in served.calls()] == ["cancelled"] * 3)
 
 
 def with_aggregate(**step):
@@ -368,9 +340,8 @@ def test_an_aggregator_without_an_answer_falls_back(served, kind, stream, why):
     served.configure(fault={"agg": {"kind": kind}})
     text, trace = ask(with_aggregate(fallbacks=["openai/agg2"]), stream)
     assert text.startswith("answer from agg2 #") and text.endswith("aggregating 3 references")
-    if trace is not None:
-        (agg,) = [t for t in trace if t["model"] == "openai/agg"]
-        assert agg["error"].startswith(why.removeprefix("ValueError: "))
+    (agg,) = [t for t in trace if t["model"] == "openai/agg"]
+    assert agg["error"].startswith(why.removeprefix("ValueError: "))
 
 
 @pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)
@@ -449,7 +420,7 @@ def test_members_the_mixture_cancelled_do_not_decide_the_errors_type(served, str
         "member openai/p3 -> TimeoutError: cancelled: the quorum could no longer be met"
         in err.value.message
     )
-    assert wait_until(lambda: states(served, "p3") == ["cancelled"])
+    assert wait_for(lambda: states(served, "p3") == ["cancelled"])
 
 
 @pytest.mark.parametrize("need", [1, 2])

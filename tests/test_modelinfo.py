@@ -2,8 +2,6 @@
 
 import importlib.metadata
 import json
-import shlex
-from pathlib import Path
 
 import litellm
 import pytest
@@ -12,11 +10,8 @@ from click.testing import CliRunner
 
 from litellm_mixture import aider, decode, model_info
 from litellm_mixture.cli import main
-from tests.test_provider import complete, upstream  # noqa: F401  (fixture)
+from tests.helpers import AIDER_DIR, AIDER_LITELLM, complete, readme_commands
 
-AIDER_DIR = Path(__file__).resolve().parent.parent / "integrations" / "aider"
-# The litellm aider 0.86.2 pins: the shipped metadata's numbers come from its price map.
-AIDER_LITELLM = "1.81.10"
 PRICE_MAP_FIELDS = {
     "max_input_tokens",
     "max_output_tokens",
@@ -25,15 +20,6 @@ PRICE_MAP_FIELDS = {
     "output_cost_per_token",
     "supports_function_calling",
 }
-
-
-def readme_commands() -> list[list[str]]:
-    """The ``litellm-mixture aider-settings ...`` lines that integrations/aider/README.md says
-    wrote the files next to it, each as the CLI's arguments (from ``aider-settings`` on)."""
-    text = (AIDER_DIR / "README.md").read_text()
-    section = text.split("## The files here", 1)[1].split("\n## ", 1)[0]
-    prefix = "litellm-mixture aider-settings "
-    return [shlex.split(line)[1:] for line in section.splitlines() if line.startswith(prefix)]
 
 
 def price(model):
@@ -72,7 +58,7 @@ def test_presets_are_known_to_litellm():
     assert info["input_cost_per_token"] > 0
 
 
-def test_completion_cost_is_the_summed_cost_of_a_mixture_response(upstream):  # noqa: F811
+def test_completion_cost_is_the_summed_cost_of_a_mixture_response(respx_upstream):
     r = complete("openai/gpt-4o-mini*2>openai/gpt-4o")
     assert litellm.completion_cost(r) == pytest.approx(r._hidden_params["response_cost"])
     assert litellm.completion_cost(completion_response=r) == r._hidden_params["response_cost"]

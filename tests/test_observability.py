@@ -16,7 +16,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from litellm_mixture import dump, redaction
 from litellm_mixture.engine import TraceEntry
 from litellm_mixture.live import LiveView, row
-from tests.test_provider import ASK, complete, upstream  # noqa: F401 (a fixture)
+from tests.helpers import complete
 
 SPEC = "openai/a*2+openai/b>openai/c"
 
@@ -79,8 +79,8 @@ def one_of(calls, model):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_callback_sees_every_member_call_as_one_tree(upstream, spy, stream):  # noqa: F811
-    upstream.overrides["b"] = httpx.Response(500, json={"error": {"message": "down"}})
+def test_a_callback_sees_every_member_call_as_one_tree(respx_upstream, spy, stream):
+    respx_upstream.overrides["b"] = httpx.Response(500, json={"error": {"message": "down"}})
     response = complete(SPEC, stream=stream)
     if stream:
         list(response)
@@ -112,7 +112,7 @@ def test_a_callback_sees_every_member_call_as_one_tree(upstream, spy, stream):  
         assert response._hidden_params["mixture"]["mixture_id"] == members[0]["mixture_id"]
 
 
-def test_members_join_the_callers_trace_and_nested_mixtures_hang_below(upstream, spy):  # noqa: F811
+def test_members_join_the_callers_trace_and_nested_mixtures_hang_below(respx_upstream, spy):
     complete("openai/a+mixture/openai/x%3Eopenai/y>openai/c", metadata={"trace_id": "trace-7"})
     calls = logged(spy, 6)
     outer = next(c for c in calls if c["model"].startswith("openai/a+"))
@@ -127,14 +127,16 @@ def test_members_join_the_callers_trace_and_nested_mixtures_hang_below(upstream,
     assert one_of(calls, "x")[0]["mixture_id"] != one_of(calls, "a")[0]["mixture_id"]
 
 
-def test_intermediate_responses_are_off_by_default(upstream):  # noqa: F811
+def test_intermediate_responses_are_off_by_default(respx_upstream):
     response = complete(SPEC)
     assert getattr(response, "intermediate_responses", None) is None
     assert "intermediate_responses" not in response.model_dump()
 
 
-def test_intermediate_responses_show_each_member_when_asked(upstream):  # noqa: F811
-    upstream.overrides["gpt-4o"] = httpx.Response(429, json={"error": {"message": "slow down"}})
+def test_intermediate_responses_show_each_member_when_asked(respx_upstream):
+    respx_upstream.overrides["gpt-4o"] = httpx.Response(
+        429, json={"error": {"message": "slow down"}}
+    )
     response = complete(
         "openai/gpt-4o-mini*2+openai/gpt-4o>openai/gpt-4o-mini", intermediate_responses=True
     )
@@ -157,10 +159,10 @@ def test_intermediate_responses_show_each_member_when_asked(upstream):  # noqa: 
     costs = [r["cost"] for s in steps for r in s["responses"] if r["cost"] is not None]
     assert sum(costs) == pytest.approx(response._hidden_params["response_cost"])
     # The request param is the mixture's: no member is sent it.
-    assert all("intermediate_responses" not in r for r in upstream.requests)
+    assert all("intermediate_responses" not in r for r in respx_upstream.requests)
 
 
-def test_intermediate_responses_ride_on_the_last_chunk_of_a_stream(upstream):  # noqa: F811
+def test_intermediate_responses_ride_on_the_last_chunk_of_a_stream(respx_upstream):
     chunks = list(complete(SPEC, stream=True, intermediate_responses=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     carried = [c.intermediate_responses for c in chunks if getattr(c, "intermediate_responses", 0)]
@@ -209,7 +211,7 @@ def written(folder):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_dump_holds_the_spec_every_call_and_the_outcome_with_no_secret(
-    upstream,  # noqa: F811
+    respx_upstream,
     dumps,
     stream,
 ):
@@ -239,8 +241,8 @@ def test_a_dump_holds_the_spec_every_call_and_the_outcome_with_no_secret(
     )
 
 
-def test_a_failed_request_is_dumped_with_its_error(upstream, dumps):  # noqa: F811
-    upstream.overrides["c"] = httpx.Response(500, json={"error": {"message": "boom"}})
+def test_a_failed_request_is_dumped_with_its_error(respx_upstream, dumps):
+    respx_upstream.overrides["c"] = httpx.Response(500, json={"error": {"message": "boom"}})
     with pytest.raises(litellm.exceptions.ServiceUnavailableError):
         complete(SPEC)
     (doc,) = written(dumps)
@@ -250,7 +252,7 @@ def test_a_failed_request_is_dumped_with_its_error(upstream, dumps):  # noqa: F8
 
 
 def test_a_dump_that_cannot_be_written_never_fails_the_request(
-    upstream,  # noqa: F811
+    respx_upstream,
     tmp_path,
     monkeypatch,
     caplog,
@@ -263,7 +265,7 @@ def test_a_dump_that_cannot_be_written_never_fails_the_request(
     assert "debug dump not written" in caplog.text
 
 
-def test_without_dumps_or_intermediate_responses_no_call_is_kept(upstream):  # noqa: F811
+def test_without_dumps_or_intermediate_responses_no_call_is_kept(respx_upstream):
     response = complete(SPEC)
     assert dump.ENV not in os.environ
     assert all("request" not in e for e in response._hidden_params["mixture"]["trace"])

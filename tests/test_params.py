@@ -6,10 +6,7 @@ import litellm
 import pytest
 
 from litellm_mixture import params, policy, proxy
-from tests import test_provider
-from tests.test_provider import TOOLS, complete
-
-upstream = test_provider.upstream  # the respx fake upstream, as a fixture here too
+from tests.helpers import TOOLS, complete
 
 
 def notes(response) -> dict[str, str | None]:
@@ -23,10 +20,10 @@ def test_litellm_lists_every_openai_param_for_a_mixture_and_only_for_it():
     assert "reasoning_effort" not in litellm.get_supported_openai_params(model="gpt-4o")
 
 
-def test_reasoning_effort_reaches_the_members_that_reason_and_the_aggregator(upstream):
+def test_reasoning_effort_reaches_the_members_that_reason_and_the_aggregator(respx_upstream):
     r = complete("openai/gpt-4o-mini+openai/o4-mini>openai/o4-mini", reasoning_effort="high")
-    (mini,) = upstream.by_model("gpt-4o-mini")
-    proposer, aggregator = upstream.by_model("o4-mini")
+    (mini,) = respx_upstream.by_model("gpt-4o-mini")
+    proposer, aggregator = respx_upstream.by_model("o4-mini")
     assert "reasoning_effort" not in mini
     assert proposer["reasoning_effort"] == aggregator["reasoning_effort"] == "high"
     assert notes(r) == {
@@ -40,24 +37,24 @@ def test_reasoning_effort_reaches_the_members_that_reason_and_the_aggregator(ups
     assert "answer from o4-mini" in str(aggregator["messages"])
 
 
-def test_thinking_goes_as_reasoning_effort_to_a_model_that_takes_only_that(upstream):
+def test_thinking_goes_as_reasoning_effort_to_a_model_that_takes_only_that(respx_upstream):
     r = complete(
         "openai/gpt-4o-mini>openai/o4-mini", thinking={"type": "enabled", "budget_tokens": 6000}
     )
-    assert upstream.by_model("o4-mini")[0]["reasoning_effort"] == "medium"
-    assert "thinking" not in upstream.by_model("o4-mini")[0]
-    assert not {"thinking", "reasoning_effort"} & set(upstream.by_model("gpt-4o-mini")[0])
+    assert respx_upstream.by_model("o4-mini")[0]["reasoning_effort"] == "medium"
+    assert "thinking" not in respx_upstream.by_model("o4-mini")[0]
+    assert not {"thinking", "reasoning_effort"} & set(respx_upstream.by_model("gpt-4o-mini")[0])
     assert notes(r)[("openai/o4-mini", 1)] == "thinking sent as reasoning_effort=medium"
 
 
-def test_a_setting_a_member_does_not_take_is_left_out_and_noted(upstream):
+def test_a_setting_a_member_does_not_take_is_left_out_and_noted(respx_upstream):
     r = complete(
         "openai/gpt-4o-mini>openai/o4-mini", tools=TOOLS, parallel_tool_calls=False, top_p=0.5
     )
-    aggregator = upstream.by_model("o4-mini")[0]
+    aggregator = respx_upstream.by_model("o4-mini")[0]
     assert "parallel_tool_calls" not in aggregator and aggregator["tools"]
     # top_p reaches gpt-4o-mini; o4-mini does not take it, litellm says.
-    assert upstream.by_model("gpt-4o-mini")[0]["top_p"] == 0.5
+    assert respx_upstream.by_model("gpt-4o-mini")[0]["top_p"] == 0.5
     assert notes(r)[("openai/o4-mini", 1)] == (
         "not sent: top_p, parallel_tool_calls (not in litellm.get_supported_openai_params for "
         "openai/o4-mini)"

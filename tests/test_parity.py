@@ -24,7 +24,7 @@ from litellm_mixture import (
     Shuffle,
     Synthesize,
 )
-from tests.test_provider import ASK, upstream  # noqa: F401  (fixture)
+from tests.helpers import ASK
 
 PAPER = [
     "wizardlm-2-8x22b",
@@ -234,19 +234,19 @@ def assert_layers(requests, layers):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_mixture_llm_readme_pipelines_make_the_same_calls(upstream, name):  # noqa: F811
+def test_mixture_llm_readme_pipelines_make_the_same_calls(respx_upstream, name):
     pipeline, yaml_text, layers = CASES[name]
     from_yaml = litellm_mixture.decode("mixture/" + yaml_text.strip().replace("\n        ", "\n"))
     assert [s.kind for s in from_yaml.steps] == [s.kind for s in pipeline.steps]
 
     asyncio.run(litellm_mixture.run(pipeline, ASK))
-    python_calls = assert_layers(upstream.requests, layers)
+    python_calls = assert_layers(respx_upstream.requests, layers)
 
-    upstream.requests.clear()
+    respx_upstream.requests.clear()
     model = litellm_mixture.encode(from_yaml)
     litellm.completion(model=model, messages=ASK, num_retries=0)
     # The same calls, layer by layer, whichever form the pipeline was written in.
-    assert assert_layers(upstream.requests, layers) == python_calls
+    assert assert_layers(respx_upstream.requests, layers) == python_calls
 
 
 def test_our_paper_presets_have_the_papers_layer_counts():

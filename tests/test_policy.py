@@ -9,14 +9,12 @@ import types
 import httpx
 import litellm
 import pytest
-import respx
 import yaml
 
 import litellm_mixture
 from litellm_mixture import Policy, PolicyError, remote
 from litellm_mixture import proxy as seam
 from litellm_mixture.spec import decode
-from tests.test_provider import URL, Upstream
 
 ASK = [{"role": "user", "content": "Hi"}]
 ROUTER_BASE = "http://router.test/v1"
@@ -40,17 +38,14 @@ MODEL_LIST = [
 
 
 @pytest.fixture
-def upstream():
-    fake = Upstream()
-    with respx.mock(assert_all_called=False) as mock:
-        mock.post(URL).mock(side_effect=fake)
-        mock.post(ROUTER_URL).mock(side_effect=fake)
-        fake.respx = mock
-        yield fake
+def respx_upstream(respx_upstream):
+    """The respx fake upstream, answering the Router's aliases too."""
+    respx_upstream.respx.post(ROUTER_URL).mock(side_effect=respx_upstream)
+    return respx_upstream
 
 
 @pytest.fixture
-def proxy(monkeypatch, upstream):
+def proxy_router(monkeypatch, respx_upstream):
     """Makes this process look like the proxy: a Router at proxy_server.llm_router."""
     router = litellm.Router(model_list=[dict(m) for m in MODEL_LIST])
     server = types.ModuleType("litellm.proxy.proxy_server")
@@ -68,18 +63,18 @@ def call(model, **kwargs):
     return litellm.completion(model=model, messages=ASK, num_retries=0, **kwargs)
 
 
-def test_operator_entries_run_their_members_through_the_router(proxy, upstream):
-    r = asyncio.run(proxy.acompletion(model="team", messages=ASK))
+def test_operator_entries_run_their_members_through_the_router(proxy_router, respx_upstream):
+    r = asyncio.run(proxy_router.acompletion(model="team", messages=ASK))
     assert r.choices[0].message.content.endswith("aggregating 2 references")
-    assert [q["model"] for q in upstream.requests] == ["small", "small", "big"]
+    assert [q["model"] for q in respx_upstream.requests] == ["small", "small", "big"]
     assert r._hidden_params["response_cost"] == r.usage.cost
 
 
-def test_a_client_spec_naming_aliases_runs(proxy, upstream):
+def test_a_client_spec_naming_aliases_runs(proxy_router, respx_upstream):
     r = call("mixture/small+big>big")
     assert r.choices[0].message.content.endswith("aggregating 2 references")
     # No member set max_tokens: a client run gets the policy's cap.
-    assert {q["max_tokens"] for q in upstream.requests} == {4096}
+    assert {q["max_tokens"] for q in respx_upstream.requests} == {4096}
 
 
 @pytest.mark.parametrize(
@@ -116,21 +111,23 @@ def test_a_client_spec_naming_aliases_runs(proxy, upstream):
         ),
     ],
 )
-def test_client_specs_breaking_a_rule_are_refused_before_any_call(proxy, upstream, spec, rule):
+def test_client_specs_breaking_a_rule_are_refused_before_any_call(
+    proxy_router, respx_upstream, spec, rule
+):
     with pytest.raises(PolicyError) as err:
         call(spec)
     assert err.value.rule == rule and err.value.status_code == 400
     assert f"rule {rule!r}" in err.value.message and "mixture_policy" in err.value.message
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
-def test_max_calls_counts_the_retries_each_call_may_get(proxy, monkeypatch):
+def test_max_calls_counts_the_retries_each_call_may_get(proxy_router, monkeypatch):
     # The Router's default (2 retries) for an alias; the OpenAI SDK's 2 for any other model.
     # A spec's own retries (or timeout) turn both off: the mixture alone retries the call.
     assert (seam.attempts("small"), seam.attempts("openai/x")) == (3, 3)
     assert (seam.attempts("small", True), seam.attempts("openai/x", True)) == (1, 1)
-    monkeypatch.setattr(proxy, "fallbacks", [{"small": ["big"]}])
-    monkeypatch.setattr(proxy, "num_retries", 4)
+    monkeypatch.setattr(proxy_router, "fallbacks", [{"small": ["big"]}])
+    monkeypatch.setattr(proxy_router, "num_retries", 4)
     assert seam.attempts("small") == 10 and seam.attempts("big") == 5
     monkeypatch.setattr(litellm, "mixture_policy", {"max_calls": 14})
     with pytest.raises(PolicyError, match=r"up to 15 upstream requests, retries included > 14"):
@@ -138,47 +135,49 @@ def test_max_calls_counts_the_retries_each_call_may_get(proxy, monkeypatch):
     assert call("mixture/big>big").choices  # 5 + 5
 
 
-def test_request_params_outside_the_allowed_set_are_refused(proxy, upstream):
+def test_request_params_outside_the_allowed_set_are_refused(proxy_router, respx_upstream):
     with pytest.raises(PolicyError, match=r"allow_params.*webhook_url"):
         call("mixture/small>big", webhook_url="https://collector.test")
     with pytest.raises(PolicyError, match="max_tokens"):
         call("mixture/small>big", max_tokens=10_000)
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
-def test_only_the_operators_entry_is_trusted_not_a_copy_of_its_spec(proxy, upstream):
+def test_only_the_operators_entry_is_trusted_not_a_copy_of_its_spec(proxy_router, respx_upstream):
     # "team" is mixture/small*2>big in the model list: called by its name it is trusted...
-    asyncio.run(proxy.acompletion(model="team", messages=ASK, max_tokens=10_000))
+    asyncio.run(proxy_router.acompletion(model="team", messages=ASK, max_tokens=10_000))
     # (the caller's max_tokens binds the aggregator; no cap reaches the proposers)
-    assert [q.get("max_tokens") for q in upstream.requests] == [None, None, 10_000]
+    assert [q.get("max_tokens") for q in respx_upstream.requests] == [None, None, 10_000]
     # ...while the same text sent as a client spec, directly or through the wildcard route,
     # is the client's and is checked.
     with pytest.raises(PolicyError, match="max_tokens"):
         call("mixture/small*2>big", max_tokens=10_000)
     with pytest.raises(PolicyError, match="max_tokens"):
-        asyncio.run(proxy.acompletion(model="mixture/small*2>big", messages=ASK, max_tokens=10_000))
-    assert len(upstream.requests) == 3
+        asyncio.run(
+            proxy_router.acompletion(model="mixture/small*2>big", messages=ASK, max_tokens=10_000)
+        )
+    assert len(respx_upstream.requests) == 3
 
 
-def test_n_above_one_is_refused_for_everyone(proxy, upstream):
+def test_n_above_one_is_refused_for_everyone(proxy_router, respx_upstream):
     for n in (2, 5):
         with pytest.raises(litellm_mixture.SpecError, match="n must be 1"):
             call("mixture/small>big", n=n)
         with pytest.raises(litellm_mixture.SpecError, match="n must be 1"):
-            asyncio.run(proxy.acompletion(model="team", messages=ASK, n=n))
-    assert upstream.requests == []
+            asyncio.run(proxy_router.acompletion(model="team", messages=ASK, n=n))
+    assert respx_upstream.requests == []
 
 
-def test_the_operator_widens_the_policy(proxy, upstream, monkeypatch):
+def test_the_operator_widens_the_policy(proxy_router, respx_upstream, monkeypatch):
     monkeypatch.setattr(
         litellm, "mixture_policy", {"allow_members": ["openai/*"], "max_nesting": 2}
     )
     call("mixture/openai/gpt-4o-mini>big")
     call("mixture/mixture/mixture/small>big")
-    assert [q["model"] for q in upstream.requests] == ["gpt-4o-mini", "big", "small", "big"]
+    assert [q["model"] for q in respx_upstream.requests] == ["gpt-4o-mini", "big", "small", "big"]
 
 
-def test_a_bad_policy_setting_is_named(proxy, monkeypatch):
+def test_a_bad_policy_setting_is_named(proxy_router, monkeypatch):
     monkeypatch.setattr(litellm, "mixture_policy", {"max_layers": 0, "colour": "red"})
     with pytest.raises(
         litellm_mixture.MixtureError, match=r"max_layers.*colour|colour.*max_layers"
@@ -186,15 +185,17 @@ def test_a_bad_policy_setting_is_named(proxy, monkeypatch):
         litellm_mixture.policy.current()
 
 
-def test_an_operator_alias_to_a_mixture_is_trusted_inside_a_client_spec(proxy, upstream):
+def test_an_operator_alias_to_a_mixture_is_trusted_inside_a_client_spec(
+    proxy_router, respx_upstream
+):
     r = call("mixture/team>big")
     assert r.choices[0].message.content.endswith("aggregating 1 references")
-    assert [q["model"] for q in upstream.requests] == ["small", "small", "big", "big"]
+    assert [q["model"] for q in respx_upstream.requests] == ["small", "small", "big", "big"]
 
 
-def test_outside_the_proxy_specs_are_the_callers_own(upstream):
+def test_outside_the_proxy_specs_are_the_callers_own(respx_upstream):
     call("mixture/openai/a*9>openai/b")
-    assert len(upstream.requests) == 10
+    assert len(respx_upstream.requests) == 10
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_names_the_proxy_would_mangle_are_refused(name, needle):
         litellm_mixture.policy.check_name(name, Policy())
 
 
-def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy, upstream):
+def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy_router, respx_upstream):
     guard = litellm_mixture.proxy_guard
     hook = guard.async_pre_call_hook
     # A mixture, named or sent, is never re-run whole by the Router; a plain alias is untouched.
@@ -228,7 +229,7 @@ def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy, upstr
         asyncio.run(hook(None, None, {"model": "mixture/openai/x+y>big"}, "completion"))
     with pytest.raises(litellm.BadRequestError, match="a comma does not separate members"):
         asyncio.run(hook(None, None, {"model": "mixture/openai/x,y>big"}, "completion"))
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
 # ---------------------------------------------------------------- URL specs
@@ -242,27 +243,27 @@ steps:
 
 
 @pytest.fixture
-def urls(monkeypatch, upstream):
+def urls(monkeypatch, respx_upstream):
     async def public(host):
         return ["93.184.215.14"]
 
     monkeypatch.setattr(remote, "_addresses", public)
     monkeypatch.setattr(remote, "_cache", {})
     monkeypatch.setattr(litellm, "mixture_policy", {"url_hosts": ["*.example.org"]}, raising=False)
-    return upstream.respx
+    return respx_upstream.respx
 
 
-def test_an_allowed_url_spec_is_fetched_once_and_run(urls, upstream):
+def test_an_allowed_url_spec_is_fetched_once_and_run(urls, respx_upstream):
     route = urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
     for _ in range(2):
         assert call("mixture/" + SPEC_URL).choices[0].message.content == "from the URL spec"
     chunks = list(call("mixture/" + SPEC_URL, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "from the URL spec"
     assert route.call_count == 1  # cached
-    assert sorted(q["model"] for q in upstream.requests) == ["a", "a", "a", "b", "b", "b"]
+    assert sorted(q["model"] for q in respx_upstream.requests) == ["a", "a", "a", "b", "b", "b"]
 
 
-def test_a_pinned_url_spec_must_match_its_digest(urls, upstream):
+def test_a_pinned_url_spec_must_match_its_digest(urls, respx_upstream):
     urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
     good = hashlib.sha256(DOC).hexdigest()
     call(f"mixture/{SPEC_URL}#sha256={good}")
@@ -270,7 +271,7 @@ def test_a_pinned_url_spec_must_match_its_digest(urls, upstream):
         call(f"mixture/{SPEC_URL}#sha256={'0' * 64}")
 
 
-def test_the_operators_pin_wins_over_the_urls(urls, upstream, monkeypatch):
+def test_the_operators_pin_wins_over_the_urls(urls, respx_upstream, monkeypatch):
     route = urls.get(SPEC_URL).mock(return_value=httpx.Response(200, content=DOC))
     good = hashlib.sha256(DOC).hexdigest()
     rules = {"url_hosts": ["*.example.org"], "url_pins": {SPEC_URL: "f" * 64}}
@@ -279,7 +280,7 @@ def test_the_operators_pin_wins_over_the_urls(urls, upstream, monkeypatch):
         call(f"mixture/{SPEC_URL}#sha256={good}")  # matches the document, not the operator
     with pytest.raises(PolicyError, match="does not match its sha256 pin"):
         call("mixture/" + SPEC_URL)
-    assert route.call_count == 1 and upstream.requests == []
+    assert route.call_count == 1 and respx_upstream.requests == []
     rules["url_pins"] = {SPEC_URL: good}
     monkeypatch.setattr(litellm, "mixture_policy", dict(rules), raising=False)
     assert call("mixture/" + SPEC_URL).choices[0].message.content == "from the URL spec"
@@ -321,7 +322,7 @@ def test_a_cached_url_spec_expires_after_its_ttl_and_the_cache_is_bounded(urls, 
         (SPEC_URL, httpx.ConnectTimeout("slow"), "url_timeout"),
     ],
 )
-def test_url_specs_outside_the_rules_are_refused(urls, upstream, url, response, rule):
+def test_url_specs_outside_the_rules_are_refused(urls, respx_upstream, url, response, rule):
     route = urls.get(url)
     if isinstance(response, Exception):
         route.mock(side_effect=response)
@@ -330,7 +331,7 @@ def test_url_specs_outside_the_rules_are_refused(urls, upstream, url, response, 
     with pytest.raises(PolicyError) as err:
         call("mixture/" + url)
     assert err.value.rule == rule
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
 def test_url_specs_resolving_to_private_addresses_are_refused(urls, monkeypatch):
@@ -353,7 +354,7 @@ def test_decode_never_fetches():
 
 
 def test_a_preset_that_names_itself_is_refused_with_the_depth_limit_as_reason(
-    tmp_path, monkeypatch, upstream
+    tmp_path, monkeypatch, respx_upstream
 ):
     (tmp_path / "loop.yaml").write_text(
         "steps:\n  - propose: [mixture/loop]\n  - aggregate: openai/x\n"
@@ -366,7 +367,7 @@ def test_a_preset_that_names_itself_is_refused_with_the_depth_limit_as_reason(
             err.value.message
         )
         assert "name itself" in err.value.message and err.value.status_code == 400
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
 def test_the_shipped_config_lists_every_policy_setting_at_its_default():

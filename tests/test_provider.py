@@ -3,102 +3,17 @@
 import asyncio
 import json
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import litellm
 import pytest
-import respx
 
 import litellm_mixture
 from tests.fake_upstream import reply_for
-
-URL = "https://api.openai.com/v1/chat/completions"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "save",
-            "parameters": {"type": "object", "properties": {"refs": {"type": "integer"}}},
-        },
-    }
-]
-ASK = [{"role": "user", "content": "What is 2+2?"}]
+from tests.helpers import ASK, TOOLS, complete
 
 
-class Upstream:
-    """respx side effect: answers like tests/fake_upstream.py unless told otherwise per model."""
-
-    def __init__(self) -> None:
-        # Per model: an answer, a whole response, or a function of the request giving either.
-        self.overrides: dict[str, Any] = {}
-        self.requests: list[dict] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.requests.append(body)
-        override = self.overrides.get(body["model"])
-        if callable(override):
-            override = override(body)
-        if isinstance(override, httpx.Response):
-            return override
-        reply = reply_for(body)
-        if isinstance(override, str):
-            reply["message"] = {"role": "assistant", "content": override}
-        finish = "tool_calls" if reply["message"].get("tool_calls") else "stop"
-        if body.get("stream"):
-            return _sse(body, reply, finish)
-        return httpx.Response(
-            200,
-            json={
-                "id": reply["id"],
-                "object": "chat.completion",
-                "created": 1,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": reply["message"], "finish_reason": finish}],
-                "usage": reply["usage"],
-            },
-        )
-
-    def by_model(self, model: str) -> list[dict]:
-        return [r for r in self.requests if r["model"] == model]
-
-
-def _sse(body: dict, reply: dict, finish: str) -> httpx.Response:
-    """A streamed answer: its text a word per chunk, then the finish, then the usage."""
-
-    def chunk(choices: list, **extra: Any) -> str:
-        data = {"id": reply["id"], "object": "chat.completion.chunk", "created": 1}
-        data.update(model=body["model"], choices=choices, **extra)
-        return f"data: {json.dumps(data)}\n\n"
-
-    words = (reply["message"].get("content") or "").split(" ")
-    events = [
-        chunk([{"index": 0, "delta": {"content": w if i == 0 else " " + w}}])
-        for i, w in enumerate(words)
-    ]
-    events.append(chunk([{"index": 0, "delta": {}, "finish_reason": finish}]))
-    if (body.get("stream_options") or {}).get("include_usage"):
-        events.append(chunk([], usage=reply["usage"]))
-    events.append("data: [DONE]\n\n")
-    return httpx.Response(
-        200, content="".join(events).encode(), headers={"content-type": "text/event-stream"}
-    )
-
-
-@pytest.fixture
-def upstream():
-    fake = Upstream()
-    with respx.mock(assert_all_called=False) as mock:
-        mock.post(URL).mock(side_effect=fake)
-        yield fake
-
-
-def complete(model: str, messages=ASK, **kwargs):
-    return litellm.completion(model="mixture/" + model, messages=messages, num_retries=0, **kwargs)
-
-
-def test_proposers_get_the_whole_conversation_and_the_aggregator_the_references(upstream):
+def test_proposers_get_the_whole_conversation_and_the_aggregator_the_references(respx_upstream):
     convo = [
         {"role": "system", "content": "Be exact."},
         {"role": "user", "content": "Hi"},
@@ -106,7 +21,7 @@ def test_proposers_get_the_whole_conversation_and_the_aggregator_the_references(
         {"role": "user", "content": "2+2?"},
     ]
     r = complete("openai/p1*2+openai/p2>openai/agg", convo)
-    p1, p2, agg = (upstream.by_model(m) for m in ("p1", "p2", "agg"))
+    p1, p2, agg = (respx_upstream.by_model(m) for m in ("p1", "p2", "agg"))
     assert len(p1) == 2 and len(p2) == 1 and len(agg) == 1
     assert all(req["messages"] == convo for req in p1 + p2)
     answers = sorted(f"answer from {r['model']} #" for r in p1 + p2)
@@ -121,9 +36,9 @@ def test_proposers_get_the_whole_conversation_and_the_aggregator_the_references(
     assert r.model == "mixture/openai/p1*2+openai/p2>openai/agg"
 
 
-def test_usage_and_cost_are_the_sums_over_every_member_call(upstream):
+def test_usage_and_cost_are_the_sums_over_every_member_call(respx_upstream):
     r = complete("openai/gpt-4o-mini*2>openai/gpt-4o")
-    billed = [reply_for(req)["usage"] for req in upstream.requests]  # deterministic per body
+    billed = [reply_for(req)["usage"] for req in respx_upstream.requests]  # deterministic per body
     assert r.usage.prompt_tokens == sum(u["prompt_tokens"] for u in billed)
     assert r.usage.completion_tokens == sum(u["completion_tokens"] for u in billed)
     expected = sum(
@@ -134,7 +49,7 @@ def test_usage_and_cost_are_the_sums_over_every_member_call(upstream):
                 completion_tokens=u["completion_tokens"],
             )
         )
-        for req, u in zip(upstream.requests, billed, strict=True)
+        for req, u in zip(respx_upstream.requests, billed, strict=True)
     )
     assert r._hidden_params["response_cost"] == pytest.approx(expected, rel=1e-9)
     assert r.usage.cost == pytest.approx(expected, rel=1e-9)
@@ -147,7 +62,7 @@ def test_usage_and_cost_are_the_sums_over_every_member_call(upstream):
     assert all(t["error"] is None and t["cost"] > 0 for t in trace)
 
 
-def test_the_callers_contract_binds_only_the_final_step(upstream):
+def test_the_callers_contract_binds_only_the_final_step(respx_upstream):
     fmt = {"type": "json_object"}
     complete(
         "openai/p*2>openai/agg",
@@ -159,40 +74,40 @@ def test_the_callers_contract_binds_only_the_final_step(upstream):
         temperature=0.00001,
         top_p=0.5,
     )
-    for req in upstream.by_model("p"):
+    for req in respx_upstream.by_model("p"):
         assert not {"tools", "tool_choice", "response_format", "stop", "max_tokens"} & set(req)
         assert req["temperature"] == 0 and req["top_p"] == 0.5
-    agg = upstream.by_model("agg")[0]
+    agg = respx_upstream.by_model("agg")[0]
     assert agg["tools"][0]["function"]["name"] == "save" and agg["tool_choice"] == "auto"
     assert agg["response_format"] == fmt and agg["stop"] == ["END"] and agg["max_tokens"] == 50
 
 
-def test_step_settings_win_over_the_callers_and_budgets_combine(upstream):
+def test_step_settings_win_over_the_callers_and_budgets_combine(respx_upstream):
     spec = (
         "{steps: [{propose: [openai/p, {model: openai/q, temperature: 0.2}], "
         "temperature: 0.7, max_tokens: 512}, {aggregate: openai/agg, max_tokens: 40}]}"
     )
     complete(spec, temperature=0, max_tokens=100)
-    assert upstream.by_model("p")[0]["temperature"] == 0.7
-    assert upstream.by_model("p")[0]["max_tokens"] == 512
-    assert upstream.by_model("q")[0]["temperature"] == 0.2
-    agg = upstream.by_model("agg")[0]
+    assert respx_upstream.by_model("p")[0]["temperature"] == 0.7
+    assert respx_upstream.by_model("p")[0]["max_tokens"] == 512
+    assert respx_upstream.by_model("q")[0]["temperature"] == 0.2
+    agg = respx_upstream.by_model("agg")[0]
     assert agg["max_tokens"] == 40 and agg["temperature"] == 0
 
 
-def test_aggregator_tool_calls_come_back_native(upstream):
+def test_aggregator_tool_calls_come_back_native(respx_upstream):
     r = complete("openai/p*2>openai/agg", tools=TOOLS)
     call = r.choices[0].message.tool_calls[0]
     assert call.function.name == "save" and json.loads(call.function.arguments) == {"refs": 2}
     assert r.choices[0].finish_reason == "tool_calls"
 
 
-def test_a_failed_member_never_becomes_a_reference(upstream):
-    upstream.overrides["bad"] = httpx.Response(500, json={"error": {"message": "boom"}})
-    upstream.overrides["thinker"] = "<think>only reasoning</think>"
-    upstream.overrides["blank"] = "   "
+def test_a_failed_member_never_becomes_a_reference(respx_upstream):
+    respx_upstream.overrides["bad"] = httpx.Response(500, json={"error": {"message": "boom"}})
+    respx_upstream.overrides["thinker"] = "<think>only reasoning</think>"
+    respx_upstream.overrides["blank"] = "   "
     r = complete("openai/good+openai/bad+openai/thinker+openai/blank>openai/agg")
-    system = upstream.by_model("agg")[0]["messages"][0]["content"]
+    system = respx_upstream.by_model("agg")[0]["messages"][0]["content"]
     refs = system.split("Responses from models:")[1]
     assert refs.count("\n") == 1 and "answer from good" in refs
     errors = {t["model"]: t["error"] for t in r._hidden_params["mixture"]["trace"]}
@@ -201,18 +116,18 @@ def test_a_failed_member_never_becomes_a_reference(upstream):
     assert "empty answer" in errors["openai/thinker"] and "empty answer" in errors["openai/blank"]
 
 
-def test_reasoning_blocks_are_stripped_from_references(upstream):
-    upstream.overrides["p"] = "<think>private chain</think>Four."
+def test_reasoning_blocks_are_stripped_from_references(respx_upstream):
+    respx_upstream.overrides["p"] = "<think>private chain</think>Four."
     complete("openai/p>openai/agg")
-    system = upstream.by_model("agg")[0]["messages"][0]["content"]
+    system = respx_upstream.by_model("agg")[0]["messages"][0]["content"]
     assert system.endswith("\n1. Four.") and "private chain" not in system
 
 
-def test_all_rate_limited_raises_rate_limit_error_naming_each_member(upstream):
+def test_all_rate_limited_raises_rate_limit_error_naming_each_member(respx_upstream):
     limited = httpx.Response(
         429, json={"error": {"message": "slow down"}}, headers={"retry-after": "1"}
     )
-    upstream.overrides.update({"p": limited, "q": limited})
+    respx_upstream.overrides.update({"p": limited, "q": limited})
     with pytest.raises(litellm.RateLimitError) as info:
         complete("openai/p+openai/q>openai/agg")
     assert isinstance(info.value, litellm_mixture.MembersRateLimitedError)
@@ -221,40 +136,40 @@ def test_all_rate_limited_raises_rate_limit_error_naming_each_member(upstream):
     assert "members openai/p, openai/q -> RateLimitError" in message
     assert message.count("slow down") == 1
     assert "0 of 1 required" in message
-    assert not upstream.by_model("agg")
+    assert not respx_upstream.by_model("agg")
 
 
-def test_mixed_failures_raise_service_unavailable(upstream):
-    upstream.overrides["p"] = httpx.Response(429, json={"error": {"message": "slow"}})
-    upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
+def test_mixed_failures_raise_service_unavailable(respx_upstream):
+    respx_upstream.overrides["p"] = httpx.Response(429, json={"error": {"message": "slow"}})
+    respx_upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
     with pytest.raises(litellm.ServiceUnavailableError) as info:
         complete("openai/p+openai/q>openai/agg")
     assert isinstance(info.value, litellm_mixture.MembersFailedError)
     assert [f.model for f in info.value.failures] == ["openai/p", "openai/q"]
 
 
-def test_quorum_counts_successes(upstream):
-    upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
+def test_quorum_counts_successes(respx_upstream):
+    respx_upstream.overrides["q"] = httpx.Response(500, json={"error": {"message": "boom"}})
     spec = "{steps: [{propose: [openai/p, openai/q], min_successful: 2}, {aggregate: openai/a}]}"
     with pytest.raises(litellm_mixture.MixtureError, match="1 of 2 required"):
         complete(spec)
 
 
-def test_aggregator_failure_names_the_aggregator(upstream):
-    upstream.overrides["agg"] = httpx.Response(400, json={"error": {"message": "bad input"}})
+def test_aggregator_failure_names_the_aggregator(respx_upstream):
+    respx_upstream.overrides["agg"] = httpx.Response(400, json={"error": {"message": "bad input"}})
     with pytest.raises(litellm.BadRequestError, match="member openai/agg"):
         complete("openai/p>openai/agg")
 
 
-def test_bad_spec_is_a_bad_request_through_litellm(upstream):
+def test_bad_spec_is_a_bad_request_through_litellm(respx_upstream):
     with pytest.raises(litellm.BadRequestError, match="did you mean 'moa-lite'"):
         complete("moa-lit")
     with pytest.raises(litellm.BadRequestError, match="Invalid mixture spec"):
         asyncio.run(litellm.acompletion(model="mixture/a/x+b/y", messages=ASK))
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
-def test_escaped_provider_words_reach_the_mixture_and_arrive_unescaped(upstream):
+def test_escaped_provider_words_reach_the_mixture_and_arrive_unescaped(respx_upstream):
     # litellm's main.py routes any model string containing "replicate" (and a few other
     # words) to that provider before custom providers; escapes keep the word out of it.
     spec = (
@@ -264,47 +179,47 @@ def test_escaped_provider_words_reach_the_mixture_and_arrive_unescaped(upstream)
     assert "replicate" not in spec
     r = complete(spec)
     assert r.model.startswith("mixture/")
-    assert upstream.by_model("agg")[0]["messages"][0]["content"].startswith(
+    assert respx_upstream.by_model("agg")[0]["messages"][0]["content"].startswith(
         "replicate the best answer\n1. "
     )
 
 
-def test_mixtcha_inline_layout_and_per_member_prompts(upstream):
+def test_mixtcha_inline_layout_and_per_member_prompts(respx_upstream):
     spec = (
         "{layers: [{type: parallel, models: [openai/h1, openai/h2], systemPrompts: [Hat one,"
         " Hat two], prompts: [null, Be brief]}, {type: aggregator, model: openai/agg,"
         " prompt: Merge them, systemPrompt: You merge}], messageMode: inline}"
     )
     complete(spec)
-    h1, h2 = upstream.by_model("h1")[0], upstream.by_model("h2")[0]
+    h1, h2 = respx_upstream.by_model("h1")[0], respx_upstream.by_model("h2")[0]
     assert h1["messages"] == [{"role": "system", "content": "Hat one"}, *ASK]
     assert h2["messages"] == [
         {"role": "system", "content": "Hat two"},
         {"role": "user", "content": "What is 2+2?\n\nBe brief"},
     ]
-    agg = upstream.by_model("agg")[0]["messages"]
+    agg = respx_upstream.by_model("agg")[0]["messages"]
     assert agg[0] == {"role": "system", "content": "You merge"}
     text = agg[1]["content"]
     assert text.startswith("What is 2+2?\n\n<option>[openai/h")
     assert text.count("<option>") == 2 and text.endswith("</option>\n\nMerge them")
 
 
-def test_concat_without_aggregator_returns_labelled_options(upstream):
+def test_concat_without_aggregator_returns_labelled_options(respx_upstream):
     r = complete("{layers: [{type: parallel, models: [openai/a, openai/b]}], messageMode: concat}")
     content = r.choices[0].message.content
     assert content.startswith("<option>[openai/a] answer from a #")
     assert "</option>\n\n<option>[openai/b] answer from b #" in content
-    assert len(upstream.requests) == 2
+    assert len(respx_upstream.requests) == 2
 
 
-def test_single_model_passthrough_gets_the_full_request(upstream):
+def test_single_model_passthrough_gets_the_full_request(respx_upstream):
     r = complete("openai/solo", tools=TOOLS, max_tokens=7)
-    (req,) = upstream.requests
+    (req,) = respx_upstream.requests
     assert req["messages"] == ASK and req["max_tokens"] == 7 and req["tools"]
     assert r.choices[0].message.tool_calls
 
 
-def test_async_and_sync_inside_a_running_loop(upstream):
+def test_async_and_sync_inside_a_running_loop(respx_upstream):
     async def main():
         a = await litellm.acompletion(model="mixture/openai/p>openai/agg", messages=ASK)
         b = complete("openai/p>openai/agg")  # sync call while this loop runs
@@ -325,7 +240,7 @@ def test_register_is_idempotent_and_replaceable():
     litellm_mixture.register(first)
 
 
-def test_a_router_wildcard_route_runs_the_spec_the_caller_named(upstream):
+def test_a_router_wildcard_route_runs_the_spec_the_caller_named(respx_upstream):
     # litellm 1.110's Router fills mixture/*'s `*` twice: `openai/p1*2>openai/agg` would reach
     # the provider as `openai/popenai/p1*2>openai/agg2>openai/agg`.
     router = litellm.Router(
@@ -342,13 +257,13 @@ def test_a_router_wildcard_route_runs_the_spec_the_caller_named(upstream):
         return "".join([c.choices[0].delta.content or "" async for c in r if c.choices])
 
     for stream in (False, True):
-        upstream.requests.clear()
+        respx_upstream.requests.clear()
         text = asyncio.run(ask(stream))
-        assert sorted(r["model"] for r in upstream.requests) == ["agg", "p1", "p1", "p2"]
+        assert sorted(r["model"] for r in respx_upstream.requests) == ["agg", "p1", "p1", "p2"]
         assert text.endswith("aggregating 3 references")
 
 
-def test_routing_metadata_from_the_caller_does_not_change_the_spec(upstream):
+def test_routing_metadata_from_the_caller_does_not_change_the_spec(respx_upstream):
     # The Router overwrites model_group and deployment_model_name with its own; a call made
     # without the Router runs its own model whatever its metadata says.
     forged = {"model_group": "mixture/openai/p1*2>openai/agg", "deployment_model_name": "mixture/*"}
@@ -358,10 +273,10 @@ def test_routing_metadata_from_the_caller_does_not_change_the_spec(upstream):
         ]
     )
     router.completion(model="moa", messages=ASK, metadata=dict(forged), num_retries=0)
-    assert sorted(r["model"] for r in upstream.requests) == ["agg", "p2"]
-    upstream.requests.clear()
+    assert sorted(r["model"] for r in respx_upstream.requests) == ["agg", "p2"]
+    respx_upstream.requests.clear()
     complete("openai/p2*2>openai/agg", metadata=dict(forged))
-    assert sorted(r["model"] for r in upstream.requests) == ["agg", "p2", "p2"]
+    assert sorted(r["model"] for r in respx_upstream.requests) == ["agg", "p2", "p2"]
 
 
 def test_a_proxy_wildcard_entry_is_filled_in_once_from_the_name_called(monkeypatch):

@@ -9,16 +9,13 @@ import socket
 import time
 
 import httpx
-import litellm
 import openai
 import pytest
 
+from tests.helpers import NEWER_LITELLM, billed, wait_for
 from tests.proxy_process import litellm_proxy
-from tests.test_e2e import NEWER_LITELLM
-from tests.upstream_process import fake_upstream
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
-PRICED_AS = {"deepseek-chat": "deepseek/deepseek-chat"}
 ALIASES = {"gpt-4o-mini", "gpt-4o", "deepseek-chat"}
 INLINE = "mixture/{steps: [{aggregate: gpt-4o-mini}]}"  # inline YAML, no comma
 SPECS = {
@@ -37,43 +34,17 @@ SPECS = {
 }
 
 
-def wait_for(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def dumps(tmp_path_factory):
     return tmp_path_factory.mktemp("dumps")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, dumps):
+def proxy_process(tmp_path_factory, dumps, shared_upstream_process):
     env = {"LITELLM_MIXTURE_DUMP_DIR": str(dumps)}
-    with (
-        fake_upstream() as upstream,
-        litellm_proxy(tmp_path_factory.mktemp("proxy"), upstream.base, extra_env=env) as proxy,
-    ):
-        yield upstream, proxy
-
-
-@pytest.fixture
-def upstream(stack):
-    up = stack[0]
-    up.configure()
-    up.clear()
-    return up
-
-
-@pytest.fixture
-def proxy(stack, upstream):
-    px = stack[1]
-    px.spend_file.unlink(missing_ok=True)
-    return px
+    folder = tmp_path_factory.mktemp("proxy")
+    with litellm_proxy(folder, shared_upstream_process.base, extra_env=env) as proxy:
+        yield proxy
 
 
 @pytest.fixture
@@ -83,43 +54,26 @@ def client(proxy):
     )
 
 
-def billed(upstream):
-    calls = upstream.calls()
-    prompt = sum(c["usage"]["prompt_tokens"] for c in calls)
-    completion = sum(c["usage"]["completion_tokens"] for c in calls)
-    cost = sum(
-        sum(
-            litellm.cost_per_token(
-                model=PRICED_AS.get(c["request"]["model"], c["request"]["model"]),
-                prompt_tokens=c["usage"]["prompt_tokens"],
-                completion_tokens=c["usage"]["completion_tokens"],
-            )
-        )
-        for c in calls
-    )
-    return prompt, completion, cost
-
-
-def test_a_request_without_the_key_is_401(proxy, upstream):
+def test_a_request_without_the_key_is_401(proxy, upstream_process):
     body = {"model": "mixture/gpt-4o-mini>gpt-4o", "messages": ASK}
     r = httpx.post(proxy.base + "/v1/chat/completions", json=body, timeout=30)
     assert r.status_code == 401
-    assert upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
-def test_the_offline_demo_answers_with_no_api_keys(client, upstream):
+def test_the_offline_demo_answers_with_no_api_keys(client, upstream_process):
     raw = client.chat.completions.with_raw_response.create(model="demo", messages=ASK)
     answer = raw.parse()
     assert answer.choices[0].message.content.startswith("[canned aggregator]")
     assert float(raw.headers["x-litellm-response-cost"]) == pytest.approx(answer.usage.cost)
-    assert answer.usage.cost > 0 and upstream.calls() == []
+    assert answer.usage.cost > 0 and upstream_process.calls() == []
 
 
 @pytest.mark.parametrize("model", list(SPECS))
-def test_mixtures_answer_with_the_summed_usage_and_cost(client, upstream, proxy, model):
+def test_mixtures_answer_with_the_summed_usage_and_cost(client, upstream_process, proxy, model):
     raw = client.chat.completions.with_raw_response.create(model=model, messages=ASK)
     answer = raw.parse()
-    calls = upstream.calls()
+    calls = upstream_process.calls()
     assert sorted(c["request"]["model"] for c in calls) == sorted(SPECS[model])
     if len(calls) > 1:
         refs = len(calls) - 1
@@ -128,7 +82,7 @@ def test_mixtures_answer_with_the_summed_usage_and_cost(client, upstream, proxy,
     for c in calls:
         env = "DEEPSEEK_API_KEY" if c["request"]["model"] == "deepseek-chat" else "OPENAI_API_KEY"
         assert c["key"] == proxy.keys[env]
-    prompt, completion, cost = billed(upstream)
+    prompt, completion, cost = billed(upstream_process)
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (prompt, completion)
     assert float(raw.headers["x-litellm-response-cost"]) == pytest.approx(cost, rel=1e-6)
     assert answer.usage.cost == pytest.approx(cost, rel=1e-6)
@@ -157,19 +111,19 @@ def assert_spend(proxy, cost, members, routed=True):
 
 
 @pytest.mark.parametrize("model", list(SPECS))
-def test_mixtures_stream_with_a_final_usage_chunk(client, upstream, proxy, model):
+def test_mixtures_stream_with_a_final_usage_chunk(client, upstream_process, proxy, model):
     stream = client.chat.completions.create(
         model=model, messages=ASK, stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    calls = upstream.calls()
+    calls = upstream_process.calls()
     streamed = [c["request"]["model"] for c in calls if c["request"].get("stream")]
     assert streamed == [SPECS[model][-1]]  # the aggregator alone streams
     assert text.startswith(f"answer from {SPECS[model][-1]} #")
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 2
     usage = chunks[-1].usage
-    prompt, completion, cost = billed(upstream)
+    prompt, completion, cost = billed(upstream_process)
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt, completion)
     if NEWER_LITELLM:  # 1.81 drops usage.cost from stream chunks; its spend callback has it
         assert usage.cost == pytest.approx(cost, rel=1e-6)
@@ -199,7 +153,9 @@ def test_mixtures_stream_with_a_final_usage_chunk(client, upstream, proxy, model
         ("mixture/steps:\n  - propose: [gpt-4o-mini]\n  - aggregate: gpt-4o", "name"),
     ],
 )
-def test_client_specs_breaking_the_policy_get_a_400_naming_the_rule(client, upstream, model, rule):
+def test_client_specs_breaking_the_policy_get_a_400_naming_the_rule(
+    client, upstream_process, model, rule
+):
     for stream in (False, True):
         with pytest.raises(openai.BadRequestError) as err:
             client.chat.completions.create(model=model, messages=ASK, stream=stream)
@@ -207,23 +163,23 @@ def test_client_specs_breaking_the_policy_get_a_400_naming_the_rule(client, upst
         assert f"rule '{rule}'" in err.value.message, err.value.message
         if rule == "name":
             assert "one-line form (a*2+b>c) or ask the operator for a preset" in err.value.message
-    assert upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
-def test_a_client_copy_of_an_operator_spec_is_not_trusted(client, upstream):
+def test_a_client_copy_of_an_operator_spec_is_not_trusted(client, upstream_process):
     # team-moa is this spec in the config: by its name it is trusted, by its text it is not.
     too_many = {"model": "gpt-4o-mini*2+deepseek-chat>gpt-4o", "max_tokens": 100_000}
     client.chat.completions.create(model="team-moa", messages=ASK, max_tokens=100_000)
-    assert len(upstream.calls()) == 4
+    assert len(upstream_process.calls()) == 4
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(
             model="mixture/" + too_many["model"], messages=ASK, max_tokens=too_many["max_tokens"]
         )
     assert "rule 'max_tokens'" in err.value.message
-    assert len(upstream.calls()) == 4
+    assert len(upstream_process.calls()) == 4
 
 
-def test_routing_metadata_a_client_sends_does_not_change_the_spec(client, upstream):
+def test_routing_metadata_a_client_sends_does_not_change_the_spec(client, upstream_process):
     # The spec of a wildcard route is read from the name the Router records (model_group),
     # because litellm 1.110's Router fills mixture/*'s `*` twice. A client's own metadata
     # naming another spec or entry is overwritten by the Router.
@@ -231,28 +187,30 @@ def test_routing_metadata_a_client_sends_does_not_change_the_spec(client, upstre
     client.chat.completions.create(
         model="mixture/gpt-4o-mini*2>deepseek-chat", messages=ASK, metadata=forged
     )
-    assert sorted(c["request"]["model"] for c in upstream.calls()) == [
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == [
         "deepseek-chat",
         "gpt-4o-mini",
         "gpt-4o-mini",
     ]
-    upstream.clear()
+    upstream_process.clear()
     client.chat.completions.create(model="team-moa", messages=ASK, metadata=forged)
-    assert sorted(c["request"]["model"] for c in upstream.calls()) == sorted(SPECS["team-moa"])
+    assert sorted(c["request"]["model"] for c in upstream_process.calls()) == sorted(
+        SPECS["team-moa"]
+    )
 
 
-def test_url_specs_are_refused_by_the_proxy_before_the_guard(client, upstream):
+def test_url_specs_are_refused_by_the_proxy_before_the_guard(client, upstream_process):
     # The proxy itself refuses URL-valued model names unless the host is in its own
     # provider_url_destination_allowed_hosts; then mixture_policy.url_hosts applies as well.
     for model in ("mixture/https://example.com/spec.yaml", "mixture/http://127.0.0.1:9/x"):
         with pytest.raises(openai.BadRequestError) as err:
             client.chat.completions.create(model=model, messages=ASK)
         assert err.value.status_code == 400 and "URL" in str(err.value.body)
-    assert upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
-def test_a_client_that_hangs_up_mid_stream_leaves_no_member_call_running(upstream, proxy):
-    upstream.configure(gap={"gpt-4o": 0.5})  # the aggregator streams slowly
+def test_a_client_that_hangs_up_mid_stream_leaves_no_member_call_running(upstream_process, proxy):
+    upstream_process.configure(gap={"gpt-4o": 0.5})  # the aggregator streams slowly
     headers = {"Authorization": f"Bearer {proxy.master_key}"}
     body = {"model": "team-moa", "messages": ASK, "stream": True}
     with (
@@ -265,7 +223,7 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_member_call_running(upstrea
                 break  # the first aggregator token: hang up
     states = wait_for(
         lambda: (
-            (s := {c["request"]["model"]: c["state"] for c in upstream.calls()})
+            (s := {c["request"]["model"]: c["state"] for c in upstream_process.calls()})
             and "running" not in s.values()
             and s
         )
@@ -276,8 +234,8 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_member_call_running(upstrea
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_a_client_that_hangs_up_while_members_run_cancels_them(upstream, proxy, stream):
-    upstream.configure(latency={"gpt-4o-mini": 3, "deepseek-chat": 3})
+def test_a_client_that_hangs_up_while_members_run_cancels_them(upstream_process, proxy, stream):
+    upstream_process.configure(latency={"gpt-4o-mini": 3, "deepseek-chat": 3})
     body = json.dumps({"model": "team-moa", "messages": ASK, "stream": stream}).encode()
     host, port = proxy.base.removeprefix("http://").split(":")
     # A raw socket: the proxy sends no headers before the first token, so an HTTP client would
@@ -289,18 +247,18 @@ def test_a_client_that_hangs_up_while_members_run_cancels_them(upstream, proxy, 
             b"Content-Length: %d\r\n\r\n%s"
             % (host.encode(), proxy.master_key.encode(), len(body), body)
         )
-        assert wait_for(lambda: len(upstream.calls()) == 3)
+        assert wait_for(lambda: len(upstream_process.calls()) == 3)
     calls = wait_for(
-        lambda: (c := upstream.calls()) and all(x["state"] != "running" for x in c) and c
+        lambda: (c := upstream_process.calls()) and all(x["state"] != "running" for x in c) and c
     )
     if NEWER_LITELLM:  # the shipped config sets cancel_on_disconnect
         assert [c["state"] for c in calls] == ["cancelled"] * 3, calls
         # No later call: the aggregator is never called.
         time.sleep(1)
-        made = sorted(c["request"]["model"] for c in upstream.calls())
+        made = sorted(c["request"]["model"] for c in upstream_process.calls())
         assert made == ["deepseek-chat", "gpt-4o-mini", "gpt-4o-mini"]
     else:  # litellm 1.81's proxy does not cancel on a hang-up: the run completes
-        assert wait_for(lambda: [c["state"] for c in upstream.calls()] == ["done"] * 4)
+        assert wait_for(lambda: [c["state"] for c in upstream_process.calls()] == ["done"] * 4)
 
 
 def test_no_secret_reaches_the_proxy_log_or_an_error(client, proxy):
@@ -314,7 +272,7 @@ def test_no_secret_reaches_the_proxy_log_or_an_error(client, proxy):
         assert secret not in log and secret not in json.dumps(err.value.body)
 
 
-def test_intermediate_responses_are_returned_when_asked(client, upstream):
+def test_intermediate_responses_are_returned_when_asked(client, upstream_process):
     plain = client.chat.completions.create(model="team-moa", messages=ASK)
     assert "intermediate_responses" not in plain.model_dump()
     answer = client.chat.completions.create(
@@ -338,10 +296,10 @@ def test_intermediate_responses_are_returned_when_asked(client, upstream):
     assert len(carried) == 1 and [len(s["responses"]) for s in carried[0]] == [3, 1]
 
 
-def test_the_debug_dump_holds_every_call_and_no_secret(client, upstream, proxy, dumps):
+def test_the_debug_dump_holds_every_call_and_no_secret(client, upstream_process, proxy, dumps):
     before = set(dumps.iterdir())
     client.chat.completions.create(model="mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o", messages=ASK)
-    upstream.configure(fault={"gpt-4o": {"kind": "500"}})
+    upstream_process.configure(fault={"gpt-4o": {"kind": "500"}})
     with pytest.raises(openai.APIError):
         client.chat.completions.create(model="team-moa", messages=ASK, stream=True)
     new = wait_for(lambda: (n := sorted(set(dumps.iterdir()) - before)) and len(n) >= 2 and n)

@@ -14,7 +14,7 @@ import litellm
 import pytest
 
 from litellm_mixture import MemberFailure, _patches, proxy, redaction
-from tests.test_provider import complete, upstream  # noqa: F401 (a fixture)
+from tests.helpers import complete
 
 KEY = "zz-ab12cd34ef56gh78ij90"
 
@@ -70,10 +70,10 @@ def test_the_proxy_registers_its_master_key_its_keys_and_the_variables_they_name
     assert text == "[redacted] [redacted] [redacted]"
 
 
-def test_member_errors_and_traces_lose_a_known_key(upstream, monkeypatch):  # noqa: F811
+def test_member_errors_and_traces_lose_a_known_key(respx_upstream, monkeypatch):
     monkeypatch.setenv("ACME_API_KEY", KEY)
     echo = httpx.Response(401, json={"error": {"message": f"Incorrect API key provided: {KEY}"}})
-    upstream.overrides["p1"] = echo
+    respx_upstream.overrides["p1"] = echo
     r = complete("openai/p1+openai/p2>openai/agg", intermediate_responses=True)
     (p1,) = [e for e in r._hidden_params["mixture"]["trace"] if e["model"] == "openai/p1"]
     assert p1["error"].startswith("AuthenticationError") and "[redacted]" in p1["error"]

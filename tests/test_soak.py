@@ -26,7 +26,6 @@ import litellm_mixture
 from litellm_mixture.engine import final
 from tests.attacks.proxy_helpers import rss_mib
 from tests.proxy_process import ProxyProcess, litellm_proxy
-from tests.upstream_process import fake_upstream
 
 REQUESTS = int(os.environ.get("LITELLM_MIXTURE_SOAK_REQUESTS", "400"))
 IN_FLIGHT = 50
@@ -40,14 +39,10 @@ ASK = [{"role": "user", "content": "Name a prime number."}]
 
 
 @pytest.fixture
-def flaky_upstream(monkeypatch):
-    with fake_upstream() as up:
-        monkeypatch.setenv("OPENAI_API_BASE", up.base)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-soak")
-        litellm.disable_aiohttp_transport = False
-        up.configure(fail_rate=0.05)
-        yield up
-        litellm.disable_aiohttp_transport = True
+def flaky_upstream(served):
+    """The fake upstream process, served, failing 5% of member calls."""
+    served.configure(fail_rate=0.05)
+    return served
 
 
 def open_fds() -> int:
@@ -182,17 +177,17 @@ async def through_proxy(proxy: ProxyProcess, first: int, n: int, outcomes: colle
         await asyncio.gather(*(one(i) for i in range(first, first + n)))
 
 
-def test_the_proxy_under_random_member_failures(tmp_path):
+def test_the_proxy_under_random_member_failures(tmp_path, upstream_process):
     outcomes: collections.Counter = collections.Counter()
     fifth = PROXY_REQUESTS // 5
-    with fake_upstream() as upstream, litellm_proxy(tmp_path, upstream.base, False) as proxy:
-        upstream.configure(fail_rate=0.10)
+    upstream_process.configure(fail_rate=0.10)
+    with litellm_proxy(tmp_path, upstream_process.base, False) as proxy:
         rss = []
         for part in range(5):
             n = fifth if part < 4 else PROXY_REQUESTS - 4 * fifth
             asyncio.run(through_proxy(proxy, part * fifth, n, outcomes))
             rss.append(rss_mib(proxy.pid))
-        calls = upstream.calls()
+        calls = upstream_process.calls()
         log = proxy.log.read_text(errors="replace")
     print(f"\nproxy soak: {PROXY_REQUESTS} requests at {PROXY_IN_FLIGHT} in flight, {len(calls)}")
     print(f"  member calls ({sum(1 for c in calls if c.get('fault'))} failed), {dict(outcomes)}")

@@ -24,7 +24,7 @@ from litellm_mixture import (
     encode,
 )
 from litellm_mixture.prompts import DEFAULTS, TOGETHER_AGGREGATE, read_choice
-from tests.test_provider import ASK, complete, upstream  # noqa: F401  (fixture)
+from tests.helpers import complete
 
 THREE = ["openai/p1", "openai/p2", "openai/p3"]
 BOOM = httpx.Response(500, json={"error": {"message": "boom"}})
@@ -50,12 +50,12 @@ def answers(result, step):
 # ---------------------------------------------------------------- refine
 
 
-def test_refine_gives_each_answer_to_one_member_in_turn_with_the_refine_prompt(upstream):  # noqa: F811
+def test_refine_gives_each_answer_to_one_member_in_turn_with_the_refine_prompt(respx_upstream):
     pipeline = Pipeline(
         [Propose(THREE), Refine(["openai/r1", "openai/r2"]), Aggregate("openai/agg")]
     )
     result = run(pipeline)
-    r1, r2 = upstream.by_model("r1"), upstream.by_model("r2")
+    r1, r2 = respx_upstream.by_model("r1"), respx_upstream.by_model("r2")
     assert len(r1) == 2 and len(r2) == 1  # answers 1 and 3 to r1, answer 2 to r2
     proposals = answers(result, 0)
     for request, proposal in zip([r1[0], r2[0], r1[1]], proposals, strict=True):
@@ -68,21 +68,21 @@ def test_refine_gives_each_answer_to_one_member_in_turn_with_the_refine_prompt(u
         "openai/r2",
         "openai/r1",
     ]
-    (agg,) = upstream.by_model("agg")
+    (agg,) = respx_upstream.by_model("agg")
     assert seen(agg) == ["r1", "r2", "r1"]
 
 
-def test_a_failed_refinement_passes_its_answer_on_unrefined(upstream):  # noqa: F811
-    upstream.overrides["r2"] = BOOM
+def test_a_failed_refinement_passes_its_answer_on_unrefined(respx_upstream):
+    respx_upstream.overrides["r2"] = BOOM
     pipeline = Pipeline(
         [Propose(THREE), Refine(["openai/r1", "openai/r2"]), Aggregate("openai/agg")]
     )
     result = run(pipeline)
-    assert seen(upstream.by_model("agg")[0]) == ["r1", "p2", "r1"]
+    assert seen(respx_upstream.by_model("agg")[0]) == ["r1", "p2", "r1"]
     (failed,) = [t for t in result.trace if t["error"]]
     assert failed["model"] == "openai/r2" and "InternalServerError" in failed["error"]
 
-    upstream.overrides["r1"] = BOOM  # every refinement fails: below the quorum of 1
+    respx_upstream.overrides["r1"] = BOOM  # every refinement fails: below the quorum of 1
     with pytest.raises(litellm_mixture.MembersFailedError, match="0 of 1 required"):
         run(pipeline)
 
@@ -90,34 +90,34 @@ def test_a_failed_refinement_passes_its_answer_on_unrefined(upstream):  # noqa: 
 # ---------------------------------------------------------------- rank
 
 
-def test_rank_keeps_the_judges_top_n_best_first(upstream):  # noqa: F811
-    upstream.overrides["judge"] = "Response 1 has an arithmetic slip.\nFinal ranking: 3, 1"
+def test_rank_keeps_the_judges_top_n_best_first(respx_upstream):
+    respx_upstream.overrides["judge"] = "Response 1 has an arithmetic slip.\nFinal ranking: 3, 1"
     pipeline = Pipeline([Propose(THREE), Rank("openai/judge", 2), Aggregate("openai/agg")])
     result = run(pipeline)
     proposals = answers(result, 0)
-    (judge,) = upstream.by_model("judge")
+    (judge,) = respx_upstream.by_model("judge")
     assert system(judge) == DEFAULTS["rank"].replace("{n}", "2") + "".join(
         f"\n{i}. {p}" for i, p in enumerate(proposals, 1)
     )
     assert answers(result, 1) == [proposals[2], proposals[0]]
-    assert seen(upstream.by_model("agg")[0]) == ["p3", "p1"]
+    assert seen(respx_upstream.by_model("agg")[0]) == ["p3", "p1"]
     assert all(t["note"] is None for t in result.trace)
 
 
-def test_rank_numbers_the_options_in_mixtchas_layout_too(upstream):  # noqa: F811
-    upstream.overrides["judge"] = "2"
+def test_rank_numbers_the_options_in_mixtchas_layout_too(respx_upstream):
+    respx_upstream.overrides["judge"] = "2"
     pipeline = Pipeline(
         [Propose(THREE), Rank("openai/judge", 1), Aggregate("openai/agg")], references="inline"
     )
     result = run(pipeline)
-    user = upstream.by_model("judge")[0]["messages"][-1]["content"]
+    user = respx_upstream.by_model("judge")[0]["messages"][-1]["content"]
     assert user.startswith(f"What is 2+2?\n\n<option>[1] {answers(result, 0)[0]}</option>")
     assert "<option>[3] " in user and "openai/p1" not in user
     assert answers(result, 1) == [answers(result, 0)[1]]
 
 
-def test_a_judge_answering_nonsense_keeps_the_first_n_and_says_so(upstream, caplog):  # noqa: F811
-    upstream.overrides["judge"] = "They are all lovely answers."
+def test_a_judge_answering_nonsense_keeps_the_first_n_and_says_so(respx_upstream, caplog):
+    respx_upstream.overrides["judge"] = "They are all lovely answers."
     pipeline = Pipeline([Propose(THREE), Rank("openai/judge", 2), Aggregate("openai/agg")])
     result = run(pipeline)
     assert answers(result, 1) == answers(result, 0)[:2]
@@ -126,23 +126,23 @@ def test_a_judge_answering_nonsense_keeps_the_first_n_and_says_so(upstream, capl
     assert entry["note"].startswith("named 0 of 2 responses in 'They are all lovely answers.'")
     assert "the judge openai/judge named 0 of 2" in caplog.text
 
-    upstream.overrides["judge"] = "9, 2"  # 9 is no response: the 2 is kept, the rest filled
+    respx_upstream.overrides["judge"] = "9, 2"  # 9 is no response: the 2 is kept, the rest filled
     result = run(pipeline)
     assert answers(result, 1) == [answers(result, 0)[1], answers(result, 0)[0]]
 
 
-def test_a_judge_answering_nonsense_fails_the_request_when_told_to(upstream):  # noqa: F811
-    upstream.overrides["judge"] = "No idea."
+def test_a_judge_answering_nonsense_fails_the_request_when_told_to(respx_upstream):
+    respx_upstream.overrides["judge"] = "No idea."
     pipeline = Pipeline(
         [Propose(THREE), Rank("openai/judge", 2, on_unclear="fail"), Aggregate("openai/agg")]
     )
     with pytest.raises(litellm_mixture.MembersFailedError, match="unclear answer: no response"):
         run(pipeline)
-    assert upstream.by_model("agg") == []
+    assert respx_upstream.by_model("agg") == []
 
 
-def test_a_failing_judge_falls_back_then_fails_typed(upstream):  # noqa: F811
-    upstream.overrides.update({"judge": BOOM, "judge2": "1"})
+def test_a_failing_judge_falls_back_then_fails_typed(respx_upstream):
+    respx_upstream.overrides.update({"judge": BOOM, "judge2": "1"})
     rank = Rank("openai/judge", 1, fallbacks=["openai/judge2"])
     result = run(Pipeline([Propose(THREE), rank, Aggregate("openai/agg")]))
     assert answers(result, 1) == answers(result, 0)[:1]
@@ -158,8 +158,8 @@ def test_a_failing_judge_falls_back_then_fails_typed(upstream):  # noqa: F811
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_a_final_vote_returns_the_chosen_answer_verbatim(upstream, stream):  # noqa: F811
-    upstream.overrides["judge"] = "The consensus is response 2."
+def test_a_final_vote_returns_the_chosen_answer_verbatim(respx_upstream, stream):
+    respx_upstream.overrides["judge"] = "The consensus is response 2."
     r = complete(
         "{steps: [{propose: [openai/p1, openai/p2, openai/p3]}, {vote: openai/judge}]}",
         stream=stream,
@@ -171,32 +171,32 @@ def test_a_final_vote_returns_the_chosen_answer_verbatim(upstream, stream):  # n
         usage = next(c.usage for c in reversed(chunks) if getattr(c, "usage", None))
     else:
         text, usage = r.choices[0].message.content, r.usage
-    assert len(upstream.by_model("p2")) == 1
+    assert len(respx_upstream.by_model("p2")) == 1
     assert re.fullmatch(r"answer from p2 #\d+", text)
-    (judge,) = upstream.by_model("judge")
+    (judge,) = respx_upstream.by_model("judge")
     assert system(judge).startswith(DEFAULTS["vote"] + "\n1. answer from p1")
-    assert usage.total_tokens > 0 and len(upstream.requests) == 4
+    assert usage.total_tokens > 0 and len(respx_upstream.requests) == 4
 
 
-def test_a_final_vote_refuses_tools_instead_of_ignoring_them(upstream):  # noqa: F811
+def test_a_final_vote_refuses_tools_instead_of_ignoring_them(respx_upstream):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     with pytest.raises(litellm.BadRequestError, match="returns one of the answers verbatim"):
         complete("{steps: [{propose: [openai/p1, openai/p2]}, {vote: openai/judge}]}", tools=tools)
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
-def test_a_vote_with_a_single_answer_left_calls_no_judge(upstream):  # noqa: F811
+def test_a_vote_with_a_single_answer_left_calls_no_judge(respx_upstream):
     result = run(Pipeline([Propose(["openai/p1"]), Vote("openai/judge")]))
-    assert result.content.startswith("answer from p1") and upstream.by_model("judge") == []
+    assert result.content.startswith("answer from p1") and respx_upstream.by_model("judge") == []
 
 
 # ---------------------------------------------------------------- self-moa-seq
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_self_moa_seq_carries_each_synthesis_into_the_next_window(upstream, stream):  # noqa: F811
+def test_self_moa_seq_carries_each_synthesis_into_the_next_window(respx_upstream, stream):
     counter = iter(range(1, 10))
-    upstream.overrides["agg"] = lambda body: f"synthesis {next(counter)}"
+    respx_upstream.overrides["agg"] = lambda body: f"synthesis {next(counter)}"
     members = ", ".join(f"openai/p{i}" for i in range(1, 7))
     doc = f"{{steps: [{{propose: [{members}]}}, {{self-moa-seq: openai/agg, window: 3}}]}}"
     r = complete(doc, stream=stream)
@@ -205,7 +205,7 @@ def test_self_moa_seq_carries_each_synthesis_into_the_next_window(upstream, stre
         if stream
         else r.choices[0].message.content
     )
-    windows = upstream.by_model("agg")
+    windows = respx_upstream.by_model("agg")
     # 6 answers, 3 per call: p1-p3, then the synthesis + p4 p5, then the synthesis + p6.
     assert [seen(w) for w in windows] == [["p1", "p2", "p3"], ["p4", "p5"], ["p6"]]
     assert system(windows[1]).startswith(f"{TOGETHER_AGGREGATE}\n1. synthesis 1\n2. answer from")
@@ -215,14 +215,14 @@ def test_self_moa_seq_carries_each_synthesis_into_the_next_window(upstream, stre
     assert [w.get("stream", False) for w in windows] == [False, False, stream]
 
 
-def test_self_moa_seq_with_few_answers_is_one_aggregate_call(upstream):  # noqa: F811
+def test_self_moa_seq_with_few_answers_is_one_aggregate_call(respx_upstream):
     result = run(Pipeline([Propose(THREE), SelfMoaSeq("openai/agg", window=3)]))
-    assert len(upstream.by_model("agg")) == 1 and "aggregating 3 references" in result.content
+    assert len(respx_upstream.by_model("agg")) == 1 and "aggregating 3 references" in result.content
     assert [t["kind"] for t in result.trace][-1] == "self-moa-seq"
 
 
-def test_a_failed_window_fails_the_request_typed(upstream):  # noqa: F811
-    upstream.overrides["agg"] = BOOM
+def test_a_failed_window_fails_the_request_typed(respx_upstream):
+    respx_upstream.overrides["agg"] = BOOM
     members = [f"openai/p{i}" for i in range(1, 6)]
     with pytest.raises(litellm_mixture.MembersFailedError, match="member openai/agg -> "):
         run(Pipeline([Propose(members), SelfMoaSeq("openai/agg", window=2)]))
@@ -231,8 +231,8 @@ def test_a_failed_window_fails_the_request_typed(upstream):  # noqa: F811
 # ---------------------------------------------------------------- prompts, python-only steps
 
 
-def test_every_llm_step_takes_temperature_max_tokens_and_a_prompt(upstream):  # noqa: F811
-    upstream.overrides["judge"] = "1"
+def test_every_llm_step_takes_temperature_max_tokens_and_a_prompt(respx_upstream):
+    respx_upstream.overrides["judge"] = "1"
     pipeline = Pipeline(
         [
             Propose(THREE[:2], temp=0.9, max_tokens=100, prompt="Answer in one line."),
@@ -241,16 +241,16 @@ def test_every_llm_step_takes_temperature_max_tokens_and_a_prompt(upstream):  # 
         ]
     )
     run(pipeline)
-    (p1,) = upstream.by_model("p1")
+    (p1,) = respx_upstream.by_model("p1")
     assert p1["messages"] == [{"role": "user", "content": "What is 2+2?\n\nAnswer in one line."}]
     assert (p1["temperature"], p1["max_tokens"]) == (0.9, 100)
-    (judge,) = upstream.by_model("judge")
+    (judge,) = respx_upstream.by_model("judge")
     assert system(judge).startswith("Best 1? Number only.\n1. ") and judge["temperature"] == 0
-    (agg,) = upstream.by_model("agg")
+    (agg,) = respx_upstream.by_model("agg")
     assert system(agg).startswith("Combine:\n1. ") and agg["max_tokens"] == 50
 
 
-def test_python_filter_and_map_take_functions_but_have_no_model_string(upstream):  # noqa: F811
+def test_python_filter_and_map_take_functions_but_have_no_model_string(respx_upstream):
     pipeline = Pipeline(
         [
             Propose(THREE),
@@ -261,7 +261,7 @@ def test_python_filter_and_map_take_functions_but_have_no_model_string(upstream)
     )
     result = run(pipeline)
     assert [t[:14] for t in answers(result, 2)] == ["ANSWER FROM P1", "ANSWER FROM P3"]
-    assert "\n2. ANSWER FROM P3" in system(upstream.by_model("agg")[0])
+    assert "\n2. ANSWER FROM P3" in system(respx_upstream.by_model("agg")[0])
     with pytest.raises(litellm_mixture.SpecError, match="Python function"):
         encode(pipeline)
     with pytest.raises(litellm_mixture.SpecError, match="only in the Python API"):
@@ -365,9 +365,9 @@ def test_a_judges_answer_is_read_as_response_numbers(answer, picks):
     assert read_choice(answer, 3) == picks
 
 
-def test_run_takes_a_list_of_steps_as_mixture_llm_does(upstream):  # noqa: F811
+def test_run_takes_a_list_of_steps_as_mixture_llm_does(respx_upstream):
     result = run([Propose(THREE, temp=0.7), Aggregate("openai/agg")])
     assert result.content.startswith("answer from agg")
-    assert all(r["temperature"] == 0.7 for r in upstream.requests[:3])
+    assert all(r["temperature"] == 0.7 for r in respx_upstream.requests[:3])
     with pytest.raises(litellm_mixture.SpecError, match="aggregate must be the last step"):
         run([Aggregate("openai/agg"), Propose(THREE)])

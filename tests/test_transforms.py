@@ -8,14 +8,14 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import Aggregate, Dropout, Filter, Pipeline, Propose, Shuffle, Take, encode
-from tests.test_provider import complete, upstream  # noqa: F401  (fixture)
+from tests.helpers import complete
 
 PROPOSERS = "[openai/p1, openai/p2, openai/p3, openai/p4, openai/p5]"
 
 
-def seen(upstream):  # noqa: F811
+def seen(respx_upstream):
     """The proposers whose answers the aggregator saw, in the order it saw them."""
-    (agg,) = upstream.by_model("agg")
+    (agg,) = respx_upstream.by_model("agg")
     system = agg["messages"][0]["content"].split("Responses from models:")[1]
     return re.findall(r"answer from (p\d)", system)
 
@@ -25,46 +25,46 @@ def spec(*transforms, seed=None):
     return "{" + (f"seed: {seed}, " if seed is not None else "") + f"steps: [{steps}]}}"
 
 
-def test_shuffle_reorders_and_a_seed_repeats_the_order(upstream):  # noqa: F811
+def test_shuffle_reorders_and_a_seed_repeats_the_order(respx_upstream):
     orders = []
     for _ in range(2):
-        upstream.requests.clear()
+        respx_upstream.requests.clear()
         complete(spec("shuffle", seed=5))
-        orders.append(seen(upstream))
+        orders.append(seen(respx_upstream))
     assert orders[0] == orders[1]
     assert sorted(orders[0]) == ["p1", "p2", "p3", "p4", "p5"]
     assert orders[0] != ["p1", "p2", "p3", "p4", "p5"]  # seed 5 does move them
 
 
-def test_dropout_drops_reproducibly_and_keeps_at_least_one(upstream):  # noqa: F811
+def test_dropout_drops_reproducibly_and_keeps_at_least_one(respx_upstream):
     kept = []
     for _ in range(2):
-        upstream.requests.clear()
+        respx_upstream.requests.clear()
         complete(spec("{dropout: 0.5}", seed=1))
-        kept.append(seen(upstream))
+        kept.append(seen(respx_upstream))
     assert kept[0] == kept[1] and 0 < len(kept[0]) < 5
-    upstream.requests.clear()
+    respx_upstream.requests.clear()
     complete(spec("{dropout: 0.99}", seed=2))
-    assert len(seen(upstream)) == 1
+    assert len(seen(respx_upstream)) == 1
 
 
-def test_sample_and_take(upstream):  # noqa: F811
+def test_sample_and_take(respx_upstream):
     complete(spec("{sample: 2}", seed=3))
-    assert len(seen(upstream)) == 2
-    upstream.requests.clear()
+    assert len(seen(respx_upstream)) == 2
+    respx_upstream.requests.clear()
     complete(spec("{take: 2}"))
-    assert seen(upstream) == ["p1", "p2"]
+    assert seen(respx_upstream) == ["p1", "p2"]
 
 
-def test_filter_keeps_matching_answers_and_fails_clearly_when_none_is_left(upstream):  # noqa: F811
-    upstream.overrides = {"p2": "I am sorry, I cannot help", "p4": "ok"}
+def test_filter_keeps_matching_answers_and_fails_clearly_when_none_is_left(respx_upstream):
+    respx_upstream.overrides = {"p2": "I am sorry, I cannot help", "p4": "ok"}
     complete(spec("{filter: {min_length: 5, must_not_match: '(?i)sorry'}}"))
-    assert seen(upstream) == ["p1", "p3", "p5"]
+    assert seen(respx_upstream) == ["p1", "p3", "p5"]
     with pytest.raises(litellm_mixture.MembersFailedError, match="kept none of the answers"):
         complete(spec("{filter: {must_match: '^never$'}}"))
 
 
-def test_the_python_api_builds_and_encodes_the_same_pipelines(upstream):  # noqa: F811
+def test_the_python_api_builds_and_encodes_the_same_pipelines(respx_upstream):
     pipeline = Pipeline(
         [
             Propose([f"openai/p{i}" for i in range(1, 6)]),
@@ -80,7 +80,7 @@ def test_the_python_api_builds_and_encodes_the_same_pipelines(upstream):  # noqa
     assert litellm_mixture.decode(model) == pipeline
     r = litellm.completion(model=model, messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content.startswith("answer from agg")
-    assert len(seen(upstream)) <= 3
+    assert len(seen(respx_upstream)) <= 3
 
 
 def test_robust_moa_preset_shuffles_and_drops_before_aggregating():
@@ -103,7 +103,7 @@ def test_bad_transforms_are_spec_errors(text, needle):
         litellm_mixture.decode("mixture/" + text)
 
 
-def test_run_returns_the_answer_usage_and_what_each_step_passed_on(upstream):  # noqa: F811
+def test_run_returns_the_answer_usage_and_what_each_step_passed_on(respx_upstream):
     pipeline = Pipeline(
         [Propose(["openai/p1", "openai/p2", "openai/p3"]), Take(2), Aggregate("openai/agg")]
     )
@@ -114,7 +114,9 @@ def test_run_returns_the_answer_usage_and_what_each_step_passed_on(upstream):  #
         (1, "take", 2),
     ]
     assert [model for model, _ in result.history[1].answers] == ["openai/p1", "openai/p2"]
-    assert upstream.by_model("p1")[0]["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+    assert respx_upstream.by_model("p1")[0]["messages"] == [
+        {"role": "user", "content": "What is 2+2?"}
+    ]
     assert result.usage["total_tokens"] == sum(
         t["prompt_tokens"] + t["completion_tokens"] for t in result.trace
     )

@@ -8,7 +8,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture.typed_params import problems
-from tests.test_provider import complete, upstream  # noqa: F401 (a fixture)
+from tests.helpers import complete
 
 BAD = [
     ("temperature", "hot"),
@@ -37,21 +37,21 @@ RENAMED = {"max_completion_tokens": "max_tokens"}
 
 @pytest.mark.parametrize(("name", "value"), BAD)
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_a_mistyped_request_param_fails_before_any_call(upstream, name, value, stream):  # noqa: F811
+def test_a_mistyped_request_param_fails_before_any_call(respx_upstream, name, value, stream):
     with pytest.raises(litellm.BadRequestError) as err:
         complete("openai/p1+openai/p2>openai/agg", stream=stream, **{name: value})
     assert isinstance(err.value, litellm_mixture.ParamError)
     # litellm hands a custom provider max_completion_tokens renamed to max_tokens.
     assert f"{RENAMED.get(name, name)}=" in err.value.message
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
 # (0 too on litellm >= 1.10x; 1.81 reads a timeout of 0 as none given, i.e. 600 s)
 @pytest.mark.parametrize("timeout", [-1, math.nan, math.inf])
-def test_a_timeout_that_bounds_nothing_is_refused(upstream, timeout):  # noqa: F811
+def test_a_timeout_that_bounds_nothing_is_refused(respx_upstream, timeout):
     with pytest.raises(litellm_mixture.ParamError, match="timeout="):
         complete("openai/p1>openai/agg", timeout=timeout)
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
 
 
 def test_well_typed_params_pass_and_unknown_ones_are_left_to_the_provider():
@@ -87,9 +87,9 @@ def test_well_typed_params_pass_and_unknown_ones_are_left_to_the_provider():
         ("moa-lite?max_tokens=0", "max_tokens"),
     ],
 )
-def test_a_mistyped_spec_setting_is_a_spec_error_naming_it(upstream, spec, name):  # noqa: F811
+def test_a_mistyped_spec_setting_is_a_spec_error_naming_it(respx_upstream, spec, name):
     with pytest.raises(litellm_mixture.SpecError) as err:
         complete(spec)
     assert name in err.value.message
     assert "Tuple should have at least 1 item" not in err.value.message  # only the real fault
-    assert upstream.requests == []
+    assert respx_upstream.requests == []

@@ -29,30 +29,23 @@ def _attack_config(doc: dict) -> None:
 
 
 @pytest.fixture(scope="package")
-def recording_upstream_process() -> Iterable[UpstreamProcess]:
+def shared_upstream_process() -> Iterable[UpstreamProcess]:
+    """One fake upstream process for every proxy of the attack tests."""
     with fake_upstream() as upstream:
         yield upstream
 
 
 @pytest.fixture(scope="package")
-def attack_proxy(tmp_path_factory, recording_upstream_process) -> Iterable[ProxyProcess]:
+def attack_proxy(tmp_path_factory, shared_upstream_process) -> Iterable[ProxyProcess]:
     presets = tmp_path_factory.mktemp("attack-presets")
     (presets / "loop.yaml").write_text(LOOP_PRESET)
     with litellm_proxy(
         tmp_path_factory.mktemp("attack-proxy"),
-        recording_upstream_process.base,
+        shared_upstream_process.base,
         extra_env={"LITELLM_MIXTURE_PRESETS": str(presets)},
         adjust=_attack_config,
     ) as proxy:
         yield proxy
-
-
-@pytest.fixture
-def recording_upstream(recording_upstream_process, attack_proxy) -> UpstreamProcess:
-    """The fake upstream every alias of the attack proxy calls, with no fault and no record."""
-    recording_upstream_process.configure()
-    recording_upstream_process.clear()
-    return recording_upstream_process
 
 
 @pytest.fixture

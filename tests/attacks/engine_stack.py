@@ -20,7 +20,7 @@ import httpx
 
 from tests.attacks.proxy_helpers import assert_no_secret
 from tests.proxy_process import ProxyProcess, litellm_proxy
-from tests.upstream_process import UpstreamProcess, fake_upstream
+from tests.upstream_process import UpstreamProcess
 
 # Longest timeout a client may ask for in this proxy's policy (the shipped default is 300 s).
 MAX_SECONDS = 4
@@ -65,11 +65,11 @@ def _adjust(doc: dict, router_retries: bool) -> None:
 
 
 @contextlib.contextmanager
-def engine_stack(
-    folder: Path, provider_keys: bool = True, router_retries: bool = True
-) -> Iterator[tuple[UpstreamProcess, ProxyProcess]]:
-    """The fake upstream and the proxy; ``provider_keys=False`` starts it with none set,
-    ``router_retries=False`` with ``router_settings.num_retries: 0``."""
+def engine_proxy(
+    folder: Path, upstream_base: str, provider_keys: bool = True, router_retries: bool = True
+) -> Iterator[ProxyProcess]:
+    """The proxy, its aliases calling ``upstream_base``; ``provider_keys=False`` starts it with
+    none set, ``router_retries=False`` with ``router_settings.num_retries: 0``."""
     master = "mk_" + secrets.token_hex(14)
     keys = {
         "OPENAI_API_KEY": "zz-ab12" + secrets.token_hex(12),
@@ -77,18 +77,15 @@ def engine_stack(
     }
     env = {"LITELLM_MASTER_KEY": master, **(keys if provider_keys else {})}
     env["LITELLM_MIXTURE_DUMP_DIR"] = str(folder / "dumps")
-    with (
-        fake_upstream() as upstream,
-        litellm_proxy(
-            folder,
-            upstream.base,
-            extra_env=env,
-            provider_keys=provider_keys,
-            adjust=lambda doc: _adjust(doc, router_retries),
-        ) as proxy,
-    ):
+    with litellm_proxy(
+        folder,
+        upstream_base,
+        extra_env=env,
+        provider_keys=provider_keys,
+        adjust=lambda doc: _adjust(doc, router_retries),
+    ) as proxy:
         proxy.master_key, proxy.keys = master, keys if provider_keys else {}
-        yield upstream, proxy
+        yield proxy
 
 
 def post(proxy: ProxyProcess, body: dict | str, timeout: float = 60) -> httpx.Response:

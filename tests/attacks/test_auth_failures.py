@@ -12,37 +12,31 @@ import time
 
 import pytest
 
-from tests.attacks.engine_stack import assert_nothing_leaked, calls_to, engine_stack, post
+from tests.attacks.engine_stack import assert_nothing_leaked, calls_to, engine_proxy, post
 from tests.attacks.proxy_helpers import ASK
 
 SLACK = 1.5
 
 
 @pytest.fixture(scope="module")
-def keyless(tmp_path_factory):
-    with engine_stack(
-        tmp_path_factory.mktemp("proxy"), provider_keys=False, router_retries=False
-    ) as pair:
+def proxy_process(tmp_path_factory, shared_upstream_process):
+    """The proxy with no provider key, whose Router does not retry."""
+    folder = tmp_path_factory.mktemp("proxy")
+    base = shared_upstream_process.base
+    with engine_proxy(folder, base, provider_keys=False, router_retries=False) as proxy:
         # Warm: a fresh proxy's first request imports for about a second.
-        assert post(pair[1], {"model": "demo", "messages": ASK}).status_code == 200
-        yield pair
+        assert post(proxy, {"model": "demo", "messages": ASK}).status_code == 200
+        yield proxy
 
 
 @pytest.fixture
-def upstream(keyless):
-    up = keyless[0]
-    up.configure(require_key=True)  # as providers do: no key, a 401
-    up.clear()
-    return up
-
-
-@pytest.fixture
-def proxy(keyless, upstream):
-    return keyless[1]
+def upstream_process(upstream_process):
+    upstream_process.configure(require_key=True)  # as providers do: no key, a 401
+    return upstream_process
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_missing_keys_are_a_401_at_once_said_once(upstream, proxy, stream):
+def test_missing_keys_are_a_401_at_once_said_once(upstream_process, proxy, stream):
     started = time.monotonic()
     r = post(proxy, {"model": "team-moa", "messages": ASK, "stream": stream})
     took = time.monotonic() - started
@@ -53,26 +47,29 @@ def test_missing_keys_are_a_401_at_once_said_once(upstream, proxy, stream):
     assert message.count("Missing credentials") == 1, message
     # deepseek-chat went out without one, and its upstream said 401, once: no retry.
     assert "member deepseek-chat -> AuthenticationError" in message
-    assert [c["key"] for c in upstream.calls()] == [""]
-    assert calls_to(upstream, "gpt-4o") == []
+    assert [c["key"] for c in upstream_process.calls()] == [""]
+    assert calls_to(upstream_process, "gpt-4o") == []
     assert took <= SLACK
 
 
-def test_a_client_spec_of_one_keyless_model_names_it_once(upstream, proxy):
+def test_a_client_spec_of_one_keyless_model_names_it_once(upstream_process, proxy):
     r = post(proxy, {"model": "mixture/gpt-4o-mini*3>gpt-4o", "messages": ASK})
     assert r.status_code == 401, r.text
     message = r.json()["error"]["message"]
     assert "0 of 1 required member answers (3 failed): step 0 members gpt-4o-mini*3 -> " in message
     assert message.count("Missing credentials") == 1 and len(message) < 700
-    assert upstream.calls() == []
+    assert upstream_process.calls() == []
     assert_nothing_leaked(proxy, r.content)
 
 
-def test_permission_denied_everywhere_is_a_403_with_no_retry(upstream, proxy):
+def test_permission_denied_everywhere_is_a_403_with_no_retry(upstream_process, proxy):
     # litellm types an upstream 403 as a bare APIError, which the Router would retry.
-    upstream.configure(fault={"deepseek-chat": {"kind": "403", "message": "not allowed"}})
+    upstream_process.configure(fault={"deepseek-chat": {"kind": "403", "message": "not allowed"}})
     r = post(proxy, {"model": "mixture/deepseek-chat*2>gpt-4o", "messages": ASK})
     assert r.status_code == 403, r.text
     message = r.json()["error"]["message"]
     assert "members deepseek-chat*2 -> PermissionDeniedError" in message
-    assert len(calls_to(upstream, "deepseek-chat")) == 2 and calls_to(upstream, "gpt-4o") == []
+    assert (
+        len(calls_to(upstream_process, "deepseek-chat")) == 2
+        and calls_to(upstream_process, "gpt-4o") == []
+    )

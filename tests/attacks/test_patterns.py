@@ -34,11 +34,11 @@ def filtered(pattern: str) -> str:
 
 
 def test_a_catastrophic_pattern_runs_in_linear_time_while_the_proxy_stays_live(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     assert chat(attack_http, filtered("(a+)+$")).status_code == 200  # warm-up: first imports
-    recording_upstream.configure(reply={"gpt-4o-mini": PATHOLOGICAL_ANSWER})
-    recording_upstream.clear()
+    upstream_process.configure(reply={"gpt-4o-mini": PATHOLOGICAL_ANSWER})
+    upstream_process.clear()
     before = rss_mib(attack_proxy.pid)
     answers, latencies = [], []
     requests = [
@@ -55,19 +55,19 @@ def test_a_catastrophic_pattern_runs_in_linear_time_while_the_proxy_stays_live(
     assert max(latencies) < LIVENESS_SECONDS, latencies
     assert rss_mib(attack_proxy.pid) - before < RSS_GROWTH_MIB
     # Each run: the outer proposer, the nested proposer (kept by the filter), the aggregator.
-    models = sorted(c["request"]["model"] for c in recording_upstream.calls())
+    models = sorted(c["request"]["model"] for c in upstream_process.calls())
     assert models == ["gpt-4o"] * 5 + ["gpt-4o-mini"] * 10
     assert_no_secret(attack_proxy, *(a.content for a in answers))
     print(f"\nliveness max {max(latencies):.3f}s over {len(latencies)} probes")
 
 
 def test_a_pattern_re2_cannot_run_is_refused_before_any_call(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     for pattern in (r"(a)\1", "(?=a)b", "a{2000}"):
         answer = chat(attack_http, filtered(pattern))
         assert answer.status_code == 400, answer.text
         message = answer.json()["error"]["message"]
         assert "not a regular expression RE2 accepts" in message, message
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
     assert_no_secret(attack_proxy, answer.content)

@@ -39,12 +39,12 @@ def failing_calls(http, upstream, cases: dict[str, tuple[str, dict]]) -> dict[st
 
 
 def test_a_mixture_makes_no_more_calls_than_its_members_retries(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     spec = "mixture/gpt-4o-mini>gpt-4o"
     calls = failing_calls(
         attack_http,
-        recording_upstream,
+        upstream_process,
         {
             "alias": ("gpt-4o-mini", {}),
             "spec": (spec, {}),
@@ -59,22 +59,22 @@ def test_a_mixture_makes_no_more_calls_than_its_members_retries(
     print(f"\nupstream calls against an upstream failing every call: {calls}")
 
 
-def test_max_calls_counts_each_member_calls_retries(attack_http, attack_proxy, recording_upstream):
+def test_max_calls_counts_each_member_calls_retries(attack_http, attack_proxy, upstream_process):
     # 17 member calls x 3 tries = 51 > 48: refused before any call.
     over = chat(attack_http, "mixture/gpt-4o-mini*8>deepseek-chat*8>gpt-4o")
     assert over.status_code == 400
     message = over.json()["error"]["message"]
     assert "rule 'max_calls'" in message and "up to 51 upstream requests" in message, message
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
     # 16 member calls x 3 = 48: allowed, and when every call fails the upstream sees no more.
     at_bound = "mixture/gpt-4o-mini*8>deepseek-chat*7>gpt-4o"
-    calls = failing_calls(attack_http, recording_upstream, {"at-bound": (at_bound, {})})
+    calls = failing_calls(attack_http, upstream_process, {"at-bound": (at_bound, {})})
     assert calls["at-bound"] <= 48
     print(f"\nupstream calls of a spec counted at 48 when every call fails: {calls}")
     assert_no_secret(attack_proxy, over.content)
 
 
-def test_a_specs_own_retries_count_too(attack_http, attack_proxy, recording_upstream):
+def test_a_specs_own_retries_count_too(attack_http, attack_proxy, upstream_process):
     # A nested spec that retries its calls itself, 4 times (its calls get no Router or SDK
     # retries then): 8 samples x 5 + its aggregator 5 = 45, + the outer aggregator's 3.
     proposer = "{model: gpt-4o-mini, samples: 8}"
@@ -82,10 +82,10 @@ def test_a_specs_own_retries_count_too(attack_http, attack_proxy, recording_upst
     at_bound = f"mixture/mixture/{escaped(inner)}>gpt-4o"
     answer = chat(attack_http, at_bound)
     assert answer.status_code == 200, answer.text
-    assert len(recording_upstream.calls()) == 10  # no failure: no retry ran
+    assert len(upstream_process.calls()) == 10  # no failure: no retry ran
     # One more alias proposer beside it: 48 + 3 = 51 > 48.
     over = chat(attack_http, f"mixture/mixture/{escaped(inner)}+deepseek-chat>gpt-4o")
     assert over.status_code == 400
     assert "up to 51 upstream requests" in over.json()["error"]["message"], over.text
-    assert len(recording_upstream.calls()) == 10
+    assert len(upstream_process.calls()) == 10
     assert_no_secret(attack_proxy, answer.content, over.content)

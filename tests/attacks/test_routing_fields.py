@@ -43,12 +43,12 @@ DROPPED_BY_SOME_PROXIES = {"mock_response"}
 
 @pytest.mark.parametrize("model", MIXTURES)
 def test_every_routing_or_auth_field_is_refused_for_a_mixture(
-    attack_http, attack_proxy, recording_upstream, model
+    attack_http, attack_proxy, upstream_process, model
 ):
     answers = []
     for field, value in FIELDS.items():
         for body in ({field: value}, {"extra_body": {field: value}}):
-            recording_upstream.clear()
+            upstream_process.clear()
             answer = chat(attack_http, model, **body)
             answers.append(answer)
             if answer.status_code == 200 and field in DROPPED_BY_SOME_PROXIES and field in body:
@@ -61,29 +61,29 @@ def test_every_routing_or_auth_field_is_refused_for_a_mixture(
             else:
                 assert answer.status_code == 400, answer.text
                 assert "is not allowed for a mixture" in message, answer.text
-            assert recording_upstream.calls() == [], (field, body)
+            assert upstream_process.calls() == [], (field, body)
     assert_no_secret(attack_proxy, *(a.content for a in answers))
 
 
 def test_router_settings_sent_with_a_mixture_cannot_add_retries_or_fallbacks(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     for field, value in [("fallbacks", ["gpt-4o"]), ("num_retries", 9)]:
         answer = chat(attack_http, "team-moa", router_settings_override={field: value})
         assert answer.status_code == 400, answer.text
         assert f"'router_settings_override.{field}'" in answer.json()["error"]["message"]
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
-def test_a_mixture_without_such_fields_still_runs(attack_http, recording_upstream):
+def test_a_mixture_without_such_fields_still_runs(attack_http, upstream_process):
     for model in MIXTURES[:3]:
         assert chat(attack_http, model, temperature=0.2, user="u-1").status_code == 200
-    assert recording_upstream.calls()
+    assert upstream_process.calls()
 
 
-def test_a_plain_alias_is_left_to_litellm(attack_http, recording_upstream):
+def test_a_plain_alias_is_left_to_litellm(attack_http, upstream_process):
     # Not a mixture: the guard does not look at it (litellm routes this to the alias's
     # deployment, which here is the recording upstream).
     answer = chat(attack_http, "gpt-4o-mini", custom_llm_provider="openai")
     assert answer.status_code == 200, answer.text
-    assert [c["request"]["model"] for c in recording_upstream.calls()] == ["gpt-4o-mini"]
+    assert [c["request"]["model"] for c in upstream_process.calls()] == ["gpt-4o-mini"]

@@ -82,15 +82,15 @@ def attack(
 
 
 def test_a_flood_of_oversized_specs_is_refused_by_size_without_decoding(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
-    attack(attack_http, attack_proxy, recording_upstream, oversized, 60, "rule 'max_name_bytes'")
+    attack(attack_http, attack_proxy, upstream_process, oversized, 60, "rule 'max_name_bytes'")
 
 
 def test_a_flood_of_slow_specs_within_the_size_limit_leaves_the_event_loop_free(
-    attack_http, attack_proxy, recording_upstream
+    attack_http, attack_proxy, upstream_process
 ):
     # Decoded on the spec thread, and refused by the nesting bound before PyYAML reads it.
     assert 1900 < len(in_limit(149)) <= 2048
     reason = "nested too deeply (brackets more than 32 deep)"
-    attack(attack_http, attack_proxy, recording_upstream, in_limit, 150, reason)
+    attack(attack_http, attack_proxy, upstream_process, in_limit, 150, reason)

@@ -37,30 +37,30 @@ OTHER_DIGEST = "0" * 64
 
 @pytest.mark.parametrize("url", SPELLINGS)
 def test_the_operators_pin_holds_however_the_client_spells_the_url(
-    attack_http, attack_proxy, recording_upstream, url
+    attack_http, attack_proxy, upstream_process, url
 ):
     # The client names another digest: refused as soon as the URL is read, before any fetch.
     answer = chat(attack_http, f"mixture/{url}#sha256={OTHER_DIGEST}")
     assert answer.status_code == 400, answer.text
     assert "differs from the pinned one" in answer.json()["error"]["message"], answer.text
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
     assert_no_secret(attack_proxy, answer.content)
 
 
-def test_another_port_of_an_allowed_host_is_refused(attack_http, attack_proxy, recording_upstream):
+def test_another_port_of_an_allowed_host_is_refused(attack_http, attack_proxy, upstream_process):
     # The proxy's own allow-list names the port (see conftest): the guard's rule refuses it.
     answer = chat(attack_http, f"mixture/https://{ALLOWED_HOST}:8443/spec.yaml")
     assert answer.status_code == 400, answer.text
     message = answer.json()["error"]["message"]
     assert f"rule 'url_hosts': host '{ALLOWED_HOST}:8443' is not allowed" in message, message
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
-def test_user_info_in_a_url_is_refused(attack_http, recording_upstream):
+def test_user_info_in_a_url_is_refused(attack_http, upstream_process):
     # litellm >= 1.100 refuses it itself, before the guard, whose rule refuses it on 1.81.
     answer = chat(attack_http, f"mixture/https://user@{ALLOWED_HOST}/spec.yaml")
     assert answer.status_code == 400, answer.text
-    assert recording_upstream.calls() == []
+    assert upstream_process.calls() == []
 
 
 # ---------------------------------------------------------------- the fetch itself, in-process
