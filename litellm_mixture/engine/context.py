@@ -16,6 +16,7 @@ import litellm
 from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
 from ..spec import Pipeline, Step
+from ..spec.steps import MemberStep
 from .records import Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]
@@ -120,7 +121,7 @@ class Context:
     def last_index(self) -> int:
         return len(self.pipeline.steps) - 1
 
-    def setting(self, step: Any, name: str) -> Any:
+    def setting(self, step: MemberStep, name: str) -> Any:
         """A step's failure setting (retries, timeout, grace), or the pipeline's."""
         value = getattr(step, name)
         return value if value is not None else getattr(self.pipeline, name)
