@@ -17,6 +17,7 @@ from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
 from ..spec import Pipeline, Step
 from ..spec.steps import MemberStep
+from .panel import Panel
 from .records import Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]
@@ -112,6 +113,7 @@ class Context:
     id: str
     # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
     rng: random.Random
+    panel: Panel | None = None  # the live panel, when the caller asked for it
 
     @property
     def last(self) -> Step:

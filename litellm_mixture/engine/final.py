@@ -15,24 +15,13 @@ from typing import Any
 from .. import prompts
 from ..errors import MemberFailure, describe, quorum_error
 from ..spec import Aggregate, Member, Vote
-from .call import EMPTY, billed, call, first_answer, kept_reply, settle
+from .call import EMPTY, billed, call, close_stream, first_answer, kept_reply, settle
 from .context import Context
 from .records import StreamEvent, TraceEntry
 from .request import Ask, Refs, messages
 
 CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or cut-off response)"
 STOP = StreamEvent(finish_reason="stop")
-
-
-async def _close(stream: Any) -> None:
-    """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
-    the provider stream inside it does."""
-    for target in (stream, getattr(stream, "completion_stream", None)):
-        close = getattr(target, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
-            return
 
 
 async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
@@ -139,7 +128,7 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
         read.ended = getattr(stream, "received_finish_reason", "stop") is not None
     finally:
         if not read.complete:  # stopped early: give its connection back now, not at GC
-            await _close(stream)
+            await close_stream(stream)
 
 
 @dataclass

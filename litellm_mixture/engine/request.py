@@ -19,6 +19,8 @@ Refs = list[tuple[str, str]]
 
 # The request param that asks for every member's answer on the response (off by default).
 INTERMEDIATE = "intermediate_responses"
+# The request param that turns the live panel on (``panel: reasoning``).
+PANEL = "panel"
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
     {
@@ -41,7 +43,7 @@ FINAL_ONLY = frozenset(
 ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format"})
 # Settings of the outer call that must not reach members as-is: transport, and what the
 # mixture itself reports.
-DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE})
+DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL})
 _ZERO_TEMPERATURE = 1e-4
 
 

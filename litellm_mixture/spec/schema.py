@@ -45,6 +45,8 @@ class Pipeline(Failure):
     ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
     the default), ``inline`` or ``concat`` (mixtcha's message modes). ``deadline`` bounds the
     whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps.
+    ``panel: reasoning`` streams every member's answer to the caller as reasoning while the
+    steps before the final answer run (opt-in: see docs/semantics.md, "Live panel").
     """
 
     steps: tuple[Step, ...] = Field(min_length=1)
@@ -52,6 +54,7 @@ class Pipeline(Failure):
     seed: StrictInt | None = None
     """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"
+    panel: Literal["reasoning"] | None = None
     delimiter: tuple[str, str] = ("<option>", "</option>")
     description: str | None = None
     source: str | None = None
