@@ -25,7 +25,7 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    Set directly, entries already there win: ``litellm.register_model`` looks each entry up in
    the builtin map and warns, slowly and loudly, at import time. All versions.
 6. ``CustomStreamWrapper.chunk_creator`` (``_reasoning_deltas``): the live panel's text as
-   ``delta.reasoning_content``. A custom provider's stream is made of generic chunks, which
+   ``delta.reasoning_content`` (and ``thinking_blocks``). A custom provider's stream is made of generic chunks, which
    have no reasoning field (litellm 1.81 reads nothing else from a custom provider); the text
    travels in the chunk's provider fields (``response.REASONING``) and is moved into the delta,
    where litellm's bridges turn it into Anthropic ``thinking`` blocks and Responses reasoning
@@ -100,6 +100,8 @@ def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
             return out
         delta = out.choices[0].delta
         delta.reasoning_content = said
+        # What litellm 1.81's /v1/messages bridge reads to open a thinking block.
+        delta.thinking_blocks = [{"type": "thinking", "thinking": said, "signature": ""}]
         if not delta.content:
             delta.content = None
         theirs = getattr(delta, "provider_specific_fields", None)
