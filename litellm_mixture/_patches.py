@@ -25,11 +25,12 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    Set directly, entries already there win: ``litellm.register_model`` looks each entry up in
    the builtin map and warns, slowly and loudly, at import time. All versions.
 6. ``CustomStreamWrapper.chunk_creator`` (``_reasoning_deltas``): the live panel's text as
-   ``delta.reasoning_content`` (and ``thinking_blocks``). A custom provider's stream is made of generic chunks, which
-   have no reasoning field (litellm 1.81 reads nothing else from a custom provider); the text
-   travels in the chunk's provider fields (``response.REASONING``) and is moved into the delta,
-   where litellm's bridges turn it into Anthropic ``thinking`` blocks and Responses reasoning
-   items. Only chunks that carry that field are touched. All versions so far.
+   ``delta.reasoning_content`` and ``delta.thinking_blocks``. A custom provider's stream is made
+   of generic chunks, which have no reasoning field (litellm 1.81 reads nothing else from a
+   custom provider); the text travels in the chunk's provider fields (``response.REASONING``)
+   and is moved into the delta, where litellm's bridges turn it into Anthropic ``thinking``
+   blocks (1.81's opens one only for ``thinking_blocks``) and Responses reasoning items. Only
+   chunks that carry that field are touched. All versions so far.
 7. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions.

@@ -15,6 +15,7 @@ from .. import prompts, retry
 from ..errors import MemberFailure, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
+from .panel import Hearer
 from .records import TraceEntry
 from .request import Ask, settings
 
@@ -113,9 +114,8 @@ async def _whole(ctx: Context, ask: Ask, started: float) -> str | None:
     return choice.message.content
 
 
-async def _heard(ctx: Context, ask: Ask, started: float) -> str:
-    """A member's answer streamed, each piece told to the live panel as it arrives."""
-    assert ctx.panel is not None
+async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
+    """A member's answer streamed, each piece told to ``hear`` as it arrives."""
     entry, parts, usage, finish = ask.entry, [], None, None
     stream = await call(ctx, ask, stream=True, stream_options={"include_usage": True})
     try:
@@ -126,13 +126,15 @@ async def _heard(ctx: Context, ask: Ask, started: float) -> str:
             choice = chunk.choices[0]
             if choice.delta.content:
                 parts.append(choice.delta.content)
-                ctx.panel.say(entry, choice.delta.content)
+                hear.say(entry, choice.delta.content)
             finish = choice.finish_reason or finish
-    except BaseException:
+    except BaseException as e:
+        if isinstance(e, asyncio.CancelledError):
+            entry.error = CANCELLED  # cut mid-stream, as the seam marks a call cut before it
         await close_stream(stream)  # stopped early: give its connection back now, not at GC
         raise
     finally:
-        ctx.panel.done(entry)
+        hear.done(entry)
     entry.latency_ms = (time.perf_counter() - started) * 1000
     billed(entry, ask.member.model, usage)
     ctx.recorder.account(entry)
@@ -141,15 +143,20 @@ async def _heard(ctx: Context, ask: Ask, started: float) -> str:
     return text
 
 
-async def answer(ctx: Context, ask: Ask) -> tuple[str, str] | MemberFailure:
+async def answer(
+    ctx: Context, ask: Ask, hear: Hearer | None = None
+) -> tuple[str, str] | MemberFailure:
     """A member's answer as a later step reads it (reasoning removed), or why there is none.
-    With the live panel on, it streams, and the panel hears it as it comes."""
+    With someone to hear it (``hear``, else the live panel), it streams, heard as it comes."""
     entry, model = ask.entry, ask.member.model
     started = time.perf_counter()
     ctx.recorder.started(entry)
+    hear = hear or ctx.panel
     try:
-        heard = _whole if ctx.panel is None else _heard
-        content = await heard(ctx, ask, started)
+        if hear is None:
+            content = await _whole(ctx, ask, started)
+        else:
+            content = await _heard(ctx, ask, started, hear)
     except Exception as e:
         entry.error = entry.error or describe(e)
         return MemberFailure(entry.step, model, e)

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from .records import StreamEvent, TraceEntry
 
 T = TypeVar("T")
+
+
+class Hearer(Protocol):
+    """Who hears members' answers as they stream: the live panel, early aggregation."""
+
+    def say(self, entry: TraceEntry, text: str) -> None: ...
+
+    def done(self, entry: TraceEntry) -> None: ...
 
 
 class Panel:

@@ -57,6 +57,7 @@ class Ask:
     member: Member
     messages: list[dict[str, Any]]
     final: bool = False
+    cap: int | None = None  # a max_tokens this call may not exceed (an early segment's)
 
 
 def messages(
@@ -120,8 +121,9 @@ def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
         own["max_tokens"] = min(own["max_tokens"], kwargs["max_tokens"])
     kwargs.update(own)
     kwargs.update(ask.member.params)
-    if ctx.max_tokens is not None:
-        _capped(kwargs, ctx.max_tokens)
+    for cap in (ctx.max_tokens, ask.cap):
+        if cap is not None:
+            _capped(kwargs, cap)
     if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
         kwargs["temperature"] = 0
     step_timeout = ctx.setting(ask.step, "timeout")

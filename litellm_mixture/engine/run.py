@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..params import Lookup, takes
-from ..spec import Pipeline
+from ..spec import Aggregate, Pipeline
 from .context import Caller, Clock, Context, litellm_caller
+from .early import early_events
 from .final import answer_events
 from .panel import Panel, Result
 from .records import Observer, Outcome, Recorder, RunRecord, StreamEvent
@@ -85,14 +86,17 @@ class Run:
     async def _events(self, stream: bool) -> AsyncIterator[StreamEvent]:
         ctx = self.context
         ctx.clock.start()
+        early = isinstance(ctx.last, Aggregate) and ctx.last.early is not None
+        work = references(ctx, until=-2) if early else _references(ctx)
         if ctx.panel is None:
-            refs = await _references(ctx)
+            refs = await work
         else:
             heard: Result[Refs] = Result()
-            async for event in ctx.panel.during(_references(ctx), heard):
+            async for event in ctx.panel.during(work, heard):
                 yield event
             refs = heard.value
-        async with contextlib.aclosing(answer_events(ctx, refs, stream)) as events:
+        final = early_events(ctx, refs) if early else answer_events(ctx, refs, stream)
+        async with contextlib.aclosing(final) as events:
             async for event in events:
                 yield event
 

@@ -29,6 +29,7 @@ _PRESET_PARAMS = (
     "temperature",
     "max_tokens",
     "panel",
+    "early",
 )
 
 
@@ -130,4 +131,6 @@ def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
     document = to_document(updated)
     if "panel" in params:
         document["panel"] = params["panel"]
+    if "early" in params:
+        document["steps"][-1]["early"] = params["early"] not in ("0", "false")
     return pipeline_from_document(document, spec=spec)

@@ -39,6 +39,16 @@ KINDS: dict[str, type[MemberStep | Transform]] = {
 }
 
 
+def _check_early(steps: tuple[Any, ...], i: int) -> None:
+    if type(steps[i]) is not Aggregate:
+        raise ValueError(f"steps[{i}]: early aggregation is for an aggregate step")
+    if i == 0 or not isinstance(steps[i - 1], (Propose, Synthesize)):
+        raise ValueError(
+            f"steps[{i}]: early aggregation reads the proposals as they stream: it needs a "
+            "propose or synthesize step right before it"
+        )
+
+
 class Pipeline(Failure):
     """A validated Mixture-of-Agents pipeline.
 
@@ -74,6 +84,8 @@ class Pipeline(Failure):
                 raise ValueError(f"steps[{i}]: {step.kind} needs a previous step to read")
             if isinstance(step, Aggregate) and not last:
                 raise ValueError(f"steps[{i}]: {step.kind} must be the last step")
+            if isinstance(step, Aggregate) and step.early is not None:
+                _check_early(self.steps, i)
             if isinstance(step, Transform) and last:
                 raise ValueError(
                     f"steps[{i}]: {step.kind} reshapes the answers of a previous step for a "
