@@ -12,10 +12,10 @@ process, streamed through ``litellm.acompletion``, for each variant:
 - ``early``: ``early: true`` on the aggregate step, staircase aggregation over partial answers.
 
 It reports the time to the first visible token (reasoning or content) and to the first content
-token, p50 and p99, and each as a ratio to the standard mixture's. Targets: the panel's first
-visible token within 50 ms of a proposer's first token (``--first``-independent: the proposers'
-own latency, 0 here, plus one word); early aggregation's first content token at most 0.3x the
-standard's. The exit status is 1 when a target is missed.
+token, p50 and p99, and each as a ratio to the standard mixture's; ``proposer`` is one proposer
+called alone, streamed, for reference. Targets: the panel's first visible token within 50 ms of
+that proposer's first token (p50); early aggregation's first content token at most 0.3x the
+standard's (p50). The exit status is 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ def spec(panel: bool = False, early: bool = False) -> str:
     return "mixture/" + json.dumps(doc)
 
 
-VARIANTS = {"standard": spec(), "panel": spec(panel=True), "early": spec(early=True)}
+# "proposer" is one proposer called alone, streamed: the first token the panel can show.
+VARIANTS = {
+    "proposer": "openai/p1",
+    "standard": spec(),
+    "panel": spec(panel=True),
+    "early": spec(early=True),
+}
 
 
 async def timed(model: str) -> tuple[float, float]:
@@ -91,28 +97,23 @@ async def main(args: argparse.Namespace) -> bool:
         f" word, aggregator first token after {args.first:g} s; {args.runs} runs each"
     )
     print("variant      first visible p50/p99 ms  ratio   first content p50/p99 ms  ratio")
-    base = {
-        q: (
-            percentile([v for v, _ in runs["standard"]], q),
-            percentile([c for _, c in runs["standard"]], q),
-        )
-        for q in (0.5, 0.99)
-    }
+    standard = runs["standard"]
+    base = (percentile([v for v, _ in standard], 0.5), percentile([c for _, c in standard], 0.5))
     for name, values in runs.items():
         visible = [percentile([v for v, _ in values], q) for q in (0.5, 0.99)]
         content = [percentile([c for _, c in values], q) for q in (0.5, 0.99)]
         print(
-            f"  {name:9} {visible[0]:9.0f} {visible[1]:9.0f}   {visible[0] / base[0.5][0]:5.3f}"
-            f"  {content[0]:11.0f} {content[1]:9.0f}   {content[0] / base[0.5][1]:5.3f}"
+            f"  {name:9} {visible[0]:9.0f} {visible[1]:9.0f}   {visible[0] / base[0]:5.3f}"
+            f"  {content[0]:11.0f} {content[1]:9.0f}   {content[0] / base[1]:5.3f}"
         )
     panel_visible = percentile([v for v, _ in runs["panel"]], 0.5)
-    first_word = args.pace * 1000  # a proposer's first token: its first word
-    early_ratio = percentile([c for _, c in runs["early"]], 0.5) / base[0.5][1]
+    first_word = percentile([c for _, c in runs["proposer"]], 0.5)
+    early_ratio = percentile([c for _, c in runs["early"]], 0.5) / base[1]
     panel_ok = panel_visible <= first_word + 50
     early_ok = early_ratio <= 0.3
     print(
-        f"panel: first visible {panel_visible:.0f} ms vs a proposer's first token"
-        f" ~{first_word:.0f} ms (target <= +50 ms: {'met' if panel_ok else 'MISSED'});"
+        f"panel: first visible {panel_visible:.0f} ms vs a proposer's own first token"
+        f" {first_word:.0f} ms (target <= +50 ms: {'met' if panel_ok else 'MISSED'});"
         f" early: first content {early_ratio:.3f}x standard (target <= 0.3: "
         f"{'met' if early_ok else 'MISSED'})"
     )
