@@ -92,7 +92,7 @@ CODEX_TOOLS = [
 @pytest.fixture(scope="module")
 def proxy_process(tmp_path_factory, shared_upstream_process):
     folder = tmp_path_factory.mktemp("proxy")
-    models = [REASONER, LOCAL_REASONER, ENTRY, PANEL_ENTRY]
+    models = [REASONER, LOCAL_REASONER, ENTRY, PANEL_ENTRY, EARLY_ENTRY]
     with litellm_proxy(folder, shared_upstream_process.base, models=models) as proxy:
         yield proxy
 
@@ -109,6 +109,17 @@ def codex(proxy):
     return openai.OpenAI(
         base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0, timeout=60
     )
+
+
+# An operator's mixture whose aggregator starts on the partial proposals.
+EARLY = "early"
+EARLY_ENTRY = {
+    "model_name": EARLY,
+    "litellm_params": {
+        "model": "mixture/{steps: [{propose: [gpt-4o-mini, gpt-4o]},"
+        " {aggregate: gpt-4o, early: true}]}"
+    },
+}
 
 
 def assert_billed(upstream_process, proxy, input_tokens, output_tokens, header=None):
@@ -612,3 +623,55 @@ def test_the_panel_streams_as_reasoning_on_responses(codex, upstream_process, pr
     (done,) = [e for e in events if e.type == "response.completed"]
     said = "".join(e.delta for e in reasoning)
     assert_panel(said, done.response.output_text)
+
+
+# ------------------------------------------------------------------ early aggregation
+
+
+@pytest.fixture
+def paced(upstream_process):
+    """Members that write a word every 50 ms: the proposals are still streaming when the
+    aggregator starts."""
+    upstream_process.configure(pace={"gpt-4o-mini": 0.05, "gpt-4o": 0.05})
+    return upstream_process
+
+
+def assert_early(upstream_process, answer: str) -> None:
+    """One continuous answer, written by segments capped at chunk_tokens (the fake upstream
+    ends its answer within the first)."""
+    assert answer.startswith("answer from gpt-4o #") and "aggregating" in answer
+    aggregations = [c["request"] for c in upstream_process.calls()]
+    segments = [c for c in aggregations if "Responses from models" in str(c["messages"])]
+    # (litellm 1.81 sends it to OpenAI as max_completion_tokens)
+    cap = segments[0].get("max_tokens", segments[0].get("max_completion_tokens"))
+    assert cap == 64, segments[0]
+
+
+def test_early_aggregation_on_chat_completions(codex, paced, proxy):
+    chunks = list(
+        codex.chat.completions.create(
+            model=EARLY, messages=[{"role": "user", "content": "Name a prime."}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason == "stop" or chunks[-2].choices
+    assert_early(paced, text)
+
+
+def test_early_aggregation_on_messages(claude, paced, proxy):
+    with claude.messages.stream(
+        model=EARLY, max_tokens=1024, messages=[{"role": "user", "content": "Name a prime."}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        message = stream.get_final_message()
+    assert message.stop_reason == "end_turn"
+    assert_early(paced, text)
+
+
+@responses_bridge
+def test_early_aggregation_on_responses(codex, paced, proxy):
+    events = list(codex.responses.create(model=EARLY, input="Name a prime.", stream=True))
+    (done,) = [e for e in events if e.type == "response.completed"]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == done.response.output_text
+    assert_early(paced, text)

@@ -153,7 +153,7 @@ def test_each_segment_is_a_trace_entry_with_what_it_saw():
     segments = [e for e in record.trace if e.step == 1]
     assert len(segments) == len(caller.aggregations)
     assert [e.sample for e in segments] == list(range(len(segments)))
-    assert segments[0].note.startswith("segment 1: ") and "(complete)" in segments[-1].note
+    assert segments[0].note.startswith("segment 1 at +") and "(complete)" in segments[-1].note
     assert record.usage.completion_tokens == 3 * WORDS + sum(e.completion_tokens for e in segments)
 
 

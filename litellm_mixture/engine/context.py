@@ -57,6 +57,7 @@ class Clock:
     models: str  # the pipeline's members, for the error's message
     expired: bool = False  # the limit passed: nothing may fall back or carry on after it
     _ends_at: float | None = field(default=None, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
 
     @property
     def seconds(self) -> float | None:
@@ -69,8 +70,11 @@ class Clock:
         return "deadline" if self.seconds == self.spec_deadline else "timeout"
 
     def start(self) -> None:
-        seconds = self.seconds
-        self._ends_at = None if seconds is None else time.monotonic() + seconds
+        seconds, self._started = self.seconds, time.monotonic()
+        self._ends_at = None if seconds is None else self._started + seconds
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self._started) * 1000
 
     def remaining(self) -> float | None:
         return None if self._ends_at is None else max(0.0, self._ends_at - time.monotonic())

@@ -101,8 +101,9 @@ def _ask(
     sample = sum(1 for e in ctx.recorder.trace if e.step == index)
     entry = TraceEntry(index, step.kind, member.model, sample, place)
     entry.add_note(
-        f"segment {sample + 1}: {len(seen)} references, {sum(len(t) for _, t in seen)} "
-        f"characters{' (complete)' if cap is None else ''}; {len(written)} characters written"
+        f"segment {sample + 1} at +{ctx.clock.elapsed_ms():.0f} ms: {len(seen)} references, "
+        f"{sum(len(t) for _, t in seen)} characters{' (complete)' if cap is None else ''}; "
+        f"{len(written)} characters written before it"
     )
     msgs = _continued(messages(ctx, step, member, seen, final=True), member.model, written)
     return Ask(entry, step, member, msgs, final=True, cap=cap)
