@@ -209,3 +209,16 @@ def test_the_call_bound_counts_every_segment():
     pipeline = decode("mixture/" + spec())
     assert pipeline.bounds()[-1] == [4] and pipeline.max_calls == 3 + 4
     assert reply("x").choices[0].message.content == "x"
+
+
+def test_a_model_that_takes_a_prefill_continues_its_own_answer():
+    caller = Caller()
+    prefilled = spec().replace("openai/agg", "anthropic/claude-sonnet-4-20250514")
+    execution = Run(decode("mixture/" + prefilled), ASK, caller=caller)
+
+    async def main():
+        return [e async for e in execution.stream()]
+
+    asyncio.run(main())
+    second = caller.aggregations[1]["messages"]
+    assert second[-1] == {"role": "assistant", "content": "a0 a1 a2 "}

@@ -13,7 +13,6 @@ and the first segment may fall back to the next aggregator until it has written 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -79,14 +78,21 @@ async def _until_started(heard: Proposals, task: asyncio.Future[Any]) -> None:
         waiter.cancel()
 
 
+def prefills(model: str) -> bool:
+    """Whether litellm's model map says ``model`` continues a trailing assistant message."""
+    try:
+        return bool(litellm.get_model_info(model).get("supports_assistant_prefill"))
+    except Exception:  # a model litellm does not know
+        return False
+
+
 def _continued(msgs: list[dict[str, Any]], model: str, written: str) -> list[dict[str, Any]]:
     """The conversation for a later segment: the answer so far as a prefill where litellm says
     the model takes one, else as the assistant's turn and an instruction to continue it."""
     if not written:
         return msgs
-    with contextlib.suppress(Exception):
-        if litellm.supports_assistant_prefill(model):
-            return [*msgs, {"role": "assistant", "content": written}]
+    if prefills(model):
+        return [*msgs, {"role": "assistant", "content": written}]
     return [
         *msgs,
         {"role": "assistant", "content": written},
