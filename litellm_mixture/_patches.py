@@ -24,7 +24,14 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    ``mixture/<name>``, for tools that ask litellm a model's context window and prices (aider).
    Set directly, entries already there win: ``litellm.register_model`` looks each entry up in
    the builtin map and warns, slowly and loudly, at import time. All versions.
-6. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
+6. ``CustomStreamWrapper.chunk_creator`` (``_reasoning_deltas``): the live panel's text as
+   ``delta.reasoning_content`` and ``delta.thinking_blocks``. A custom provider's stream is made
+   of generic chunks, which have no reasoning field (litellm 1.81 reads nothing else from a
+   custom provider); the text travels in the chunk's provider fields (``response.REASONING``)
+   and is moved into the delta, where litellm's bridges turn it into Anthropic ``thinking``
+   blocks (1.81's opens one only for ``thinking_blocks``) and Responses reasoning items. Only
+   chunks that carry that field are touched. All versions so far.
+7. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions.
 
@@ -45,8 +52,9 @@ from typing import Any
 import litellm
 import litellm.main
 import litellm.utils
+from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import cost, params, redaction
+from . import cost, params, redaction, response
 from .modelinfo import preset_entries
 
 # Set on every function installed here: a second install() leaves it in place.
@@ -67,6 +75,7 @@ def install(provider: str, handler: Any) -> None:
     )
     _wrap((litellm.main,), "get_optional_params", lambda o: params.keeping(provider, o))
     _wrap((litellm,), "completion_cost", cost.exact)
+    _wrap((CustomStreamWrapper,), "chunk_creator", _reasoning_deltas)
     for key, entry in preset_entries().items():
         litellm.model_cost.setdefault(key, entry)
     guard_logs()
@@ -81,6 +90,30 @@ def _wrap(owners: tuple[Any, ...], name: str, wrapper: Callable[[Any], Any]) -> 
     setattr(patched, _MARK, True)
     for owner in owners:
         setattr(owner, name, patched)
+
+
+def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
+    def chunk_creator(self: Any, chunk: Any) -> Any:
+        fields = chunk.get("provider_specific_fields") if isinstance(chunk, dict) else None
+        said = fields.get(response.REASONING) if isinstance(fields, dict) else None
+        out = original(self, chunk)
+        if said is None or out is None or not getattr(out, "choices", None):
+            return out
+        delta = out.choices[0].delta
+        delta.reasoning_content = said
+        # What litellm 1.81's /v1/messages bridge reads to open a thinking block.
+        delta.thinking_blocks = [{"type": "thinking", "thinking": said, "signature": ""}]
+        if not delta.content:
+            delta.content = None
+        theirs = getattr(delta, "provider_specific_fields", None)
+        if isinstance(theirs, dict):
+            theirs.pop(response.REASONING, None)
+            delta.provider_specific_fields = theirs or None
+        if response.REASONING in vars(out):
+            delattr(out, response.REASONING)
+        return out
+
+    return chunk_creator
 
 
 def guard_logs() -> None:

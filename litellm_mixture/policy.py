@@ -94,6 +94,7 @@ REQUEST_PARAMS = frozenset(
         "logprobs",
         "top_logprobs",
         "intermediate_responses",
+        "panel",
     }
 )
 

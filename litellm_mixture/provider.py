@@ -12,7 +12,7 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
-from .engine import INTERMEDIATE, Caller, Outcome, Run, RunRecord
+from .engine import INTERMEDIATE, PANEL, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
 from .host import IN_PROCESS, Host
 from .spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
@@ -223,6 +223,7 @@ class MixtureLLM(CustomLLM):
             metadata=metadata,
             takes=self.host.takes,
             keep_calls=record,
+            panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
         )
 
     @staticmethod

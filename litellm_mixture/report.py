@@ -66,6 +66,7 @@ def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
                 "error": entry.error,
                 "cut": entry.cut,
                 "attempts": entry.attempts,
+                "note": entry.note,
             }
         )
     return [steps[i] for i in sorted(steps)]

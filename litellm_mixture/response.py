@@ -36,6 +36,8 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     message.content = outcome.content
     if outcome.tool_calls:
         message.tool_calls = outcome.tool_calls
+    if outcome.reasoning:
+        message.reasoning_content = outcome.reasoning
     response.choices[0].finish_reason = outcome.finish_reason
     response.model = name
     response.created = int(time.time())
@@ -60,9 +62,14 @@ def _tool_use(call: Any) -> dict[str, Any]:
     }
 
 
+# Where a chunk carries the live panel's text: litellm's generic chunk has no reasoning field, so
+# it travels among the provider's fields and _patches moves it into delta.reasoning_content.
+REASONING = "mixture_reasoning"
+
+
 def chunk(event: StreamEvent) -> dict[str, Any]:
     """A piece of the answer, as a chunk of the stream."""
-    return {
+    out: dict[str, Any] = {
         "text": event.text,
         "tool_use": _tool_use(event.tool_call) if event.tool_call is not None else None,
         "is_finished": False,
@@ -70,6 +77,9 @@ def chunk(event: StreamEvent) -> dict[str, Any]:
         "usage": None,
         "index": 0,
     }
+    if event.reasoning:
+        out["provider_specific_fields"] = {REASONING: event.reasoning}
+    return out
 
 
 def last_chunk(finish: str, record: RunRecord) -> dict[str, Any]:

@@ -10,7 +10,7 @@ not know is passed on unchecked (providers have their own).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -53,6 +53,7 @@ class Generation(BaseModel):
     stream_options: dict[str, Any] | None = None
     logit_bias: dict[str, Finite] | None = None
     intermediate_responses: StrictBool | None = None
+    panel: Literal["reasoning"] | None = None
 
 
 def problems(values: Mapping[str, Any]) -> list[str]:

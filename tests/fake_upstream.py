@@ -15,7 +15,9 @@ Run it as a process: ``python -m tests.fake_upstream [--latency MODEL=SECONDS ..
 ``GET /_calls`` returns every recorded call: request body, billed usage, the bearer key,
 ``state`` (``running``, ``done``, or ``cancelled`` when the client went away first) and ``at``
 (when it arrived, ``time.time()``). ``DELETE /_calls`` clears them. ``--gap MODEL=SECONDS``
-spaces out a stream's chunks; ``PUT /_settings {"latency": {...}, "gap": {...}, "reply":
+spaces out a stream's chunks; a ``pace`` (per model, seconds per chunk) is a model's generation
+speed, whether streamed or not: a stream's chunks are that far apart, and a whole answer comes
+after all of them would have. ``PUT /_settings {"latency": {...}, "gap": {...}, "reply":
 {MODEL: TEXT}, "fault": {...}, "fail_rate": 0.05, "seed": 1}`` replaces those settings while
 running. A ``reply`` entry fixes what that model answers. A ``fault`` entry, ``MODEL: {"kind":
 K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call; ``message``:
@@ -150,6 +152,7 @@ class Upstream:
     def __init__(self, latencies: dict[str, float], gaps: dict[str, float] | None = None) -> None:
         self.latencies = latencies
         self.gaps = gaps or {}
+        self.paces: dict[str, float] = {}
         self.replies: dict[str, str] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.fail_rate = 0.0
@@ -243,11 +246,14 @@ class Upstream:
         delay = self._setting(self.latencies, body["model"])
         if delay:
             await asyncio.sleep(delay)
+        pace = self._setting(self.paces, body["model"])
         if not body.get("stream"):
+            if pace:
+                await asyncio.sleep(pace * len(stream_chunks(body, reply)))
             return web.json_response(completion(body, reply))
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        gap = self._setting(self.gaps, body["model"])
+        gap = self._setting(self.gaps, body["model"]) or pace
         words = 0
         for chunk in stream_chunks(body, reply):
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -264,6 +270,7 @@ class Upstream:
         body = await request.json()
         self.latencies = body.get("latency", {})
         self.gaps = body.get("gap", {})
+        self.paces = body.get("pace", {})
         self.replies = body.get("reply", {})
         self.faults = body.get("fault", {})
         self.fail_rate = body.get("fail_rate", 0.0)

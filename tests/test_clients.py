@@ -41,6 +41,15 @@ LOCAL_REASONER = {
 NAMED = "reasoners"
 ENTRY = {"model_name": NAMED, "litellm_params": {"model": "mixture/gpt-4o-mini*2+o4-mini>o4-mini"}}
 CLIENT = "mixture/gpt-4o-mini*2>gpt-4o"  # a client's own spec, checked by the trust policy
+# An operator's mixture with the live panel on: its proposers' answers stream as reasoning.
+PANEL = "panel"
+PANEL_ENTRY = {
+    "model_name": PANEL,
+    "litellm_params": {
+        "model": "mixture/{panel: reasoning, steps: [{propose: [gpt-4o-mini, gpt-4o]},"
+        " {aggregate: gpt-4o}]}"
+    },
+}
 PROPOSERS = {NAMED: 3, CLIENT: 2}
 THINKING = {"type": "enabled", "budget_tokens": 2048}
 SAVE = {
@@ -83,7 +92,7 @@ CODEX_TOOLS = [
 @pytest.fixture(scope="module")
 def proxy_process(tmp_path_factory, shared_upstream_process):
     folder = tmp_path_factory.mktemp("proxy")
-    models = [REASONER, LOCAL_REASONER, ENTRY]
+    models = [REASONER, LOCAL_REASONER, ENTRY, PANEL_ENTRY, EARLY_ENTRY]
     with litellm_proxy(folder, shared_upstream_process.base, models=models) as proxy:
         yield proxy
 
@@ -100,6 +109,17 @@ def codex(proxy):
     return openai.OpenAI(
         base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0, timeout=60
     )
+
+
+# An operator's mixture whose aggregator starts on the partial proposals.
+EARLY = "early"
+EARLY_ENTRY = {
+    "model_name": EARLY,
+    "litellm_params": {
+        "model": "mixture/{steps: [{propose: [gpt-4o-mini, gpt-4o]},"
+        " {aggregate: gpt-4o, early: true}]}"
+    },
+}
 
 
 def assert_billed(upstream_process, proxy, input_tokens, output_tokens, header=None):
@@ -541,3 +561,117 @@ def test_the_shipped_codex_config_and_profile_work_against_the_proxy(upstream_pr
         )
         assert events[-1].type == "response.completed", events[-1]
         assert "aggregating 3 references" in events[-1].response.output_text
+
+
+# ------------------------------------------------------------------ the live panel
+
+
+def assert_panel(said: str, answer: str) -> None:
+    """Both proposers' whole answers, each one labelled block; none of it in the answer."""
+    blocks = sorted(said.split("\n\n"))
+    assert [b.split("\n")[0] for b in blocks] == [
+        "[step 1 propose · gpt-4o-mini]",
+        "[step 1 propose · gpt-4o]",
+    ]
+    assert all("answer from" in b for b in blocks), blocks
+    assert answer.endswith("aggregating 2 references") and "[step" not in answer
+
+
+def test_the_panel_streams_as_reasoning_on_chat_completions(codex, upstream_process, proxy):
+    chunks = list(
+        codex.chat.completions.create(
+            model=PANEL, messages=[{"role": "user", "content": "Name a prime."}], stream=True
+        )
+    )
+    said = [getattr(c.choices[0].delta, "reasoning_content", None) for c in chunks if c.choices]
+    text = [c.choices[0].delta.content for c in chunks if c.choices]
+    first_text = next(i for i, t in enumerate(text) if t)
+    assert any(said[:first_text]) and not any(said[first_text:])
+    assert_panel("".join(s for s in said if s), "".join(t for t in text if t))
+
+
+def test_the_panel_is_the_reasoning_of_a_whole_answer(codex, upstream_process, proxy):
+    answer = codex.chat.completions.create(
+        model=PANEL, messages=[{"role": "user", "content": "Name a prime."}]
+    )
+    message = answer.choices[0].message
+    assert_panel(message.model_extra["reasoning_content"], message.content)
+
+
+def test_the_panel_streams_as_thinking_on_messages(claude, upstream_process, proxy):
+    with claude.messages.stream(
+        model=PANEL, max_tokens=1024, messages=[{"role": "user", "content": "Name a prime."}]
+    ) as stream:
+        events = list(stream)
+        message = stream.get_final_message()
+    # litellm 1.81's bridge opens every stream with a text block, left empty here.
+    blocks = [b for b in message.content if b.type != "text" or b.text]
+    kinds = [b.type for b in blocks]
+    assert kinds == ["thinking", "text"], kinds
+    assert_panel(blocks[0].thinking, blocks[1].text)
+    first_text = next(i for i, e in enumerate(events) if e.type == "text")
+    assert any(e.type == "thinking" for e in events[:first_text])
+
+
+@responses_bridge
+def test_the_panel_streams_as_reasoning_on_responses(codex, upstream_process, proxy):
+    events = list(codex.responses.create(model=PANEL, input="Name a prime.", stream=True))
+    types = [e.type for e in events]
+    first_text = types.index("response.output_text.delta")
+    reasoning = [e for e in events[:first_text] if "reasoning" in e.type and "delta" in e.type]
+    assert reasoning, sorted(set(types))
+    (done,) = [e for e in events if e.type == "response.completed"]
+    said = "".join(e.delta for e in reasoning)
+    assert_panel(said, done.response.output_text)
+
+
+# ------------------------------------------------------------------ early aggregation
+
+
+@pytest.fixture
+def paced(upstream_process):
+    """Members that write a word every 50 ms: the proposals are still streaming when the
+    aggregator starts."""
+    upstream_process.configure(pace={"gpt-4o-mini": 0.05, "gpt-4o": 0.05})
+    return upstream_process
+
+
+def assert_early(upstream_process, answer: str) -> None:
+    """One continuous answer, written by segments capped at chunk_tokens (the fake upstream
+    ends its answer within the first)."""
+    assert answer.startswith("answer from gpt-4o #") and "aggregating" in answer
+    aggregations = [c["request"] for c in upstream_process.calls()]
+    segments = [c for c in aggregations if "Responses from models" in str(c["messages"])]
+    # (litellm 1.81 sends it to OpenAI as max_completion_tokens)
+    cap = segments[0].get("max_tokens", segments[0].get("max_completion_tokens"))
+    assert cap == 64, segments[0]
+
+
+def test_early_aggregation_on_chat_completions(codex, paced, proxy):
+    chunks = list(
+        codex.chat.completions.create(
+            model=EARLY, messages=[{"role": "user", "content": "Name a prime."}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason == "stop" or chunks[-2].choices
+    assert_early(paced, text)
+
+
+def test_early_aggregation_on_messages(claude, paced, proxy):
+    with claude.messages.stream(
+        model=EARLY, max_tokens=1024, messages=[{"role": "user", "content": "Name a prime."}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        message = stream.get_final_message()
+    assert message.stop_reason == "end_turn"
+    assert_early(paced, text)
+
+
+@responses_bridge
+def test_early_aggregation_on_responses(codex, paced, proxy):
+    events = list(codex.responses.create(model=EARLY, input="Name a prime.", stream=True))
+    (done,) = [e for e in events if e.type == "response.completed"]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == done.response.output_text
+    assert_early(paced, text)

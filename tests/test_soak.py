@@ -23,7 +23,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture.engine import final
+from litellm_mixture.engine import call
 from tests.attacks.proxy_helpers import rss_mib
 from tests.proxy_process import ProxyProcess, litellm_proxy
 
@@ -84,7 +84,7 @@ def test_the_leftover_check_sees_a_task_of_ours():
             await asyncio.sleep(3600)
 
     async def main() -> tuple[list[asyncio.Task], list[asyncio.Task]]:
-        task = asyncio.ensure_future(final._close(Slow()))
+        task = asyncio.ensure_future(call.close_stream(Slow()))
         await asyncio.sleep(0)  # started: awaiting inside our code
         found = ours(asyncio.all_tasks())
         task.cancel()

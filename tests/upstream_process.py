@@ -32,11 +32,13 @@ class UpstreamProcess:
         fault: dict[str, dict] | None = None,
         fail_rate: float = 0.0,
         require_key: bool = False,
+        pace: dict[str, float] | None = None,
     ) -> None:
-        """Replace the running server's latencies, stream gaps, replies and faults."""
+        """Replace the running server's latencies, stream gaps, paces, replies and faults."""
         settings = {
             "latency": latency or {},
             "gap": gap or {},
+            "pace": pace or {},
             "reply": reply or {},
             "fault": fault or {},
             "fail_rate": fail_rate,

@@ -16,11 +16,12 @@ All of them share one immutable :class:`~.context.Context` (the request, the cal
 from .context import Caller, Clock, litellm_caller
 from .quorum import Quorum
 from .records import Observer, Outcome, RunRecord, StepResult, StreamEvent, TraceEntry, Usage
-from .request import INTERMEDIATE
+from .request import INTERMEDIATE, PANEL
 from .run import Run
 
 __all__ = [
     "INTERMEDIATE",
+    "PANEL",
     "Caller",
     "Clock",
     "Observer",

@@ -4,6 +4,7 @@ answer from members tried in order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from .. import prompts, retry
 from ..errors import MemberFailure, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
+from .panel import Hearer
 from .records import TraceEntry
 from .request import Ask, settings
 
@@ -93,20 +95,73 @@ def kept_reply(ctx: Context, entry: TraceEntry, message: Any, finish_reason: str
     )
 
 
-async def answer(ctx: Context, ask: Ask) -> tuple[str, str] | MemberFailure:
-    """A member's answer as a later step reads it (reasoning removed), or why there is none."""
+async def close_stream(stream: Any) -> None:
+    """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
+    the provider stream inside it does."""
+    for target in (stream, getattr(stream, "completion_stream", None)):
+        close = getattr(target, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+            return
+
+
+async def _whole(ctx: Context, ask: Ask, started: float) -> str | None:
+    response = await call(ctx, ask)
+    settle(ctx, ask.entry, ask.member.model, response, started)
+    choice = response.choices[0]
+    kept_reply(ctx, ask.entry, choice.message, choice.finish_reason)
+    return choice.message.content
+
+
+async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
+    """A member's answer streamed, each piece told to ``hear`` as it arrives."""
+    entry, parts, usage, finish = ask.entry, [], None, None
+    stream = await call(ctx, ask, stream=True, stream_options={"include_usage": True})
+    try:
+        async for chunk in stream:
+            usage = getattr(chunk, "usage", None) or usage
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.delta.content:
+                parts.append(choice.delta.content)
+                hear.say(entry, choice.delta.content)
+            finish = choice.finish_reason or finish
+    except BaseException as e:
+        if isinstance(e, asyncio.CancelledError):
+            entry.error = CANCELLED  # cut mid-stream, as the seam marks a call cut before it
+        await close_stream(stream)  # stopped early: give its connection back now, not at GC
+        raise
+    finally:
+        hear.done(entry)
+    entry.latency_ms = (time.perf_counter() - started) * 1000
+    billed(entry, ask.member.model, usage)
+    ctx.recorder.account(entry)
+    text = "".join(parts)
+    ctx.recorder.kept(entry, content=text, tool_calls=None, finish_reason=finish)
+    return text
+
+
+async def answer(
+    ctx: Context, ask: Ask, hear: Hearer | None = None
+) -> tuple[str, str] | MemberFailure:
+    """A member's answer as a later step reads it (reasoning removed), or why there is none.
+    With someone to hear it (``hear``, else the live panel), it streams, heard as it comes."""
     entry, model = ask.entry, ask.member.model
     started = time.perf_counter()
     ctx.recorder.started(entry)
+    hear = hear or ctx.panel
     try:
-        response = await call(ctx, ask)
+        if hear is None:
+            content = await _whole(ctx, ask, started)
+        else:
+            content = await _heard(ctx, ask, started, hear)
     except Exception as e:
+        entry.error = entry.error or describe(e)
         return MemberFailure(entry.step, model, e)
     else:
-        settle(ctx, entry, model, response, started)
-        choice = response.choices[0]
-        kept_reply(ctx, entry, choice.message, choice.finish_reason)
-        text = prompts.clean_answer(choice.message.content)
+        text = prompts.clean_answer(content)
         if not text:
             entry.error = EMPTY
             return MemberFailure(entry.step, model, ValueError(entry.error))

@@ -17,6 +17,7 @@ from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
 from ..spec import Pipeline, Step
 from ..spec.steps import MemberStep
+from .panel import Panel
 from .records import Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]
@@ -56,6 +57,7 @@ class Clock:
     models: str  # the pipeline's members, for the error's message
     expired: bool = False  # the limit passed: nothing may fall back or carry on after it
     _ends_at: float | None = field(default=None, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
 
     @property
     def seconds(self) -> float | None:
@@ -68,8 +70,11 @@ class Clock:
         return "deadline" if self.seconds == self.spec_deadline else "timeout"
 
     def start(self) -> None:
-        seconds = self.seconds
-        self._ends_at = None if seconds is None else time.monotonic() + seconds
+        seconds, self._started = self.seconds, time.monotonic()
+        self._ends_at = None if seconds is None else self._started + seconds
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self._started) * 1000
 
     def remaining(self) -> float | None:
         return None if self._ends_at is None else max(0.0, self._ends_at - time.monotonic())
@@ -112,6 +117,7 @@ class Context:
     id: str
     # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
     rng: random.Random
+    panel: Panel | None = None  # the live panel, when the caller asked for it
 
     @property
     def last(self) -> Step:

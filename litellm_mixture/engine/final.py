@@ -15,24 +15,13 @@ from typing import Any
 from .. import prompts
 from ..errors import MemberFailure, describe, quorum_error
 from ..spec import Aggregate, Member, Vote
-from .call import EMPTY, billed, call, first_answer, kept_reply, settle
+from .call import EMPTY, billed, call, close_stream, first_answer, kept_reply, settle
 from .context import Context
 from .records import StreamEvent, TraceEntry
 from .request import Ask, Refs, messages
 
 CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or cut-off response)"
 STOP = StreamEvent(finish_reason="stop")
-
-
-async def _close(stream: Any) -> None:
-    """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
-    the provider stream inside it does."""
-    for target in (stream, getattr(stream, "completion_stream", None)):
-        close = getattr(target, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
-            return
 
 
 async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
@@ -139,11 +128,11 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
         read.ended = getattr(stream, "received_finish_reason", "stop") is not None
     finally:
         if not read.complete:  # stopped early: give its connection back now, not at GC
-            await _close(stream)
+            await close_stream(stream)
 
 
 @dataclass
-class _Opened:
+class Opened:
     """An aggregator that has produced its first event: the answer is now its."""
 
     first: StreamEvent
@@ -151,21 +140,21 @@ class _Opened:
     ask: Ask
 
 
-async def _open(ctx: Context, ask: Ask, stream: bool) -> _Opened | MemberFailure:
+async def open_answer(ctx: Context, ask: Ask, stream: bool) -> Opened | MemberFailure:
     """Starts an aggregator and reads it up to its first event; a failure before that leaves
     the answer to the next fallback. The limit passing is no member's failure: it ends the run."""
     ctx.recorder.add(ask.entry)
     ctx.recorder.started(ask.entry)
     events = (_streamed if stream else _whole)(ctx, ask)
     try:
-        return _Opened(await anext(events), events, ask)
+        return Opened(await anext(events), events, ask)
     except Exception as e:
         if ctx.clock.expired:
             raise
         return MemberFailure(ask.entry.step, ask.member.model, e)
 
 
-async def _rest(ctx: Context, opened: _Opened) -> AsyncIterator[StreamEvent]:
+async def rest(ctx: Context, opened: Opened) -> AsyncIterator[StreamEvent]:
     yield opened.first
     entry, model = opened.ask.entry, opened.ask.member.model
     try:
@@ -206,13 +195,13 @@ async def answer_events(ctx: Context, refs: Refs, stream: bool) -> AsyncIterator
         return
     members = (step.member, *step.fallbacks)
 
-    async def attempt(place: int, member: Member) -> _Opened | MemberFailure:
-        return await _open(ctx, _ask(ctx, step, place, member, refs), stream)
+    async def attempt(place: int, member: Member) -> Opened | MemberFailure:
+        return await open_answer(ctx, _ask(ctx, step, place, member, refs), stream)
 
     opened = await first_answer(members, attempt)
-    if isinstance(opened, _Opened):
-        async with contextlib.aclosing(_rest(ctx, opened)) as rest:
-            async for event in rest:
+    if isinstance(opened, Opened):
+        async with contextlib.aclosing(rest(ctx, opened)) as events:
+            async for event in events:
                 yield event
     elif step.best_proposal and refs:  # every aggregator failed: the best proposal, if allowed
         yield StreamEvent(refs[0][1])

@@ -11,6 +11,7 @@ from ..errors import MemberFailure, quorum_error
 from ..spec import Propose, Refine, Synthesize
 from .call import answer
 from .context import Context
+from .panel import Hearer
 from .request import Ask
 
 Answer = tuple[str, str] | MemberFailure
@@ -63,13 +64,17 @@ async def _settle(tasks: set[asyncio.Task[Answer]], quorum: Quorum) -> tuple[set
 
 
 async def fan_out(
-    ctx: Context, index: int, step: Propose | Synthesize | Refine, asks: Sequence[Ask]
+    ctx: Context,
+    index: int,
+    step: Propose | Synthesize | Refine,
+    asks: Sequence[Ask],
+    hear: Hearer | None = None,
 ) -> list[Answer]:
     """Makes the calls at once; returns each one's answer or failure, in order, once the step's
     quorum says it may stop waiting. Calls cut then are failures marked ``cut``."""
     quorum = Quorum(step.min_successful, ctx.setting(step, "grace"))
     ctx.recorder.add(*(ask.entry for ask in asks))
-    tasks = [asyncio.ensure_future(answer(ctx, ask)) for ask in asks]
+    tasks = [asyncio.ensure_future(answer(ctx, ask, hear)) for ask in asks]
     pending: set = set(tasks)
     try:
         pending, ok = await _settle(pending, quorum)

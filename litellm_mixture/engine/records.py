@@ -97,15 +97,18 @@ class Outcome:
     content: str | None
     tool_calls: list[Any] | None = None
     finish_reason: str = "stop"
+    reasoning: str | None = None  # the live panel's text, when asked for
 
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """A piece of the final answer as it streams: text, a tool-call delta, or the end."""
+    """A piece of the answer as it streams: text, a tool-call delta, reasoning (the live
+    panel), or the end."""
 
     text: str = ""
     tool_call: Any = None
     finish_reason: str | None = None
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

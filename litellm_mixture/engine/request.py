@@ -19,6 +19,8 @@ Refs = list[tuple[str, str]]
 
 # The request param that asks for every member's answer on the response (off by default).
 INTERMEDIATE = "intermediate_responses"
+# The request param that turns the live panel on (``panel: reasoning``).
+PANEL = "panel"
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
     {
@@ -41,7 +43,7 @@ FINAL_ONLY = frozenset(
 ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format"})
 # Settings of the outer call that must not reach members as-is: transport, and what the
 # mixture itself reports.
-DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE})
+DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL})
 _ZERO_TEMPERATURE = 1e-4
 
 
@@ -55,6 +57,7 @@ class Ask:
     member: Member
     messages: list[dict[str, Any]]
     final: bool = False
+    cap: int | None = None  # a max_tokens this call may not exceed (an early segment's)
 
 
 def messages(
@@ -118,8 +121,9 @@ def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
         own["max_tokens"] = min(own["max_tokens"], kwargs["max_tokens"])
     kwargs.update(own)
     kwargs.update(ask.member.params)
-    if ctx.max_tokens is not None:
-        _capped(kwargs, ctx.max_tokens)
+    for cap in (ctx.max_tokens, ask.cap):
+        if cap is not None:
+            _capped(kwargs, cap)
     if kwargs.get("temperature") is not None and kwargs["temperature"] <= _ZERO_TEMPERATURE:
         kwargs["temperature"] = 0
     step_timeout = ctx.setting(ask.step, "timeout")

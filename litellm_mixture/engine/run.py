@@ -10,12 +10,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..params import Lookup, takes
-from ..spec import Pipeline
+from ..spec import Aggregate, Pipeline
 from .context import Caller, Clock, Context, litellm_caller
+from .early import early_events
 from .final import answer_events
+from .panel import Panel, Result
 from .records import Observer, Outcome, Recorder, RunRecord, StreamEvent
-from .request import check_contract
+from .request import Refs, check_contract
 from .steps import carry, references
+
+
+async def _references(ctx: Context) -> Refs:
+    return await carry(ctx, await references(ctx))
 
 
 class Run:
@@ -26,7 +32,8 @@ class Run:
     every call's (the policy's, for clients). ``metadata`` is set on every member call's LiteLLM
     metadata, beside the run's own keys. ``takes`` says what a member's model takes (litellm's
     lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each call's request
-    and reply on its trace entry (intermediate responses, dumps).
+    and reply on its trace entry (intermediate responses, dumps). ``panel`` streams every
+    member's answer to the caller as reasoning while the steps before the final one run.
     """
 
     def __init__(
@@ -42,6 +49,7 @@ class Run:
         takes: Lookup = takes,
         observer: Observer | None = None,
         keep_calls: bool = False,
+        panel: bool = False,
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
@@ -60,6 +68,7 @@ class Run:
             max_tokens=max_tokens,
             id=uuid.uuid4().hex,
             rng=random.Random(pipeline.seed),
+            panel=Panel() if panel else None,
         )
 
     @property
@@ -77,8 +86,17 @@ class Run:
     async def _events(self, stream: bool) -> AsyncIterator[StreamEvent]:
         ctx = self.context
         ctx.clock.start()
-        refs = await carry(ctx, await references(ctx))
-        async with contextlib.aclosing(answer_events(ctx, refs, stream)) as events:
+        early = isinstance(ctx.last, Aggregate) and ctx.last.early is not None
+        work = references(ctx, until=-2) if early else _references(ctx)
+        if ctx.panel is None:
+            refs = await work
+        else:
+            heard: Result[Refs] = Result()
+            async for event in ctx.panel.during(work, heard):
+                yield event
+            refs = heard.value
+        final = early_events(ctx, refs) if early else answer_events(ctx, refs, stream)
+        async with contextlib.aclosing(final) as events:
             async for event in events:
                 yield event
 
@@ -90,6 +108,7 @@ class Run:
         """The final answer, read whole: the streamed answer's events, collected."""
         texts: list[str] = []
         calls: list[Any] = []
+        reasoning: list[str] = []
         finish = "stop"
         async with contextlib.aclosing(self._events(stream=False)) as events:
             async for event in events:
@@ -97,6 +116,9 @@ class Run:
                     finish = event.finish_reason
                 elif event.tool_call is not None:
                     calls.append(event.tool_call)
+                elif event.reasoning:
+                    reasoning.append(event.reasoning)
                 else:
                     texts.append(event.text)
-        return Outcome("".join(texts) if texts else None, calls or None, finish)
+        content = "".join(texts) if texts else None
+        return Outcome(content, calls or None, finish, "".join(reasoning) or None)

@@ -26,6 +26,7 @@ from ..spec import (
 )
 from .call import answer, first_answer
 from .context import Context
+from .panel import Hearer
 from .quorum import fan_out
 from .records import TraceEntry
 from .request import Ask, Refs, messages
@@ -33,16 +34,17 @@ from .request import Ask, Refs, messages
 logger = logging.getLogger("litellm_mixture")
 
 
-async def references(ctx: Context) -> Refs:
-    """Runs every step before the final one; returns the last layer's (model, answer)s."""
+async def references(ctx: Context, until: int | None = None) -> Refs:
+    """Runs every step before the final one (or before step ``until``); returns the last
+    layer's (model, answer)s."""
     refs: Refs = []
     within = ctx.clock.within
-    for index, step in enumerate(ctx.pipeline.steps):
+    for index, step in enumerate(ctx.pipeline.steps[:until]):
         match step:
             case Aggregate():
                 break
             case Propose() | Synthesize():
-                refs = await within(_layer(ctx, index, step, refs))
+                refs = await within(layer(ctx, index, step, refs))
             case Refine():
                 refs = await within(_refine(ctx, index, step, refs))
             case Rank() | Vote():
@@ -53,14 +55,16 @@ async def references(ctx: Context) -> Refs:
     return refs
 
 
-async def _layer(ctx: Context, index: int, step: Propose | Synthesize, refs: Refs) -> Refs:
+async def layer(
+    ctx: Context, index: int, step: Propose | Synthesize, refs: Refs, hear: Hearer | None = None
+) -> Refs:
     asks = []
     for place, member in enumerate(step.members):
         msgs = messages(ctx, step, member, refs)
         for sample in range(member.samples):
             entry = TraceEntry(index, step.kind, member.model, sample, place)
             asks.append(Ask(entry, step, member, msgs))
-    results = await fan_out(ctx, index, step, asks)
+    results = await fan_out(ctx, index, step, asks, hear)
     return [r for r in results if not isinstance(r, MemberFailure)]
 
 

@@ -21,7 +21,16 @@ USER_PRESET_DIR = "mixtures"
 _BUILTIN_DIR = Path(__file__).parent.parent / "presets"
 # Bounded: a longer name is no file name (the OS refuses it with an OSError, not a SpecError).
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_PRESET_PARAMS = ("proposers", "aggregator", "judge", "model", "temperature", "max_tokens")
+_PRESET_PARAMS = (
+    "proposers",
+    "aggregator",
+    "judge",
+    "model",
+    "temperature",
+    "max_tokens",
+    "panel",
+    "early",
+)
 
 
 def preset_dirs() -> list[Path]:
@@ -119,4 +128,9 @@ def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
     # Revalidate, from the document: model_copy checks nothing, and the overrides must still
     # make a valid pipeline (temperature=5 must not pass).
     updated = pipeline.model_copy(update={"steps": steps})
-    return pipeline_from_document(to_document(updated), spec=spec)
+    document = to_document(updated)
+    if "panel" in params:
+        document["panel"] = params["panel"]
+    if "early" in params:
+        document["steps"][-1]["early"] = params["early"] not in ("0", "false")
+    return pipeline_from_document(document, spec=spec)

@@ -39,12 +39,24 @@ KINDS: dict[str, type[MemberStep | Transform]] = {
 }
 
 
+def _check_early(steps: tuple[Any, ...], i: int) -> None:
+    if type(steps[i]) is not Aggregate:
+        raise ValueError(f"steps[{i}]: early aggregation is for an aggregate step")
+    if i == 0 or not isinstance(steps[i - 1], (Propose, Synthesize)):
+        raise ValueError(
+            f"steps[{i}]: early aggregation reads the proposals as they stream: it needs a "
+            "propose or synthesize step right before it"
+        )
+
+
 class Pipeline(Failure):
     """A validated Mixture-of-Agents pipeline.
 
     ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
     the default), ``inline`` or ``concat`` (mixtcha's message modes). ``deadline`` bounds the
     whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps.
+    ``panel: reasoning`` streams every member's answer to the caller as reasoning while the
+    steps before the final answer run (opt-in: see docs/semantics.md, "Live panel").
     """
 
     steps: tuple[Step, ...] = Field(min_length=1)
@@ -52,6 +64,7 @@ class Pipeline(Failure):
     seed: StrictInt | None = None
     """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"
+    panel: Literal["reasoning"] | None = None
     delimiter: tuple[str, str] = ("<option>", "</option>")
     description: str | None = None
     source: str | None = None
@@ -71,6 +84,8 @@ class Pipeline(Failure):
                 raise ValueError(f"steps[{i}]: {step.kind} needs a previous step to read")
             if isinstance(step, Aggregate) and not last:
                 raise ValueError(f"steps[{i}]: {step.kind} must be the last step")
+            if isinstance(step, Aggregate) and step.early is not None:
+                _check_early(self.steps, i)
             if isinstance(step, Transform) and last:
                 raise ValueError(
                     f"steps[{i}]: {step.kind} reshapes the answers of a previous step for a "

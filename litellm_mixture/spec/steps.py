@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
 from ..typed_params import Finite
-from .base import Failure, Member, as_members
+from .base import Failure, Frozen, Member, as_members
 
 
 class MemberStep(Failure):
@@ -124,18 +124,39 @@ class Single(MemberStep):
         return [calls] * (1 + len(self.fallbacks))
 
 
+class Early(Frozen):
+    """Early (staircase) aggregation: the aggregator writes the answer in segments of at most
+    ``chunk_tokens``, each from the proposals so far, until they are complete; it makes at most
+    ``segments`` calls (the last waits for the complete proposals)."""
+
+    chunk_tokens: StrictInt = Field(64, ge=1)
+    segments: StrictInt = Field(4, ge=2, le=16)
+
+
 class Aggregate(Single):
     """One member writes the final answer from the previous step's answers.
 
     With ``best_proposal``, the first answer of the previous step (members in the order
-    written) is returned when the member and every fallback fail.
+    written) is returned when the member and every fallback fail. With ``early`` (``true``, or
+    :class:`Early`'s settings), it starts before the proposals are complete (opt-in: see
+    docs/semantics.md, "Early aggregation").
     """
 
     kind: Literal["aggregate"] = "aggregate"
     best_proposal: bool = False
+    early: Early | None = None
+
+    @field_validator("early", mode="before")
+    @classmethod
+    def _early(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     def bounds(self, width: int) -> tuple[list[int], int]:
-        return self._each(1), 1
+        # Every segment may be written by the member; only the first may fall back.
+        calls = self._each(1)
+        if self.early is not None:
+            calls[0] = self.early.segments
+        return calls, 1
 
 
 class SelfMoaSeq(Aggregate):

@@ -1,0 +1,197 @@
+"""Early (staircase) aggregation (``early`` on the aggregate step, arXiv 2510.05059): the
+aggregator does not wait for complete proposals. The last proposer layer streams; once each of
+its calls has said something (or ended), the aggregator writes a first segment of the answer
+(at most ``chunk_tokens``) from the partial proposals; each later segment sees more of them and
+continues the answer so far, until the proposals are complete and a last segment finishes it.
+The caller gets one continuous answer.
+
+The quorum, grace, deadline and fallbacks keep working: the layer runs as it would (its quorum
+decides which complete proposals the last segment reads), every await is bounded by the clock,
+and the first segment may fall back to the next aggregator until it has written something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import litellm
+
+from .. import prompts
+from ..errors import MemberFailure, quorum_error
+from ..spec import Aggregate, Member, Propose, Synthesize
+from .call import first_answer
+from .context import CANCELLED, Context
+from .final import STOP, Opened, open_answer, rest
+from .records import StreamEvent, TraceEntry
+from .request import Ask, Refs, messages
+from .steps import layer
+
+CONTINUE = "Continue your answer from exactly where it stops. Do not repeat any of it."
+COMPLETE = "cut: the answer was complete before this proposal"
+
+
+class Proposals:
+    """The last layer's answers as they stream: what each call has said so far."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.said: dict[int, tuple[TraceEntry, list[str]]] = {}
+        self.ended: set[int] = set()
+        self.changed = asyncio.Event()
+
+    def say(self, entry: TraceEntry, text: str) -> None:
+        self.said.setdefault(id(entry), (entry, []))[1].append(text)
+        self.changed.set()
+
+    def done(self, entry: TraceEntry) -> None:
+        self.ended.add(id(entry))
+        self.changed.set()
+
+    def started(self) -> bool:
+        return len(self.said.keys() | self.ended) >= self.calls
+
+    def references(self) -> Refs:
+        """What each call has said so far, in the members' order, reasoning left out."""
+        out = []
+        for entry, parts in sorted(self.said.values(), key=lambda p: (p[0].member, p[0].sample)):
+            text = _so_far("".join(parts))
+            if text and entry.error is None:
+                out.append((entry.model, text))
+        return out
+
+
+def _so_far(text: str) -> str:
+    """A partial answer as a reference: an unclosed reasoning block is no part of it."""
+    opened = max(text.rfind("<think>"), text.rfind("<thinking>"))
+    if opened >= 0 and "</think" not in text[opened:]:
+        text = text[:opened]
+    return prompts.clean_answer(text)
+
+
+async def _until_started(heard: Proposals, task: asyncio.Future[Any]) -> None:
+    while not heard.started() and not task.done():
+        heard.changed.clear()
+        waiter = asyncio.ensure_future(heard.changed.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+
+
+def prefills(model: str) -> bool:
+    """Whether litellm's model map says ``model`` continues a trailing assistant message."""
+    try:
+        return bool(litellm.get_model_info(model).get("supports_assistant_prefill"))
+    except Exception:  # a model litellm does not know
+        return False
+
+
+def _continued(msgs: list[dict[str, Any]], model: str, written: str) -> list[dict[str, Any]]:
+    """The conversation for a later segment: the answer so far as a prefill where litellm says
+    the model takes one, else as the assistant's turn and an instruction to continue it."""
+    if not written:
+        return msgs
+    if prefills(model):
+        return [*msgs, {"role": "assistant", "content": written}]
+    return [
+        *msgs,
+        {"role": "assistant", "content": written},
+        {"role": "user", "content": CONTINUE},
+    ]
+
+
+def _ask(
+    ctx: Context, step: Aggregate, place: int, member: Member, seen: Refs, written: str, cap: Any
+) -> Ask:
+    index = ctx.last_index
+    sample = sum(1 for e in ctx.recorder.trace if e.step == index)
+    entry = TraceEntry(index, step.kind, member.model, sample, place)
+    entry.add_note(
+        f"segment {sample + 1} at +{ctx.clock.elapsed_ms():.0f} ms: {len(seen)} references, "
+        f"{sum(len(t) for _, t in seen)} characters{' (complete)' if cap is None else ''}; "
+        f"{len(written)} characters written before it"
+    )
+    msgs = _continued(messages(ctx, step, member, seen, final=True), member.model, written)
+    return Ask(entry, step, member, msgs, final=True, cap=cap)
+
+
+async def early_events(ctx: Context, refs: Refs) -> AsyncIterator[StreamEvent]:
+    """The final answer, written in segments while the last proposer layer streams."""
+    index = ctx.last_index - 1
+    proposers = ctx.pipeline.steps[index]
+    assert isinstance(proposers, (Propose, Synthesize))
+    heard = Proposals(proposers.calls)
+    task = asyncio.ensure_future(ctx.clock.within(layer(ctx, index, proposers, refs, heard)))
+    try:
+        await ctx.clock.within(_until_started(heard, task))
+        async for event in _segments(ctx, heard, task):
+            yield event
+    finally:
+        if not task.done():  # the answer was complete first, or the run failed
+            task.cancel()
+            await asyncio.wait({task})
+            for entry in ctx.recorder.trace:
+                if entry.step == index and entry.error == CANCELLED:
+                    entry.error, entry.cut = COMPLETE, True
+
+
+async def _segments(
+    ctx: Context, heard: Proposals, task: asyncio.Future[Refs]
+) -> AsyncIterator[StreamEvent]:
+    step, written = ctx.last, []
+    assert isinstance(step, Aggregate) and step.early is not None
+    chosen: tuple[int, Member] | None = None
+    for segment in range(step.early.segments):
+        if segment == step.early.segments - 1:
+            await ctx.clock.within(asyncio.wait({task}))
+        complete = task.done()
+        seen = task.result() if complete else heard.references()
+        if complete:
+            ctx.recorder.passed(ctx.last_index - 1, ctx.pipeline.steps[-2].kind, seen)
+        cap = None if complete else step.early.chunk_tokens
+        opened = await _opened(ctx, step, chosen, seen, "".join(written), cap)
+        if isinstance(opened, str):  # every aggregator failed: the best proposal
+            yield StreamEvent(opened)
+            yield STOP
+            return
+        chosen, finish = (opened.ask.entry.member, opened.ask.member), "stop"
+        async for event in rest(ctx, opened):
+            if event.finish_reason is not None:
+                finish = event.finish_reason
+            else:
+                written.append(event.text)
+                yield event
+        if complete or finish != "length":
+            yield StreamEvent(finish_reason=finish)
+            return
+
+
+async def _opened(
+    ctx: Context,
+    step: Aggregate,
+    chosen: tuple[int, Member] | None,
+    seen: Refs,
+    written: str,
+    cap: int | None,
+) -> Opened | str:
+    """The segment's aggregator, started: the first segment's may fall back; a later one is
+    the member that wrote the answer so far, and its failure fails the answer."""
+
+    async def attempt(place: int, member: Member) -> Opened | MemberFailure:
+        ask = _ask(ctx, step, place, member, seen, written, cap)
+        return await open_answer(ctx, ask, stream=True)
+
+    if chosen is None:
+        members = (step.member, *step.fallbacks)
+        opened = await first_answer(members, attempt)
+        if isinstance(opened, list):
+            if step.best_proposal and seen:
+                return seen[0][1]
+            raise quorum_error(ctx.last_index, 1, 0, opened, "+".join(m.model for m in members))
+        return opened
+    result = await attempt(*chosen)
+    if isinstance(result, MemberFailure):
+        cause = RuntimeError(f"failed mid-stream: {result.reason}")
+        failure = MemberFailure(result.step, result.model, cause)
+        raise quorum_error(result.step, 1, 0, [failure], result.model)
+    return result
