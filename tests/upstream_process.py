@@ -32,9 +32,15 @@ class UpstreamProcess:
         fault: dict[str, dict] | None = None,
         fail_rate: float = 0.0,
         require_key: bool = False,
+        pick: dict[str, list[tuple[str, float]]] | None = None,
+        judge: list[str] | None = None,
+        seed: int = 0,
     ) -> None:
         """Replace the running server's latencies, stream gaps, replies and faults."""
         settings = {
+            "pick": pick or {},
+            "judge": judge or [],
+            "seed": seed,
             "latency": latency or {},
             "gap": gap or {},
             "reply": reply or {},
