@@ -3,7 +3,10 @@ answers agree, cancelling the calls still running and never making the rest.
 
 The first wave is K calls; each time an answer comes in without agreement, as many more start
 as the largest agreeing group still lacks, beyond the calls already running (at most the calls
-left). Without agreement every call runs and the step passes on what it would without
+left). So the largest group plus the calls running never exceed K: every call made could still
+complete the agreement, none is made that could not, and when K agree no call is left running
+(one that hangs holds the step until its ``timeout``, as in any fan-out without ``grace``).
+Without agreement every call runs and the step passes on what it would without
 ``until_agree``.
 """
 
@@ -23,11 +26,10 @@ from ..spec import Propose
 from ..spec.agreement import ByEmbedding, text_key
 from .call import answer, settle
 from .context import CANCELLED, Context
-from .quorum import Answer, Quorum, checked, cut
+from .quorum import Answer, Quorum, checked
 from .records import TraceEntry
 from .request import Ask, _metadata
 
-CUT = "cut: agreement reached"
 EMBEDDING = "embedding"  # the kind of the trace entry of an agreement's embedding call
 
 
@@ -138,8 +140,8 @@ async def _until_agreed(step: Propose, waves: _Waves, groups: Groups) -> list[in
         for task in sorted(done, key=waves.running.__getitem__):
             position = waves.running.pop(task)
             result = waves.results[position] = task.result()
-            if agreed or isinstance(result, MemberFailure):
-                continue  # (once agreed, the answers that came with it need no key)
+            if isinstance(result, MemberFailure):
+                continue
             key = await _key(waves.ctx, waves.asks[position], step, result[1])
             group = groups.add(position, key)
             if len(group) >= k:
@@ -148,22 +150,17 @@ async def _until_agreed(step: Propose, waves: _Waves, groups: Groups) -> list[in
 
 
 async def until_agree(ctx: Context, index: int, step: Propose, asks: Sequence[Ask]) -> list[Answer]:
-    """The step's answers: the K agreeing ones first, then the rest that finished, in order; or,
-    without agreement, every one in order. Failures stay in place, for the quorum."""
+    """The step's answers: the K agreeing ones first, then the rest, in order; or, without
+    agreement, every one in order. Failures stay in place, for the quorum."""
     waves = _Waves(ctx, asks, list(range(len(asks))))
     try:
         agreed = await _until_agreed(step, waves, Groups(step))
     finally:
-        running = dict(waves.running)
-        await waves.stop()
-    for task, position in running.items():
-        cancelled = task.cancelled()
-        waves.results[position] = cut(index, asks[position], CUT) if cancelled else task.result()
+        await waves.stop()  # only when the step itself is cut (the deadline): see the docstring
     if agreed:
-        cut_off = sum(1 for task in running if task.cancelled())
         asks[agreed[-1]].entry.add_note(
-            f"agreement reached: {len(agreed)} answers agree; {cut_off} calls cut, "
-            f"{len(waves.left)} of {len(asks)} never made"
+            f"agreement reached: {len(agreed)} answers agree; "
+            f"{len(waves.left)} of {len(asks)} calls not made"
         )
     rest = [p for p in sorted(waves.results) if p not in agreed]
     results = [waves.results[p] for p in [*agreed, *rest]]

@@ -80,13 +80,13 @@ async def fan_out(
             await asyncio.wait(pending)
     why = quorum.why_cut(ok)
     results = [
-        cut(index, ask, why) if t.cancelled() else t.result()
+        _cut(index, ask, why) if t.cancelled() else t.result()
         for ask, t in zip(asks, tasks, strict=True)
     ]
     return checked(index, step, quorum, results)
 
 
-def cut(index: int, ask: Ask, why: str) -> MemberFailure:
+def _cut(index: int, ask: Ask, why: str) -> MemberFailure:
     """A call the mixture cancelled, marked so on its trace entry."""
     ask.entry.error, ask.entry.cut = why, True
     return MemberFailure(index, ask.entry.model, TimeoutError(why), True)
