@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from .errors import SpecError
 from .spec import Member, Pipeline
+from .spec.agreement import ByEmbedding
 
 # Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
 MAX_DEPTH = 8
@@ -26,7 +27,9 @@ def member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
     """Each member (and fallback) of each step, with the most calls the run may make to it,
     and whether the spec owns those calls' retries (see Attempts).
 
-    Retries and fallbacks only run on failure, but may all run: the worst case counts.
+    Retries and fallbacks only run on failure, but may all run: the worst case counts. An
+    agreement by embedding (``until_agree``) calls its model once per answer, as a member
+    with no retries of the spec's.
     """
     for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
         own = getattr(step, "retries", None)  # (a transform calls no model)
@@ -35,6 +38,9 @@ def member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
         members = (*step.members, *getattr(step, "fallbacks", ()))
         for member, used in zip(members, uses, strict=True):
             yield member, used * (1 + (retries or 0)), bool(exact)
+        by = getattr(step, "agree_by", None)
+        if isinstance(by, ByEmbedding):
+            yield Member(by.embedding), sum(uses), False
 
 
 def count_calls(

@@ -108,6 +108,7 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"{usage['total_tokens']} tokens ({usage['prompt_tokens']} in, "
         f"{usage['completion_tokens']} out) · {cost} · wall {figures['wall_ms'] / 1000:.2f} s, "
         f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
+        + (f" · {figures['saved_calls']} calls saved" if figures.get("saved_calls") else "")
     )
 
 

@@ -18,6 +18,19 @@ def critical_path_ms(run: RunRecord) -> float:
     return total
 
 
+def saved_calls(run: RunRecord) -> dict[int, int]:
+    """Per step with ``until_agree`` that ran: the calls it never made, its answers having
+    agreed (its embedding calls are no member calls)."""
+    saved = {}
+    for index, step in enumerate(run.pipeline.steps):
+        if getattr(step, "until_agree", None) is None:
+            continue
+        made = sum(1 for e in run.trace if e.step == index and e.kind == step.kind)
+        if made:
+            saved[index] = step.calls - made
+    return saved
+
+
 def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
     usage = run.usage
     return {
@@ -28,6 +41,7 @@ def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
         "critical_path_ms": round(critical_path_ms(run), 1),
         "calls": len(run.trace),
         "failed_calls": sum(1 for e in run.trace if not e.ok),
+        "saved_calls": sum(saved_calls(run).values()),
     }
 
 
@@ -41,7 +55,8 @@ def history(run: RunRecord) -> list[dict[str, Any]]:
 
 def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
     """Every member call of a recording run, grouped by step: what it said, how long it took,
-    what it used and cost, and how it failed."""
+    what it used and cost, and how it failed; a step with ``until_agree`` says how many calls it
+    ``saved``."""
     steps: dict[int, dict[str, Any]] = {}
     for entry in run.trace:
         step = steps.setdefault(
@@ -69,4 +84,6 @@ def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
                 "note": entry.note,
             }
         )
+    for index, saved in saved_calls(run).items():
+        steps[index]["saved"] = saved
     return [steps[i] for i in sorted(steps)]

@@ -19,7 +19,11 @@ spaces out a stream's chunks; a ``pace`` (per model, seconds per chunk) is a mod
 speed, whether streamed or not: a stream's chunks are that far apart, and a whole answer comes
 after all of them would have. ``PUT /_settings {"latency": {...}, "gap": {...}, "reply":
 {MODEL: TEXT}, "fault": {...}, "fail_rate": 0.05, "seed": 1}`` replaces those settings while
-running. A ``reply`` entry fixes what that model answers. A ``fault`` entry, ``MODEL: {"kind":
+running. A ``reply`` entry fixes what that model answers; a ``pick`` entry, ``MODEL: [[TEXT,
+WEIGHT], ...]``, makes it answer one of the texts at random by weight (seeded), as a sampled
+model that mostly agrees with itself; a model named in ``judge`` (a list) answers with the number
+of the first of the numbered responses it was shown whose text most of them share, as a
+self-consistency judge does. A ``fault`` entry, ``MODEL: {"kind":
 K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call; ``message``:
 the error's text, where ``{key}`` stands for the key the call carried, as providers echo it),
 makes it fail: an HTTP status such as ``500``, ``401``, ``403`` or ``429`` (with
@@ -36,6 +40,7 @@ import asyncio
 import itertools
 import json
 import random
+import re
 import time
 from typing import Any
 
@@ -154,6 +159,8 @@ class Upstream:
         self.gaps = gaps or {}
         self.paces: dict[str, float] = {}
         self.replies: dict[str, str] = {}
+        self.picks: dict[str, list[tuple[str, float]]] = {}
+        self.judges: list[str] = []
         self.faults: dict[str, dict[str, Any]] = {}
         self.fail_rate = 0.0
         self.require_key = False
@@ -173,13 +180,28 @@ class Upstream:
             return "500"
         return None
 
+    def _scripted(self, body: dict[str, Any]) -> str | None:
+        """The text a ``reply``, ``pick`` or ``judge`` setting gives this call, if any."""
+        model = body["model"]
+        if model in self.replies:
+            return self.replies[model]
+        if model in self.picks:
+            texts, weights = zip(*self.picks[model], strict=True)
+            return self.random.choices(texts, weights)[0]
+        if model in self.judges:
+            system = _text_of(body["messages"][0].get("content"))
+            listed = re.findall(r"^(\d+)\. (.*)$", system, flags=re.MULTILINE)
+            texts = [text for _, text in listed]
+            return max(listed, key=lambda item: texts.count(item[1]))[0] if listed else "1"
+        return None
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         reply = reply_for(body)
         key = request.headers.get("authorization", "").removeprefix("Bearer ")
         fault = self._fault(body["model"], key)
         text = {"empty": "", "reasoning": "<think>only thinking</think>"}.get(
-            fault or "", self.replies.get(body["model"])
+            fault or "", self._scripted(body)
         )
         if text is not None:
             reply["message"] = {"role": "assistant", "content": text}
@@ -272,6 +294,8 @@ class Upstream:
         self.gaps = body.get("gap", {})
         self.paces = body.get("pace", {})
         self.replies = body.get("reply", {})
+        self.picks = body.get("pick", {})
+        self.judges = body.get("judge", [])
         self.faults = body.get("fault", {})
         self.fail_rate = body.get("fail_rate", 0.0)
         self.require_key = body.get("require_key", False)

@@ -57,6 +57,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         "critical_path_ms",
         "calls",
         "failed_calls",
+        "saved_calls",
         "history",
         "intermediate_responses",
         "trace",

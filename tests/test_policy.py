@@ -104,6 +104,11 @@ def test_a_client_spec_naming_aliases_runs(proxy_router, respx_upstream):
             "max_seconds",
         ),
         ('mixture/{"steps":[{"aggregate":"big"}],"grace":1000}', "max_seconds"),
+        (  # an agreement's embedding model is called like a member
+            'mixture/{"steps":[{"propose":[{"model":"small","samples":2}],"until_agree":2,'
+            '"agree_by":{"embedding":"openai/text-embedding-3-small"}},{"vote":"big"}]}',
+            "allow_members",
+        ),
         (
             'mixture/{"steps":[{"propose":[{"model":"small","params":'
             '{"max_completion_tokens":99999}}]},{"aggregate":"big"}]}',

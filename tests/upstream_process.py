@@ -33,9 +33,15 @@ class UpstreamProcess:
         fail_rate: float = 0.0,
         require_key: bool = False,
         pace: dict[str, float] | None = None,
+        pick: dict[str, list[tuple[str, float]]] | None = None,
+        judge: list[str] | None = None,
+        seed: int = 0,
     ) -> None:
-        """Replace the running server's latencies, stream gaps, paces, replies and faults."""
+        """Replace the running server's latencies, stream gaps, paces, picks, replies and faults."""
         settings = {
+            "pick": pick or {},
+            "judge": judge or [],
+            "seed": seed,
             "latency": latency or {},
             "gap": gap or {},
             "pace": pace or {},

@@ -84,13 +84,23 @@ async def fan_out(
         if pending:
             await asyncio.wait(pending)
     why = quorum.why_cut(ok)
-    results: list[Answer] = []
-    for ask, task in zip(asks, tasks, strict=True):
-        if task.cancelled():
-            ask.entry.error, ask.entry.cut = why, True
-            results.append(MemberFailure(index, ask.entry.model, TimeoutError(why), True))
-        else:
-            results.append(task.result())
+    results = [
+        _cut(index, ask, why) if t.cancelled() else t.result()
+        for ask, t in zip(asks, tasks, strict=True)
+    ]
+    return checked(index, step, quorum, results)
+
+
+def _cut(index: int, ask: Ask, why: str) -> MemberFailure:
+    """A call the mixture cancelled, marked so on its trace entry."""
+    ask.entry.error, ask.entry.cut = why, True
+    return MemberFailure(index, ask.entry.model, TimeoutError(why), True)
+
+
+def checked(
+    index: int, step: Propose | Synthesize | Refine, quorum: Quorum, results: list[Answer]
+) -> list[Answer]:
+    """``results``, if they make the quorum; else the typed error naming the failures."""
     answered = sum(1 for r in results if not isinstance(r, MemberFailure))
     if not quorum.met(answered):
         failures = [r for r in results if isinstance(r, MemberFailure)]

@@ -24,6 +24,7 @@ from ..spec import (
     Take,
     Vote,
 )
+from .agree import until_agree
 from .call import answer, first_answer
 from .context import Context
 from .panel import Hearer
@@ -64,7 +65,10 @@ async def layer(
         for sample in range(member.samples):
             entry = TraceEntry(index, step.kind, member.model, sample, place)
             asks.append(Ask(entry, step, member, msgs))
-    results = await fan_out(ctx, index, step, asks, hear)
+    if isinstance(step, Propose) and step.until_agree is not None:
+        results = await until_agree(ctx, index, step, asks)
+    else:
+        results = await fan_out(ctx, index, step, asks, hear)
     return [r for r in results if not isinstance(r, MemberFailure)]
 
 

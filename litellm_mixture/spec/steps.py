@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
 from ..typed_params import Finite
+from .agreement import AgreeBy
 from .base import Failure, Frozen, Member, as_members
 
 
@@ -69,9 +70,38 @@ class FanOut(MemberStep):
 
 
 class Propose(FanOut):
-    """Each member answers the caller's conversation (``prompt`` is added to the user's turn)."""
+    """Each member answers the caller's conversation (``prompt`` is added to the user's turn).
+
+    With ``until_agree: K`` the calls run in waves and the step stops once K answers agree
+    (``agree_by`` says when two do), passing those on first; see docs/steps.md.
+    """
 
     kind: Literal["propose"] = "propose"
+    until_agree: StrictInt | None = Field(None, ge=1)
+    agree_by: AgreeBy = "text"
+
+    @model_validator(mode="after")
+    def _agreement_reachable(self) -> Propose:
+        k = self.until_agree
+        if k is None:
+            if self.agree_by != "text":
+                raise ValueError("agree_by says when answers agree: it needs until_agree")
+            return self
+        if k > self.calls:
+            raise ValueError(f"until_agree={k} exceeds the step's {self.calls} calls")
+        if self.min_successful > k:
+            raise ValueError(
+                f"min_successful={self.min_successful} exceeds until_agree={k}: the step may "
+                f"stop with {k} answers"
+            )
+        return self
+
+    def with_members(self, members: tuple[Member, ...]) -> Propose:
+        # Like the quorum, agreement is of calls: a preset's K fits fewer calls.
+        step = super().with_members(members)
+        if self.until_agree is None:
+            return step
+        return step.model_copy(update={"until_agree": min(self.until_agree, step.calls)})
 
 
 class Synthesize(FanOut):
