@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .errors import SpecError
-from .spec import Member, Pipeline
+from .spec import Member, Pipeline, Step
 
 # Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
 MAX_DEPTH = 8
@@ -29,12 +29,19 @@ def member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
     Retries and fallbacks only run on failure, but may all run: the worst case counts.
     """
     for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
-        own = getattr(step, "retries", None)  # (a transform calls no model)
-        retries = own if own is not None else pipeline.retries
-        exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
-        members = (*step.members, *getattr(step, "fallbacks", ()))
-        for member, used in zip(members, uses, strict=True):
-            yield member, used * (1 + (retries or 0)), bool(exact)
+        yield from step_calls(pipeline, step, uses)
+
+
+def step_calls(
+    pipeline: Pipeline, step: Step, uses: list[int]
+) -> Iterator[tuple[Member, int, bool]]:
+    """:func:`member_calls` for one step, given its ``bounds`` (``uses``)."""
+    own = getattr(step, "retries", None)  # (a transform calls no model)
+    retries = own if own is not None else pipeline.retries
+    exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
+    members = (*step.members, *getattr(step, "fallbacks", ()))
+    for member, used in zip(members, uses, strict=True):
+        yield member, used * (1 + (retries or 0)), bool(exact)
 
 
 def count_calls(

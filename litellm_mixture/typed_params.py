@@ -53,6 +53,9 @@ class Generation(BaseModel):
     stream_options: dict[str, Any] | None = None
     logit_bias: dict[str, Finite] | None = None
     intermediate_responses: StrictBool | None = None
+    # The mixture's own: the estimate instead of a run, and the run's budget in USD.
+    estimate_only: StrictBool | None = None
+    max_cost: Finite | None = Field(None, gt=0)
 
 
 def problems(values: Mapping[str, Any]) -> list[str]:
