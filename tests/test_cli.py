@@ -121,13 +121,18 @@ def test_explain_shows_steps_members_prompts_and_policy():
     assert "  2. rank  n=3  temperature=0.0  (at most 1 call)" in lines
     assert "     ├─ openai/gpt-4o-mini" in lines
     assert any(line.startswith("     └─ prompt: the default rank prompt") for line in lines)
-    assert lines[-2] == "  at most 7 member calls per request, retries aside"
-    assert lines[-1] == (
+    assert lines[-3] == "  at most 7 member calls per request, retries aside"
+    assert lines[-2] == (
         "  through the proxy, as a client spec: "
         "allowed by the default policy if its members are aliases (21 upstream requests at most, "
         "the Router's default retries included)"
     )
-    refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-1]
+    # Two of its members have no price in litellm's map: the totals are lower bounds.
+    assert lines[-1].startswith(
+        "  estimated cost on an empty prompt (litellm-mixture estimate): worst at least $"
+    )
+    assert lines[-1].endswith("; 7 calls, up to 21 upstream requests with every retry and fallback")
+    refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-2]
     assert refused == (
         "  through the proxy, as a client spec: refused by rule "
         "'max_members_per_layer': layer 1 makes 9 calls > 8 "
