@@ -57,6 +57,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         "critical_path_ms",
         "calls",
         "failed_calls",
+        "steps",
         "history",
         "intermediate_responses",
         "trace",
@@ -68,6 +69,9 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         t["prompt_tokens"] + t["completion_tokens"] for t in doc["trace"]
     )
     assert 0 < doc["critical_path_ms"] <= doc["wall_ms"] * 1.05
+    assert [(s["kind"], s["calls"]) for s in doc["steps"]] == [("propose", 2), ("aggregate", 1)]
+    # Its models (openai/p1, ...) have no price: a step's cost is None, not a guess.
+    assert [s["cost"] for s in doc["steps"]] == [None, None] and not doc["cost_complete"]
     proposals = doc["intermediate_responses"][0]["responses"]
     assert [r["text"] for r in proposals] == [a["text"] for a in doc["history"][0]["answers"]]
     assert doc["intermediate_responses"][1]["responses"][0]["text"] == doc["content"]
