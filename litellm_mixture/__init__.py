@@ -22,9 +22,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Result, run
+    from .api import Result, estimate, run
     from .engine import Run, StepResult, TraceEntry
     from .errors import (
+        BudgetError,
         MemberFailure,
         MembersAuthError,
         MembersFailedError,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         RefusedFieldError,
         SpecError,
     )
+    from .estimates import Estimate
     from .modelinfo import model_info
     from .policy import Policy, PolicyError, set_policy
     from .provider import MixtureLLM
@@ -54,7 +56,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Aggregate",
+    "BudgetError",
     "Dropout",
+    "Estimate",
     "Filter",
     "Map",
     "Member",
@@ -89,6 +93,7 @@ __all__ = [
     "Vote",
     "decode",
     "encode",
+    "estimate",
     "model_info",
     "preset_names",
     "register",
@@ -98,7 +103,8 @@ __all__ = [
 
 # Where each public name lives (loaded on first use, PEP 562).
 _MODULES = {
-    **dict.fromkeys(("Result", "run"), "api"),
+    **dict.fromkeys(("Result", "estimate", "run"), "api"),
+    "Estimate": "estimates",
     **dict.fromkeys(("decode", "encode"), "spec"),
     "Member": "spec.base",
     "Pipeline": "spec.schema",
@@ -114,7 +120,7 @@ _MODULES = {
             *("MemberFailure", "MembersAuthError", "MembersFailedError", "MembersNotFoundError"),
             *("MembersPermissionError", "MembersRateLimitedError", "MembersRejectedError"),
             *("MembersTimedOutError", "ParamError"),
-            *("MixtureError", "RefusedFieldError", "SpecError"),
+            *("BudgetError", "MixtureError", "RefusedFieldError", "SpecError"),
         ),
         "errors",
     ),

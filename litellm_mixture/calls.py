@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .errors import SpecError
-from .spec import Member, Pipeline
+from .spec import Member, Pipeline, Step
 from .spec.agreement import ByEmbedding
 
 # Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
@@ -32,15 +32,22 @@ def member_calls(pipeline: Pipeline) -> Iterator[tuple[Member, int, bool]]:
     with no retries of the spec's.
     """
     for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
-        own = getattr(step, "retries", None)  # (a transform calls no model)
-        retries = own if own is not None else pipeline.retries
-        exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
-        members = (*step.members, *getattr(step, "fallbacks", ()))
-        for member, used in zip(members, uses, strict=True):
-            yield member, used * (1 + (retries or 0)), bool(exact)
-        by = getattr(step, "agree_by", None)
-        if isinstance(by, ByEmbedding):
-            yield Member(by.embedding), sum(uses), False
+        yield from step_calls(pipeline, step, uses)
+
+
+def step_calls(
+    pipeline: Pipeline, step: Step, uses: list[int]
+) -> Iterator[tuple[Member, int, bool]]:
+    """:func:`member_calls` for one step, given its ``bounds`` (``uses``)."""
+    own = getattr(step, "retries", None)  # (a transform calls no model)
+    retries = own if own is not None else pipeline.retries
+    exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
+    members = (*step.members, *getattr(step, "fallbacks", ()))
+    for member, used in zip(members, uses, strict=True):
+        yield member, used * (1 + (retries or 0)), bool(exact)
+    by = getattr(step, "agree_by", None)
+    if isinstance(by, ByEmbedding):
+        yield Member(by.embedding), sum(uses), False
 
 
 def count_calls(

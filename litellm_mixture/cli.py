@@ -82,6 +82,7 @@ def main() -> None:
       litellm-mixture run demo "What is Mixture-of-Agents?"
       litellm-mixture validate 'openai/gpt-4o-mini*3>openai/gpt-4o'
       litellm-mixture explain robust-moa
+      litellm-mixture estimate moa-lite "Explain MoA"
       litellm-mixture encode my-mixture.yaml
       litellm-mixture presets
     """
@@ -128,11 +129,9 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     from .engine import Run
 
     name, pipeline = _pipeline(spec)
-    if prompt is None or prompt == "-":
-        if prompt is None and sys.stdin.isatty():
-            raise click.UsageError("give a PROMPT, or pipe one in and pass - ")
-        prompt = sys.stdin.read()
-    messages = [{"role": "user", "content": prompt}]
+    if prompt is None and sys.stdin.isatty():
+        raise click.UsageError("give a PROMPT, or pipe one in and pass - ")
+    messages = [{"role": "user", "content": _prompt(prompt)}]
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
     folder = dump.directory()
     execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
@@ -153,6 +152,51 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     if view is not None:
         view.finish()
     click.echo(live.summary_line(figures), err=True)
+
+
+def _prompt(prompt: str | None) -> str:
+    """PROMPT as given, or read from stdin for "-" or nothing."""
+    return sys.stdin.read() if prompt is None or prompt == "-" else prompt
+
+
+@main.command(name="estimate")
+@click.argument("spec")
+@click.argument("prompt", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@click.option(
+    "--expected-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The likely case's answer length per call, in tokens [default: 300].",
+)
+def estimate_command(spec: str, prompt: str | None, as_json: bool, expected_tokens: int) -> None:
+    """What SPEC (a spec or a YAML file) may cost on PROMPT ("-": read it from stdin; nothing:
+    an empty prompt), before anything runs: per step and in total, the calls and the cost.
+
+    \b
+    The worst case: every call writes its max_tokens (else its model's output limit), every
+    retry and fallback is taken, each answer passed on is as long as its writer may make it.
+    The likely case: nothing fails, each answer is --expected-tokens long. Prices are
+    litellm's; a model without one is named and left out (the totals are then "at least").
+
+    \b
+    Examples:
+      litellm-mixture estimate moa-lite "Explain Mixture-of-Agents"
+      litellm-mixture estimate 'openai/gpt-4o-mini*3>openai/gpt-4o' --json
+      cat question.txt | litellm-mixture estimate robust-moa - --expected-tokens 800
+    """
+    _litellm()
+    from . import estimates
+
+    name, pipeline = _pipeline(spec)
+    text = "" if prompt is None else _prompt(prompt)
+    found = estimates.estimate(
+        pipeline,
+        [{"role": "user", "content": text}],
+        model=name,
+        expected_tokens=expected_tokens or estimates.EXPECTED_TOKENS,
+    )
+    click.echo(json.dumps(found.model_dump(), indent=2) if as_json else found.table())
 
 
 @main.command()
@@ -199,7 +243,8 @@ def _unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[
 @main.command(name="explain")
 @click.argument("spec")
 def explain_command(spec: str) -> None:
-    """Show SPEC (a spec or a YAML file) as a tree: steps, members, prompts, failure policy.
+    """Show SPEC (a spec or a YAML file) as a tree: steps, members, prompts, failure policy,
+    and the estimate's totals on an empty prompt (see the estimate command).
 
     \b
     Example:
@@ -209,6 +254,11 @@ def explain_command(spec: str) -> None:
     click.echo(explain.tree(pipeline, name))
     # The verdict imports litellm (the policy's errors are litellm's): the tree comes first.
     click.echo(f"  through the proxy, as a client spec: {_client_verdict(pipeline)}")
+    from . import estimates
+
+    empty = [{"role": "user", "content": ""}]
+    found = estimates.estimate(pipeline, empty, model=name)
+    click.echo(f"  estimated cost on an empty prompt (litellm-mixture estimate): {found.summary()}")
 
 
 def _client_verdict(pipeline: Pipeline) -> str:

@@ -3,12 +3,34 @@
 Every error is also one of litellm's typed exceptions, so LiteLLM, its proxy (which maps them to
 HTTP statuses) and clients such as aider (which retry some and not others) treat a mixture's
 failures exactly as they treat a single model's.
+
+Refused before any member call (``litellm.BadRequestError``, HTTP 400 through the proxy)::
+
+    MixtureError
+    ├── SpecError                 the text after mixture/ is no valid pipeline
+    │   └── policy.PolicyError    a client spec broke one of the operator's rules
+    ├── RefusedFieldError         a request field would route the call elsewhere
+    ├── ParamError                a request param has the wrong type or range
+    └── BudgetError               the worst case costs more than max_cost, or is unbounded
+
+Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
+
+    MixtureError
+    └── _MembersFailed
+        ├── MembersRateLimitedError   litellm.RateLimitError
+        ├── MembersTimedOutError      litellm.Timeout
+        ├── MembersRejectedError      litellm.BadRequestError
+        ├── MembersAuthError          litellm.AuthenticationError
+        ├── MembersPermissionError    PermissionDeniedError
+        ├── MembersNotFoundError      litellm.NotFoundError
+        └── MembersFailedError        litellm.ServiceUnavailableError
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import litellm
@@ -65,6 +87,29 @@ class ParamError(MixtureError, litellm.BadRequestError):
             self,
             message=f"Invalid request params for a mixture: {'; '.join(problems)}",
             model=model[:200],
+            llm_provider=PROVIDER,
+        )
+
+
+class BudgetError(MixtureError, litellm.BadRequestError):
+    """The run's worst case costs more than its ``max_cost`` (the request's, the spec's or the
+    policy's, the lowest), or cannot be bounded (a model with no price or no output limit).
+    No member was called. ``estimate`` is the estimate (``estimates.Estimate``)."""
+
+    def __init__(self, max_cost: float, source: str, estimate: Any) -> None:
+        self.max_cost, self.source, self.estimate = max_cost, source, estimate
+        missing = [*estimate.unpriced, *estimate.unbounded]
+        why = (
+            f"the worst case cannot be bounded (no price or no output limit for "
+            f"{', '.join(missing)})"
+            if missing
+            else f"the worst case ${estimate.worst:.6f} exceeds it"
+        )
+        litellm.BadRequestError.__init__(
+            self,
+            message=f"refused by max_cost=${max_cost:g}, {source}: {why}. "
+            f"Estimate: {estimate.summary()}",
+            model=estimate.model[:200],
             llm_provider=PROVIDER,
         )
 

@@ -103,10 +103,15 @@ class LiveView:
 def summary_line(figures: dict[str, Any]) -> str:
     usage = figures["usage"]
     cost = f"${figures['cost']:.6f}" + ("" if figures["cost_complete"] else " (some unpriced)")
+    per_step = ", ".join(
+        f"{s['step'] + 1} {s['kind']} " + ("unpriced" if s["cost"] is None else f"${s['cost']:.6f}")
+        for s in figures["steps"]
+    )
     return (
         f"{figures['calls']} calls ({figures['failed_calls']} failed) · "
         f"{usage['total_tokens']} tokens ({usage['prompt_tokens']} in, "
-        f"{usage['completion_tokens']} out) · {cost} · wall {figures['wall_ms'] / 1000:.2f} s, "
+        f"{usage['completion_tokens']} out) · {cost} ({per_step}) · "
+        f"wall {figures['wall_ms'] / 1000:.2f} s, "
         f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
         + (f" · {figures['saved_calls']} calls saved" if figures.get("saved_calls") else "")
     )

@@ -95,6 +95,8 @@ REQUEST_PARAMS = frozenset(
         "top_logprobs",
         "intermediate_responses",
         "panel",
+        "estimate_only",
+        "max_cost",
     }
 )
 
@@ -115,6 +117,9 @@ class Policy(BaseModel):
     max_calls: int = Field(48, ge=1)
     """Upstream requests in the whole run: member calls, nested mixtures' included, times the
     retries each may get (the spec's own, and the Router's or the provider SDK's)."""
+    max_cost: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """USD: a client spec whose worst case (see ``litellm-mixture estimate``) costs more is
+    refused before any call; a request's or the spec's own ``max_cost`` may only lower it."""
     max_tokens: int = Field(4096, ge=1)
     """Cap on any max_tokens, and the default for members that set none."""
     max_seconds: float = Field(300.0, gt=0)

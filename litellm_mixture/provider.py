@@ -10,10 +10,11 @@ from typing import Any
 
 from litellm import CustomLLM
 
-from . import _sync, cost, dump, policy, remote, response
+from . import _sync, cost, dump, estimates, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
-from .engine import INTERMEDIATE, PANEL, Caller, Outcome, Run, RunRecord
+from .engine import ESTIMATE_ONLY, INTERMEDIATE, PANEL, Caller, Outcome, Run, RunRecord
 from .errors import ParamError, SpecError
+from .estimates import Estimate
 from .host import IN_PROCESS, Host
 from .spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
@@ -193,15 +194,17 @@ class MixtureLLM(CustomLLM):
 
     def _prepare(
         self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
-    ) -> Run:
+    ) -> tuple[Run, Estimate | None]:
+        """The run, checked; and its estimate when the request asks for it or has a budget
+        (refused when its worst case exceeds the budget)."""
         params = dict(call.get("optional_params") or {})
         seconds = _checked_timeout(call, params, model)
-        cap = None
+        cap, cost_cap = None, None
         if not scope.trusted:
             rules = policy.current()
             policy.check_request(params, rules, model)
             self.check(model, pipeline, scope.depth)
-            cap = rules.max_tokens
+            cap, cost_cap = rules.max_tokens, rules.max_cost
             # The request's timeout bounds the run, and no client may ask for more than this.
             seconds = min(seconds or rules.max_seconds, rules.max_seconds)
         else:
@@ -210,20 +213,32 @@ class MixtureLLM(CustomLLM):
                 # than as the failure of a member nested eight deep.
                 count_calls(pipeline, nested=_nested(self.host, None, model), spec=model)
             remember(PREFIX + model, pipeline)
-        caller = _scoped(self.host.caller, scope)
-        record = bool(params.get(INTERMEDIATE)) or dump.directory() is not None
-        metadata = _parent_metadata(call)
-        return Run(
+        budget = estimates.budget(params, pipeline, cost_cap)
+        run = Run(
             pipeline,
             list(messages),
             params,
-            caller=caller,
+            caller=_scoped(self.host.caller, scope),
             timeout=seconds,
             max_tokens=cap,
-            metadata=metadata,
+            max_cost=budget[0] if budget else None,
+            metadata=_parent_metadata(call),
             takes=self.host.takes,
-            keep_calls=record,
+            keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
             panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
+        )
+        if budget is None and not params.get(ESTIMATE_ONLY):
+            return run, None
+        estimate = estimates.of_context(run.context, PREFIX + model, self._where(model))
+        if budget is not None:
+            estimates.check(estimate, budget)
+        return run, estimate
+
+    def _where(self, spec: str) -> estimates.Where:
+        """Where the estimate of ``spec`` finds nested mixtures, retries and aliases' models."""
+        aliases = self.host.aliases()
+        return estimates.Where(
+            _nested(self.host, None, spec), self.host.attempts, lambda m: aliases.get(m, m)
         )
 
     @staticmethod
@@ -249,7 +264,10 @@ class MixtureLLM(CustomLLM):
         name = PREFIX + model
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
-        run = self._prepare(model, pipeline, messages, kwargs, scope)
+        run, estimate = self._prepare(model, pipeline, messages, kwargs, scope)
+        if estimate is not None and run.context.params.get(ESTIMATE_ONLY):
+            cost.carry(kwargs.get("logging_obj"), 0.0, response.estimate_summary(estimate))
+            return response.estimated(kwargs["model_response"], estimate)
         outcome, record = await self._complete(model, run)
         cost.carry(kwargs.get("logging_obj"), record.usage.cost, response.summary(name, record))
         return response.fill(name, kwargs["model_response"], outcome, record)
@@ -269,19 +287,26 @@ class MixtureLLM(CustomLLM):
             return self._stream_url(model, messages, kwargs, scope)
         if not scope.trusted:
             policy.check_size(PREFIX + model, policy.current())
-        run = self._prepare(model, self._decode(model, None), messages, kwargs, scope)
-        return self._stream(model, run, kwargs)
+        prepared = self._prepare(model, self._decode(model, None), messages, kwargs, scope)
+        return self._stream(model, prepared, kwargs)
 
     async def _stream_url(
         self, model: str, messages: list, kwargs: dict[str, Any], scope: _Scope
     ) -> AsyncIterator[dict[str, Any]]:
-        run = self._prepare(model, await self.load(model, scope.trusted), messages, kwargs, scope)
-        async for chunk in self._stream(model, run, kwargs):
+        pipeline = await self.load(model, scope.trusted)
+        prepared = self._prepare(model, pipeline, messages, kwargs, scope)
+        async for chunk in self._stream(model, prepared, kwargs):
             yield chunk
 
     async def _stream(
-        self, model: str, run: Run, kwargs: dict[str, Any]
+        self, model: str, prepared: tuple[Run, Estimate | None], kwargs: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
+        run, estimate = prepared
+        if estimate is not None and run.context.params.get(ESTIMATE_ONLY):
+            cost.carry(kwargs.get("logging_obj"), 0.0, response.estimate_summary(estimate))
+            for chunk in response.estimate_chunks(estimate):
+                yield chunk
+            return
         finish, text = "stop", []
         try:
             async for event in run.stream():

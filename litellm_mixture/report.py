@@ -42,7 +42,19 @@ def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
         "calls": len(run.trace),
         "failed_calls": sum(1 for e in run.trace if not e.ok),
         "saved_calls": sum(saved_calls(run).values()),
+        "steps": steps(run),
     }
+
+
+def steps(run: RunRecord) -> list[dict[str, Any]]:
+    """Per step that called members: its calls and what they cost (None when one is unpriced)."""
+    out: dict[int, dict[str, Any]] = {}
+    for entry in run.trace:
+        step = out.setdefault(entry.step, {"step": entry.step, "kind": entry.kind, "calls": 0})
+        step["calls"] += 1
+        known = step.get("cost", 0.0) is not None and entry.cost is not None
+        step["cost"] = step.get("cost", 0.0) + entry.cost if known else None
+    return [out[i] for i in sorted(out)]
 
 
 def history(run: RunRecord) -> list[dict[str, Any]]:

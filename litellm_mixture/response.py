@@ -10,6 +10,10 @@ import litellm
 
 from . import cost, report
 from .engine import INTERMEDIATE, Outcome, RunRecord, StreamEvent
+from .estimates import Estimate
+
+# The field an ``estimate_only`` reply, and its stream's last chunk, carry the estimate in.
+ESTIMATE_FIELD = "mixture_estimate"
 
 
 def summary(name: str, record: RunRecord) -> dict[str, Any]:
@@ -89,12 +93,49 @@ def last_chunk(finish: str, record: RunRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
     if record.params.get(INTERMEDIATE):
         fields[INTERMEDIATE] = report.intermediate_responses(record)
+    return _end(finish, usage(record), fields)
+
+
+def _end(finish: str, used: litellm.Usage, fields: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": "",
         "tool_use": None,
         "is_finished": True,
         "finish_reason": finish,
-        "usage": usage(record).model_dump(),
+        "usage": used.model_dump(),
         "index": 0,
         "provider_specific_fields": fields,
     }
+
+
+def _unused() -> litellm.Usage:
+    out = litellm.Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+    out.cost = 0.0
+    return out
+
+
+def estimate_summary(estimate: Estimate) -> dict[str, Any]:
+    """What callbacks see of an ``estimate_only`` request: no call, no cost, the estimate."""
+    return {"model": estimate.model, "cost": 0.0, ESTIMATE_FIELD: estimate.model_dump()}
+
+
+def estimated(response: Any, estimate: Estimate) -> Any:
+    """litellm's ``model_response`` answering ``estimate_only``: the estimate as text and on
+    ``mixture_estimate``; nothing was called, so usage and cost are 0."""
+    response.choices[0].message.content = estimate.table()
+    response.choices[0].finish_reason = "stop"
+    response.model = estimate.model
+    response.created = int(time.time())
+    response.usage = _unused()
+    response._hidden_params["response_cost"] = 0.0
+    response._hidden_params[cost.HIDDEN_KEY] = estimate_summary(estimate)
+    setattr(response, cost.FIELD, 0.0)
+    setattr(response, ESTIMATE_FIELD, estimate.model_dump())
+    return response
+
+
+def estimate_chunks(estimate: Estimate) -> list[dict[str, Any]]:
+    """An ``estimate_only`` stream: the estimate as text, then the end, which carries it."""
+    text = chunk(StreamEvent(text=estimate.table()))
+    fields = {cost.FIELD: 0.0, ESTIMATE_FIELD: estimate.model_dump()}
+    return [text, _end("stop", _unused(), fields)]

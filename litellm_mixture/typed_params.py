@@ -54,6 +54,9 @@ class Generation(BaseModel):
     logit_bias: dict[str, Finite] | None = None
     intermediate_responses: StrictBool | None = None
     panel: Literal["reasoning"] | None = None
+    # The mixture's own: the estimate instead of a run, and the run's budget in USD.
+    estimate_only: StrictBool | None = None
+    max_cost: Finite | None = Field(None, gt=0)
 
 
 def problems(values: Mapping[str, Any]) -> list[str]:

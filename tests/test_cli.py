@@ -58,6 +58,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         "calls",
         "failed_calls",
         "saved_calls",
+        "steps",
         "history",
         "intermediate_responses",
         "trace",
@@ -69,6 +70,9 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         t["prompt_tokens"] + t["completion_tokens"] for t in doc["trace"]
     )
     assert 0 < doc["critical_path_ms"] <= doc["wall_ms"] * 1.05
+    assert [(s["kind"], s["calls"]) for s in doc["steps"]] == [("propose", 2), ("aggregate", 1)]
+    # Its models (openai/p1, ...) have no price: a step's cost is None, not a guess.
+    assert [s["cost"] for s in doc["steps"]] == [None, None] and not doc["cost_complete"]
     proposals = doc["intermediate_responses"][0]["responses"]
     assert [r["text"] for r in proposals] == [a["text"] for a in doc["history"][0]["answers"]]
     assert doc["intermediate_responses"][1]["responses"][0]["text"] == doc["content"]
@@ -122,13 +126,18 @@ def test_explain_shows_steps_members_prompts_and_policy():
     assert "  2. rank  n=3  temperature=0.0  (at most 1 call)" in lines
     assert "     ├─ openai/gpt-4o-mini" in lines
     assert any(line.startswith("     └─ prompt: the default rank prompt") for line in lines)
-    assert lines[-2] == "  at most 7 member calls per request, retries aside"
-    assert lines[-1] == (
+    assert lines[-3] == "  at most 7 member calls per request, retries aside"
+    assert lines[-2] == (
         "  through the proxy, as a client spec: "
         "allowed by the default policy if its members are aliases (21 upstream requests at most, "
         "the Router's default retries included)"
     )
-    refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-1]
+    # Two of its members have no price in litellm's map: the totals are lower bounds.
+    assert lines[-1].startswith(
+        "  estimated cost on an empty prompt (litellm-mixture estimate): worst at least $"
+    )
+    assert lines[-1].endswith("; 7 calls, up to 21 upstream requests with every retry and fallback")
+    refused = invoke("explain", "openai/a*9>openai/b").stdout.splitlines()[-2]
     assert refused == (
         "  through the proxy, as a client spec: refused by rule "
         "'max_members_per_layer': layer 1 makes 9 calls > 8 "

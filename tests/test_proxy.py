@@ -296,6 +296,51 @@ def test_intermediate_responses_are_returned_when_asked(client, upstream_process
     assert len(carried) == 1 and [len(s["responses"]) for s in carried[0]] == [3, 1]
 
 
+@pytest.mark.parametrize("model", ["team-moa", "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o"])
+def test_estimate_only_returns_the_estimate_and_calls_no_member(client, upstream_process, model):
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=ASK, extra_body={"estimate_only": True}
+    )
+    answer = raw.parse()
+    estimate = answer.model_dump()["mixture_estimate"]
+    assert answer.choices[0].message.content.splitlines()[-1].startswith("worst $")
+    assert [(s["kind"], s["calls"]) for s in estimate["steps"]] == [
+        ("propose", 3),
+        ("aggregate", 1),
+    ]
+    # The aliases are priced as the models they call; a client spec's calls are capped at the
+    # policy's max_tokens (4096), an operator's entry's by its models' own output limits.
+    assert estimate["complete"] and 0 < estimate["likely"] < estimate["worst"]
+    # (the proxy sends no cost header for a cost of 0)
+    assert answer.usage.total_tokens == 0
+    assert float(raw.headers.get("x-litellm-response-cost", 0)) == 0
+    stream = client.chat.completions.create(
+        model=model, messages=ASK, stream=True, extra_body={"estimate_only": True}
+    )
+    carried = [c.model_dump().get("mixture_estimate") for c in stream if c.model_extra]
+    assert [x for x in carried if x] == [estimate]
+    assert upstream_process.calls() == []
+
+
+def test_a_request_over_its_max_cost_gets_a_400_with_the_estimate(client, upstream_process):
+    model = "mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o"
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(
+                model=model, messages=ASK, stream=stream, extra_body={"max_cost": 0.0001}
+            )
+        assert err.value.status_code == 400
+        assert "refused by max_cost=$0.0001, the request's max_cost" in err.value.message
+        assert "; 4 calls, up to " in err.value.message
+    with pytest.raises(openai.BadRequestError, match="max_cost"):
+        client.chat.completions.create(model=model, messages=ASK, extra_body={"max_cost": "x"})
+    assert upstream_process.calls() == []
+    # A budget the worst case fits runs as usual.
+    answer = client.chat.completions.create(model=model, messages=ASK, extra_body={"max_cost": 1.0})
+    assert answer.choices[0].message.content.endswith("aggregating 3 references")
+    assert all("max_cost" not in c["request"] for c in upstream_process.calls())
+
+
 def test_the_debug_dump_holds_every_call_and_no_secret(client, upstream_process, proxy, dumps):
     before = set(dumps.iterdir())
     client.chat.completions.create(model="mixture/gpt-4o-mini*2+deepseek-chat>gpt-4o", messages=ASK)

@@ -9,7 +9,9 @@ import litellm_mixture
 
 PUBLIC = [
     "Aggregate",
+    "BudgetError",
     "Dropout",
+    "Estimate",
     "Filter",
     "Map",
     "Member",
@@ -44,6 +46,7 @@ PUBLIC = [
     "Vote",
     "decode",
     "encode",
+    "estimate",
     "model_info",
     "preset_names",
     "register",

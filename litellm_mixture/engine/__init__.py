@@ -16,11 +16,13 @@ All of them share one immutable :class:`~.context.Context` (the request, the cal
 from .context import Caller, Clock, litellm_caller
 from .quorum import Quorum
 from .records import Observer, Outcome, RunRecord, StepResult, StreamEvent, TraceEntry, Usage
-from .request import INTERMEDIATE, PANEL
+from .request import ESTIMATE_ONLY, INTERMEDIATE, MAX_COST, PANEL
 from .run import Run
 
 __all__ = [
+    "ESTIMATE_ONLY",
     "INTERMEDIATE",
+    "MAX_COST",
     "PANEL",
     "Caller",
     "Clock",

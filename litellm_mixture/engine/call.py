@@ -9,9 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import litellm
-
-from .. import prompts, retry
+from .. import prices, prompts, retry
 from ..errors import MemberFailure, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
@@ -31,14 +29,7 @@ def _tokens(usage: Any) -> tuple[int, int]:
 
 
 def cost_from_usage(model: str, usage: Any) -> float | None:
-    prompt_tokens, completion_tokens = _tokens(usage)
-    try:
-        costs = litellm.cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:
-        return None
-    return float(sum(costs))
+    return prices.cost(model, *_tokens(usage))
 
 
 def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None) -> None:

@@ -102,7 +102,9 @@ class Clock:
 @dataclass(frozen=True)
 class Context:
     """One run's inputs and shared state. ``max_tokens`` caps every call's (the policy's, for
-    clients); ``takes`` says what a member's model takes (litellm's lists, or the proxy's)."""
+    clients); ``takes`` says what a member's model takes (litellm's lists, or the proxy's);
+    ``max_cost`` is the run's budget in USD (the request's, the spec's or the policy's, the
+    lowest), None for none."""
 
     pipeline: Pipeline
     messages: list[dict[str, Any]]
@@ -114,6 +116,7 @@ class Context:
     takes: Lookup
     timeout: float | None
     max_tokens: int | None
+    max_cost: float | None
     id: str
     # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
     rng: random.Random

@@ -21,6 +21,9 @@ Refs = list[tuple[str, str]]
 INTERMEDIATE = "intermediate_responses"
 # The request param that turns the live panel on (``panel: reasoning``).
 PANEL = "panel"
+# The request params that ask for the estimate instead of a run, and cap what the run may cost.
+ESTIMATE_ONLY = "estimate_only"
+MAX_COST = "max_cost"
 # Caller params that bind only the final step: proposers get plain-text requests.
 FINAL_ONLY = frozenset(
     {
@@ -41,9 +44,11 @@ FINAL_ONLY = frozenset(
 )
 # The shape of the final answer: never left out, so a model that cannot give it fails loudly.
 ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format"})
-# Settings of the outer call that must not reach members as-is: transport, and what the
-# mixture itself reports.
-DROP = frozenset({"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL})
+# Settings of the outer call that must not reach members as-is: transport, what the mixture
+# itself reports, how it shows its work, and its budget.
+DROP = frozenset(
+    {"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL, ESTIMATE_ONLY, MAX_COST}
+)
 _ZERO_TEMPERATURE = 1e-4
 
 

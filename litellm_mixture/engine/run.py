@@ -29,11 +29,13 @@ class Run:
 
     ``timeout`` is the caller's: like the pipeline's ``deadline``, it bounds the whole run (the
     sooner of the two wins), and it is each member call's own limit too. ``max_tokens`` caps
-    every call's (the policy's, for clients). ``metadata`` is set on every member call's LiteLLM
-    metadata, beside the run's own keys. ``takes`` says what a member's model takes (litellm's
-    lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each call's request
-    and reply on its trace entry (intermediate responses, dumps). ``panel`` streams every
-    member's answer to the caller as reasoning while the steps before the final one run.
+    every call's (the policy's, for clients); ``max_cost`` is the run's budget in USD (the
+    provider checks the estimate against it before the run). ``metadata`` is set on every member
+    call's LiteLLM metadata, beside the run's own keys. ``takes`` says what a member's model
+    takes (litellm's lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each
+    call's request and reply on its trace entry (intermediate responses, dumps). ``panel``
+    streams every member's answer to the caller as reasoning while the steps before the final
+    one run.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Run:
         caller: Caller = litellm_caller,
         timeout: float | None = None,
         max_tokens: int | None = None,
+        max_cost: float | None = None,
         metadata: dict[str, Any] | None = None,
         takes: Lookup = takes,
         observer: Observer | None = None,
@@ -66,6 +69,7 @@ class Run:
             takes=takes,
             timeout=timeout,
             max_tokens=max_tokens,
+            max_cost=max_cost,
             id=uuid.uuid4().hex,
             rng=random.Random(pipeline.seed),
             panel=Panel() if panel else None,

@@ -209,8 +209,9 @@ def encode(pipeline: Pipeline) -> str:
     for name in preset_names():
         if load_preset(name) == pipeline:
             return PREFIX + name
-    if pipeline.is_passthrough and pipeline.steps[0].member.is_plain:
-        return PREFIX + pipeline.steps[0].member.model
+    single = pipeline.steps[0].members[0].model
+    if pipeline == Pipeline([Aggregate(single)]):  # no setting of its own (deadline, max_cost)
+        return PREFIX + single
     return PREFIX + (
         to_one_line(pipeline) or json.dumps(to_document(pipeline), separators=(",", ":"))
     )

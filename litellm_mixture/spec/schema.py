@@ -54,13 +54,15 @@ class Pipeline(Failure):
 
     ``references`` says how a step sees the previous step's answers: ``system`` (Together MoA,
     the default), ``inline`` or ``concat`` (mixtcha's message modes). ``deadline`` bounds the
-    whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps.
+    whole request in seconds; ``timeout``, ``retries`` and ``grace`` are defaults for the steps;
+    ``max_cost`` (USD) refuses a run whose worst case costs more, before any call.
     ``panel: reasoning`` streams every member's answer to the caller as reasoning while the
     steps before the final answer run (opt-in: see docs/semantics.md, "Live panel").
     """
 
     steps: tuple[Step, ...] = Field(min_length=1)
     deadline: Finite | None = Field(None, gt=0)
+    max_cost: Finite | None = Field(None, gt=0)
     seed: StrictInt | None = None
     """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"

@@ -1,0 +1,429 @@
+"""What a run may cost, before it runs: per step, the calls it makes and the cost range.
+
+- The worst case: every call, retry and fallback is made (with the retries a provider SDK or
+  the Router may add, as ``max_calls`` counts them: each is an upstream request, assumed
+  billed), every call writes its max_tokens (the caller's, the step's, the member's, the
+  policy's cap; else its model's output limit), and every answer passed on is as long as its
+  writer may make it.
+- The likely case: nothing fails, each call reads what the engine would send it (conversation,
+  prompts, references: counted with ``litellm.token_counter``) and writes ``expected_tokens``
+  (:data:`EXPECTED_TOKENS` unless told; at most its max_tokens).
+
+Prices are litellm's (:mod:`.prices`). A model litellm has no price for is named and left out
+of the sums, which are then lower bounds; so is a call with no max_tokens and no known output
+limit (its worst case is unbounded). A member that is itself a mixture is estimated as the
+pipeline it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import litellm
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from . import prices
+from .calls import MAX_DEPTH, Attempts, Nested, once, step_calls
+from .engine import MAX_COST, Run
+from .engine.context import Context
+from .engine.records import TraceEntry
+from .engine.request import Ask, messages, settings
+from .errors import BudgetError
+from .host import sdk_attempts
+from .policy import SETTING
+from .spec import (
+    PREFIX,
+    Aggregate,
+    Dropout,
+    Member,
+    Pipeline,
+    Rank,
+    Refine,
+    SelfMoaSeq,
+    Vote,
+    decode,
+    is_url,
+)
+from .spec.steps import FanOut, MemberStep
+
+EXPECTED_TOKENS = 300
+"""The likely case's answer length per call, in tokens, unless told otherwise."""
+# Tokens are counted with litellm's OpenAI tokenizer for every model: for some families (llama,
+# cohere) litellm's token_counter would download a tokenizer first, which offline retries for
+# half a minute. Counts for other families are approximate; the worst case is dominated by
+# max_tokens, not by the prompt.
+TOKENIZER = "gpt-4o"
+
+
+class StepEstimate(BaseModel):
+    """One step: its calls when nothing fails, the most upstream requests it may make, and
+    the likely and worst cost in USD (the known part; see ``unpriced`` and ``unbounded``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int
+    kind: str
+    calls: int
+    requests: int
+    likely: float
+    worst: float
+    unpriced: tuple[str, ...] = ()
+    unbounded: tuple[str, ...] = ()
+
+
+def _names(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for group in groups for name in group))
+
+
+class Estimate(BaseModel):
+    """A pipeline's cost before it runs, per step and in total (see the module's docstring)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    prompt_tokens: int
+    """The caller's conversation, in tokens."""
+    expected_tokens: int
+    """The likely case's answer length per call."""
+    steps: tuple[StepEstimate, ...]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def calls(self) -> int:
+        return sum(s.calls for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def likely(self) -> float:
+        return sum(s.likely for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def worst(self) -> float:
+        return sum(s.worst for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unpriced(self) -> tuple[str, ...]:
+        """Models litellm has no price for: left out of the sums."""
+        return _names(s.unpriced for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unbounded(self) -> tuple[str, ...]:
+        """Models called with no max_tokens and no known output limit."""
+        return _names(s.unbounded for s in self.steps)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def complete(self) -> bool:
+        """Whether ``worst`` bounds the run: every model priced and every answer bounded."""
+        return not self.unpriced and not self.unbounded
+
+    def summary(self) -> str:
+        """The totals, one line."""
+        worst = ("" if self.complete else "at least ") + f"${self.worst:.6f}"
+        likely = ("at least " if self.unpriced else "") + f"${self.likely:.6f}"
+        return (
+            f"worst {worst}, likely {likely}; {self.calls} calls, up to {self.requests} "
+            "upstream requests with every retry and fallback"
+        )
+
+    def table(self) -> str:
+        """Per step and in total, with the assumptions and what is missing from the sums."""
+        lines = [
+            f"{self.model}: cost estimate before the run (prompt {self.prompt_tokens} tokens; "
+            f"likely case: nothing fails, each answer {self.expected_tokens} tokens)",
+            f"{'step':<6}{'kind':<14}{'calls':>6}{'requests':>10}{'likely':>14}{'worst':>14}",
+        ]
+        for s in self.steps:
+            lines.append(
+                f"{s.step + 1:<6}{s.kind:<14}{s.calls:>6}{s.requests:>10}"
+                f"{f'${s.likely:.6f}':>14}{f'${s.worst:.6f}':>14}"
+            )
+        lines.append(
+            f"{'total':<20}{self.calls:>6}{self.requests:>10}"
+            f"{f'${self.likely:.6f}':>14}{f'${self.worst:.6f}':>14}"
+        )
+        if self.unpriced:
+            lines.append(f"no price in litellm's map, left out: {', '.join(self.unpriced)}")
+        if self.unbounded:
+            lines.append(
+                f"no max_tokens and no known output limit, worst case unbounded: "
+                f"{', '.join(self.unbounded)}"
+            )
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Where:
+    """What the estimate asks of where the pipeline runs: which pipeline a member runs when it is
+    a mixture (:data:`calls.Nested`), how many requests one call may make (``Attempts``), and the
+    model an alias calls (for its price and limits)."""
+
+    nested: Nested
+    attempts: Attempts = once
+    target: Callable[[str], str] = str
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call of a step: its cost (with the requests it may make), and its answer's length."""
+
+    requests: int
+    worst: float
+    likely: float
+    worst_answer: int
+    likely_answer: int
+    unpriced: tuple[str, ...] = ()
+    unbounded: tuple[str, ...] = ()
+
+
+@dataclass
+class _Walk:
+    """The steps of one run, in order, and the answers each passes on (their lengths)."""
+
+    ctx: Context
+    where: Where
+    expected: int
+    depth: int = 0
+    worst_refs: list[int] = field(default_factory=list)
+    likely_refs: list[int] = field(default_factory=list)
+
+    def steps(self) -> list[StepEstimate]:
+        pipeline, out = self.ctx.pipeline, []
+        for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
+            if isinstance(step, MemberStep):
+                out.append(self._step(index, step, uses))
+            else:
+                self._transform(step)
+                out.append(
+                    StepEstimate(
+                        step=index, kind=step.kind, calls=0, requests=0, likely=0.0, worst=0.0
+                    )
+                )
+        return out
+
+    def _transform(self, step: Any) -> None:
+        """The longest answers a transform may keep (worst), the first it likely keeps."""
+        width = step.bounds(len(self.worst_refs))[1]
+        self.worst_refs = sorted(self.worst_refs)[len(self.worst_refs) - width :]
+        likely = step.bounds(len(self.likely_refs))[1]
+        if isinstance(step, Dropout):
+            likely = max(1, round(len(self.likely_refs) * (1 - step.rate)))
+        self.likely_refs = self.likely_refs[:likely]
+
+    def _step(self, index: int, step: MemberStep, uses: list[int]) -> StepEstimate:
+        pipeline = self.ctx.pipeline
+        seen_w, seen_l = self._seen(step)
+        final = index == len(pipeline.steps) - 1 and isinstance(step, Aggregate)
+        counted = list(step_calls(pipeline, step, uses))
+        done = [
+            self._call(index, step, place, each, (seen_w, seen_l), final)
+            for place, each in enumerate(counted)
+        ]
+        likely_uses = self._likely_uses(step)
+        used_by = [used for _, used, _ in counted]
+        step_estimate = StepEstimate(
+            step=index,
+            kind=step.kind,
+            calls=sum(likely_uses),
+            requests=sum(used * c.requests for used, c in zip(used_by, done, strict=True)),
+            worst=sum(used * c.worst for used, c in zip(used_by, done, strict=True)),
+            # Fallbacks are likely not called: likely_uses has the members only.
+            likely=sum(n * c.likely for n, c in zip(likely_uses, done, strict=False)),
+            unpriced=_names(c.unpriced for c in done),
+            unbounded=_names(c.unbounded for c in done),
+        )
+        self._passed(step, done, likely_uses)
+        return step_estimate
+
+    def _seen(self, step: MemberStep) -> tuple[list[int], list[int]]:
+        """The answers one call of ``step`` reads, worst and likely; -1 stands for the call's own
+        earlier answer (self-moa-seq carries its synthesis into the next window)."""
+        worst, likely = self.worst_refs, self.likely_refs
+        if isinstance(step, Refine):
+            return [max(worst, default=0)], likely[:1]
+        if isinstance(step, SelfMoaSeq) and len(worst) > step.window:
+            return [*sorted(worst)[1 - step.window :], -1], likely[: step.window]
+        return list(worst), list(likely)
+
+    def _likely_uses(self, step: MemberStep) -> list[int]:
+        """How many calls each member (fallbacks: none) likely gets."""
+        width = len(self.likely_refs)
+        if isinstance(step, (Rank, Vote)) and width <= 1:
+            return [0]  # one answer: nothing to judge
+        return step.bounds(width)[0][: len(step.members)]
+
+    def _passed(self, step: MemberStep, done: list[_Call], likely_uses: list[int]) -> None:
+        """The answers ``step`` passes on: their most and likely lengths."""
+        worst, likely = self.worst_refs, self.likely_refs
+        longest = max(c.worst_answer for c in done)
+        if isinstance(step, FanOut):
+            samples = [m.samples for m in step.members]
+            self.worst_refs = [
+                c.worst_answer for c, n in zip(done, samples, strict=True) for _ in range(n)
+            ]
+            self.likely_refs = [
+                c.likely_answer for c, n in zip(done, likely_uses, strict=True) for _ in range(n)
+            ]
+        elif isinstance(step, Refine):  # a failed refinement passes the answer on as it was
+            self.worst_refs = [max(r, longest) for r in worst]
+            self.likely_refs = [
+                done[i % len(step.members)].likely_answer for i in range(len(likely))
+            ]
+        elif isinstance(step, Rank):
+            self.worst_refs = sorted(worst)[max(0, len(worst) - step.n) :]
+            self.likely_refs = likely[: step.n]
+        elif isinstance(step, Vote):
+            self.worst_refs, self.likely_refs = [max(worst, default=0)], likely[:1]
+        else:  # the final answer; with best_proposal, maybe the longest proposal
+            extra = max(worst, default=0) if getattr(step, "best_proposal", False) else 0
+            self.worst_refs, self.likely_refs = [max(longest, extra)], [done[0].likely_answer]
+
+    def _ask(
+        self, index: int, step: MemberStep, place: int, member: Member, refs: list[str], final: bool
+    ) -> Ask:
+        """The call as the engine makes it, with these references."""
+        entry = TraceEntry(index, step.kind, member.model, 0, place)
+        sent = messages(self.ctx, step, member, [("", text) for text in refs], final=final)
+        return Ask(entry, step, member, sent, final=final)
+
+    def _call(
+        self,
+        index: int,
+        step: MemberStep,
+        place: int,
+        counted: tuple[Member, int, bool],
+        seen: tuple[list[int], list[int]],
+        final: bool,
+    ) -> _Call:
+        """One call of ``member``: its references are left empty and their tokens added."""
+        member, _, retried = counted
+        (seen_w, seen_l), ask = (
+            seen,
+            self._ask(index, step, place, member, [""] * len(seen[0]), final),
+        )
+        sent = settings(self.ctx, ask)
+        caps = [sent.get(k) for k in ("max_tokens", "max_completion_tokens")]
+        cap = min((c for c in caps if isinstance(c, int)), default=None)
+        model = self.where.target(member.model)
+        limit = cap if cap is not None else prices.output_limit(model)
+        own = [(limit or 0) if r < 0 else r for r in seen_w]
+        inner = self.where.nested(member.model) if self.depth < MAX_DEPTH else None
+        if inner is not None:
+            filled = self._ask(index, step, place, member, [" x" * n for n in own], final)
+            return self._nested(inner[0], filled, cap)
+        worst_prompt = self._tokens(ask) + sum(own)
+        likely_ask = self._ask(index, step, place, member, [""] * len(seen_l), final)
+        likely_prompt = self._tokens(likely_ask) + sum(seen_l)
+        answer = min(self.expected, limit or self.expected)
+        attempts = self.where.attempts(member.model, retried)
+        worst = prices.worst_call_cost(model, worst_prompt, limit)
+        likely = prices.cost(model, likely_prompt, answer)
+        return _Call(
+            requests=attempts,
+            worst=attempts * (worst or 0.0),
+            likely=likely or 0.0,
+            worst_answer=limit or 0,
+            likely_answer=answer,
+            unpriced=() if likely is not None else (member.model,),
+            unbounded=() if limit is not None else (member.model,),
+        )
+
+    def _tokens(self, ask: Ask) -> int:
+        tools = self.ctx.params.get("tools") if ask.final else None
+        return litellm.token_counter(model=TOKENIZER, messages=ask.messages, tools=tools)
+
+    def _nested(self, pipeline: Pipeline, ask: Ask, cap: int | None) -> _Call:
+        """A member that is itself a mixture: its pipeline, over what it is sent (references as
+        filler text of their length), its final answer capped as the call's is."""
+        params = {} if cap is None else {"max_tokens": cap}
+        walk = _Walk(
+            _context(pipeline, ask.messages, params), self.where, self.expected, self.depth + 1
+        )
+        inner = _result(ask.member.model, walk)
+        return _Call(
+            requests=inner.requests,
+            worst=inner.worst,
+            likely=inner.likely,
+            worst_answer=sum(walk.worst_refs),
+            likely_answer=sum(walk.likely_refs),
+            unpriced=inner.unpriced,
+            unbounded=inner.unbounded,
+        )
+
+
+def _context(
+    pipeline: Pipeline, sent: list[dict[str, Any]], params: dict[str, Any], **run: Any
+) -> Context:
+    """The context a run of ``pipeline`` would have: what the engine builds its calls from."""
+    return Run(pipeline, sent, params, **run).context
+
+
+def _result(model: str, walk: _Walk) -> Estimate:
+    steps = walk.steps()
+    prompt = litellm.token_counter(model=TOKENIZER, messages=walk.ctx.messages)
+    return Estimate(
+        model=model, prompt_tokens=prompt, expected_tokens=walk.expected, steps=tuple(steps)
+    )
+
+
+def of_context(
+    ctx: Context, model: str, where: Where, expected_tokens: int = EXPECTED_TOKENS
+) -> Estimate:
+    """The estimate of the run ``ctx`` belongs to (made but not started): ``model`` names it."""
+    return _result(model, _Walk(ctx, where, expected_tokens))
+
+
+def in_process(model: str) -> tuple[Pipeline, bool] | None:
+    """What a member runs in this process when it is itself a mixture (URL specs aside: they
+    are fetched only when run)."""
+    if not model.startswith(PREFIX) or is_url(model.removeprefix(PREFIX)):
+        return None
+    return decode(model), True
+
+
+def estimate(
+    pipeline: Pipeline,
+    conversation: list[dict[str, Any]],
+    params: dict[str, Any] | None = None,
+    *,
+    model: str = "pipeline",
+    expected_tokens: int = EXPECTED_TOKENS,
+) -> Estimate:
+    """The estimate of running ``pipeline`` in this process on ``conversation`` with the
+    caller's ``params`` (what ``litellm.completion`` would take)."""
+    params = dict(params or {})
+    ctx = Run(pipeline, conversation, params, timeout=params.pop("timeout", None)).context
+    return of_context(ctx, model, Where(in_process, sdk_attempts), expected_tokens)
+
+
+def budget(
+    params: dict[str, Any], pipeline: Pipeline, policy_cap: float | None = None
+) -> tuple[float, str] | None:
+    """The run's max_cost and who set it: the lowest of the request's, the spec's and (for a
+    client spec) the policy's; None when none is set."""
+    found = [
+        (params.get(MAX_COST), "the request's max_cost"),
+        (pipeline.max_cost, "the spec's max_cost"),
+        (policy_cap, f"the policy's rule max_cost (litellm_settings.{SETTING})"),
+    ]
+    given = [(float(cap), source) for cap, source in found if cap is not None]
+    return min(given, key=lambda item: item[0]) if given else None
+
+
+def check(estimate: Estimate, limit: tuple[float, str]) -> None:
+    """Refuses a run whose worst case costs more than ``limit`` (see :func:`budget`), or cannot
+    be bounded, with the estimate in the error."""
+    cap, source = limit
+    if not estimate.complete or estimate.worst > cap:
+        raise BudgetError(cap, source, estimate)

@@ -1,0 +1,41 @@
+"""What one call costs at litellm's own prices, billed or at worst: what the engine bills a
+member call with, and what the estimate and a budget bound one with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import litellm
+
+from .modelinfo import member_info
+
+
+def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """The call's cost at litellm's prices (``litellm.cost_per_token``); None when litellm has
+    no price for ``model``."""
+    try:
+        costs = litellm.cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:
+        return None
+    return float(sum(costs))
+
+
+def output_limit(model: str) -> int | None:
+    """The most tokens ``model`` writes in one answer, by litellm's model info; None if unknown."""
+    try:
+        # get_model_info knows the names the price map files under another key (dated models).
+        info: Any = litellm.get_model_info(model)
+    except Exception:
+        info = member_info(model)
+    limit = info.get("max_output_tokens") or info.get("max_tokens")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def worst_call_cost(model: str, prompt_tokens: int, max_tokens: int | None) -> float | None:
+    """The most one call to ``model`` can cost: ``prompt_tokens`` read and ``max_tokens`` written
+    (its model's output limit when None). None when it cannot be bounded: litellm knows no price
+    for ``model``, or no limit on what it writes."""
+    limit = max_tokens if max_tokens is not None else output_limit(model)
+    return None if limit is None else cost(model, prompt_tokens, limit)
