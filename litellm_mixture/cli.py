@@ -26,7 +26,6 @@ from .spec import (
     load_preset,
     pipeline_from_document,
     preset_names,
-    route_error,
 )
 from .spec.presets import PRESETS_ENV, preset_dirs
 from .spec.safe_yaml import load_yaml
@@ -216,7 +215,7 @@ def validate(spec: str) -> None:
     _litellm()
     name, pipeline = _pipeline(spec)
     click.echo(explain.canonical_yaml(pipeline), nl=False)
-    for model, reason in _unroutable(pipeline).items():
+    for model, reason in explain.unroutable(pipeline).items():
         click.echo(
             f"warning: {model!r} is not a model litellm can route ({reason}); fine if it is a "
             "model alias of the LiteLLM proxy that runs this mixture (aliases cannot be "
@@ -225,19 +224,6 @@ def validate(spec: str) -> None:
         )
     calls = pipeline.max_calls
     click.echo(f"# valid: {name}, at most {calls} member call{'s' if calls != 1 else ''}")
-
-
-def _unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[str, str]:
-    """The members litellm cannot route, nested mixtures' included, with litellm's reason."""
-    found: dict[str, str] = {}
-    for step in pipeline.steps:
-        for member in (*step.members, *getattr(step, "fallbacks", ())):
-            model = member.model
-            if model.startswith(PREFIX) and model not in seen:
-                found.update(_unroutable(decode(model), seen | {model}))
-            elif not model.startswith(PREFIX) and (error := route_error(model)) is not None:
-                found[model] = one_line(error).split(". ", 1)[0]
-    return found
 
 
 @main.command(name="explain")
@@ -253,39 +239,12 @@ def explain_command(spec: str) -> None:
     name, pipeline = _pipeline(spec)
     click.echo(explain.tree(pipeline, name))
     # The verdict imports litellm (the policy's errors are litellm's): the tree comes first.
-    click.echo(f"  through the proxy, as a client spec: {_client_verdict(pipeline)}")
+    click.echo(f"  through the proxy, as a client spec: {explain.client_verdict(pipeline)}")
     from . import estimates
 
     empty = [{"role": "user", "content": ""}]
     found = estimates.estimate(pipeline, empty, model=name)
     click.echo(f"  estimated cost on an empty prompt (litellm-mixture estimate): {found.summary()}")
-
-
-def _client_verdict(pipeline: Pipeline) -> str:
-    """How the proxy's default policy would take this pipeline sent by a client, assuming its
-    members are the proxy's aliases (only the proxy knows its aliases)."""
-    from .errors import SpecError
-    from .host import DEFAULT_ATTEMPTS
-    from .policy import Policy, check, check_name
-
-    def nested(model: str) -> tuple[Pipeline, bool] | None:
-        return (decode(model), False) if model.startswith(PREFIX) else None
-
-    try:
-        calls = check(
-            pipeline,
-            Policy(),
-            allowed=lambda _: True,
-            nested=nested,
-            attempts=lambda _, retried: DEFAULT_ATTEMPTS,
-        )
-        check_name(encode(pipeline), Policy())
-    except SpecError as e:
-        return e.message.split("Invalid mixture spec: ", 1)[-1]
-    return (
-        f"allowed by the default policy if its members are aliases ({calls} upstream requests "
-        "at most, the Router's default retries included)"
-    )
 
 
 @main.command(name="encode")

@@ -17,12 +17,11 @@ pipeline it runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import litellm
-from pydantic import BaseModel, ConfigDict, computed_field
 
 from . import prices
 from .calls import MAX_DEPTH, Attempts, Nested, once, step_calls
@@ -31,6 +30,7 @@ from .engine.context import Context
 from .engine.records import TraceEntry
 from .engine.request import Ask, messages, settings
 from .errors import BudgetError
+from .estimate_model import Estimate, StepEstimate, names
 from .host import sdk_attempts
 from .policy import SETTING
 from .spec import (
@@ -55,112 +55,6 @@ EXPECTED_TOKENS = 300
 # half a minute. Counts for other families are approximate; the worst case is dominated by
 # max_tokens, not by the prompt.
 TOKENIZER = "gpt-4o"
-
-
-class StepEstimate(BaseModel):
-    """One step: its calls when nothing fails, the most upstream requests it may make, and
-    the likely and worst cost in USD (the known part; see ``unpriced`` and ``unbounded``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    step: int
-    kind: str
-    calls: int
-    requests: int
-    likely: float
-    worst: float
-    unpriced: tuple[str, ...] = ()
-    unbounded: tuple[str, ...] = ()
-
-
-def _names(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(name for group in groups for name in group))
-
-
-class Estimate(BaseModel):
-    """A pipeline's cost before it runs, per step and in total (see the module's docstring)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    prompt_tokens: int
-    """The caller's conversation, in tokens."""
-    expected_tokens: int
-    """The likely case's answer length per call."""
-    steps: tuple[StepEstimate, ...]
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def calls(self) -> int:
-        return sum(s.calls for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def requests(self) -> int:
-        return sum(s.requests for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def likely(self) -> float:
-        return sum(s.likely for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def worst(self) -> float:
-        return sum(s.worst for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def unpriced(self) -> tuple[str, ...]:
-        """Models litellm has no price for: left out of the sums."""
-        return _names(s.unpriced for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def unbounded(self) -> tuple[str, ...]:
-        """Models called with no max_tokens and no known output limit."""
-        return _names(s.unbounded for s in self.steps)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def complete(self) -> bool:
-        """Whether ``worst`` bounds the run: every model priced and every answer bounded."""
-        return not self.unpriced and not self.unbounded
-
-    def summary(self) -> str:
-        """The totals, one line."""
-        worst = ("" if self.complete else "at least ") + f"${self.worst:.6f}"
-        likely = ("at least " if self.unpriced else "") + f"${self.likely:.6f}"
-        return (
-            f"worst {worst}, likely {likely}; {self.calls} calls, up to {self.requests} "
-            "upstream requests with every retry and fallback"
-        )
-
-    def table(self) -> str:
-        """Per step and in total, with the assumptions and what is missing from the sums."""
-        lines = [
-            f"{self.model}: cost estimate before the run (prompt {self.prompt_tokens} tokens; "
-            f"likely case: nothing fails, each answer {self.expected_tokens} tokens)",
-            f"{'step':<6}{'kind':<14}{'calls':>6}{'requests':>10}{'likely':>14}{'worst':>14}",
-        ]
-        for s in self.steps:
-            lines.append(
-                f"{s.step + 1:<6}{s.kind:<14}{s.calls:>6}{s.requests:>10}"
-                f"{f'${s.likely:.6f}':>14}{f'${s.worst:.6f}':>14}"
-            )
-        lines.append(
-            f"{'total':<20}{self.calls:>6}{self.requests:>10}"
-            f"{f'${self.likely:.6f}':>14}{f'${self.worst:.6f}':>14}"
-        )
-        if self.unpriced:
-            lines.append(f"no price in litellm's map, left out: {', '.join(self.unpriced)}")
-        if self.unbounded:
-            lines.append(
-                f"no max_tokens and no known output limit, worst case unbounded: "
-                f"{', '.join(self.unbounded)}"
-            )
-        lines.append(self.summary())
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -240,8 +134,8 @@ class _Walk:
             worst=sum(used * c.worst for used, c in zip(used_by, done, strict=True)),
             # Fallbacks are likely not called: likely_uses has the members only.
             likely=sum(n * c.likely for n, c in zip(likely_uses, done, strict=False)),
-            unpriced=_names(c.unpriced for c in done),
-            unbounded=_names(c.unbounded for c in done),
+            unpriced=names(c.unpriced for c in done),
+            unbounded=names(c.unbounded for c in done),
         )
         self._passed(step, done, likely_uses)
         return step_estimate

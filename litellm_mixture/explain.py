@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from . import prompts
-from .spec import Member, Pipeline
+from .spec import PREFIX, Member, Pipeline, decode, encode, route_error
 from .spec.documents import to_document as _document
 
 _LAYOUTS = {
@@ -94,3 +94,45 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
 
 def _given(step: Any) -> dict[str, Any]:
     return step.model_dump(exclude_defaults=True)
+
+
+def unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The members litellm cannot route, nested mixtures' included, with litellm's reason."""
+    from .live import error_line
+
+    found: dict[str, str] = {}
+    for step in pipeline.steps:
+        for member in (*step.members, *getattr(step, "fallbacks", ())):
+            model = member.model
+            if model.startswith(PREFIX) and model not in seen:
+                found.update(unroutable(decode(model), seen | {model}))
+            elif not model.startswith(PREFIX) and (error := route_error(model)) is not None:
+                found[model] = error_line(error).split(". ", 1)[0]
+    return found
+
+
+def client_verdict(pipeline: Pipeline) -> str:
+    """How the proxy's default policy would take this pipeline sent by a client, assuming its
+    members are the proxy's aliases (only the proxy knows its aliases)."""
+    from .errors import SpecError
+    from .host import DEFAULT_ATTEMPTS
+    from .policy import Policy, check, check_name
+
+    def nested(model: str) -> tuple[Pipeline, bool] | None:
+        return (decode(model), False) if model.startswith(PREFIX) else None
+
+    try:
+        calls = check(
+            pipeline,
+            Policy(),
+            allowed=lambda _: True,
+            nested=nested,
+            attempts=lambda _, retried: DEFAULT_ATTEMPTS,
+        )
+        check_name(encode(pipeline), Policy())
+    except SpecError as e:
+        return e.message.split("Invalid mixture spec: ", 1)[-1]
+    return (
+        f"allowed by the default policy if its members are aliases ({calls} upstream requests "
+        "at most, the Router's default retries included)"
+    )

@@ -120,6 +120,21 @@ def _nested(host: Host, found: list[tuple[str, Pipeline]] | None, spec: str) -> 
     return nested
 
 
+def _where(host: Host, spec: str) -> estimates.Where:
+    """Where the estimate of ``spec`` finds nested mixtures, retries and aliases' models."""
+    aliases = host.aliases()
+    return estimates.Where(_nested(host, None, spec), host.attempts, lambda m: aliases.get(m, m))
+
+
+def _estimate_only(run: Run, estimate: Estimate | None, call: dict[str, Any]) -> Estimate | None:
+    """The estimate, when the request asked for it instead of a run (what it carries to
+    callbacks: a cost of 0)."""
+    if estimate is None or not run.context.params.get(ESTIMATE_ONLY):
+        return None
+    cost.carry(call.get("logging_obj"), 0.0, response.estimate_summary(estimate))
+    return estimate
+
+
 class MixtureLLM(CustomLLM):
     """Runs the pipeline named by the model string. Register it as provider ``mixture``.
 
@@ -132,13 +147,10 @@ class MixtureLLM(CustomLLM):
         self.host = host
 
     def _decode(self, spec: str, text: str | None) -> Pipeline:
-        """The pipeline of a spec (the text after ``mixture/``), or of the document fetched
-        for it."""
+        """The pipeline of a spec (after ``mixture/``), or of the document fetched for it."""
         if text is None:
             return decode(PREFIX + spec, self.host.aliases())
         return decode_fetched(text, spec)
-
-    # ------------------------------------------------------------ spec -> checked Run
 
     async def load(self, spec: str, trusted: bool = True) -> Pipeline:
         """The pipeline a spec names, fetching URL specs the policy allows. A spec nobody
@@ -229,17 +241,10 @@ class MixtureLLM(CustomLLM):
         )
         if budget is None and not params.get(ESTIMATE_ONLY):
             return run, None
-        estimate = estimates.of_context(run.context, PREFIX + model, self._where(model))
+        estimate = estimates.of_context(run.context, PREFIX + model, _where(self.host, model))
         if budget is not None:
             estimates.check(estimate, budget)
         return run, estimate
-
-    def _where(self, spec: str) -> estimates.Where:
-        """Where the estimate of ``spec`` finds nested mixtures, retries and aliases' models."""
-        aliases = self.host.aliases()
-        return estimates.Where(
-            _nested(self.host, None, spec), self.host.attempts, lambda m: aliases.get(m, m)
-        )
 
     @staticmethod
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
@@ -265,9 +270,8 @@ class MixtureLLM(CustomLLM):
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
         run, estimate = self._prepare(model, pipeline, messages, kwargs, scope)
-        if estimate is not None and run.context.params.get(ESTIMATE_ONLY):
-            cost.carry(kwargs.get("logging_obj"), 0.0, response.estimate_summary(estimate))
-            return response.estimated(kwargs["model_response"], estimate)
+        if (only := _estimate_only(run, estimate, kwargs)) is not None:
+            return response.estimated(kwargs["model_response"], only)
         outcome, record = await self._complete(model, run)
         cost.carry(kwargs.get("logging_obj"), record.usage.cost, response.summary(name, record))
         return response.fill(name, kwargs["model_response"], outcome, record)
@@ -293,8 +297,9 @@ class MixtureLLM(CustomLLM):
     async def _stream_url(
         self, model: str, messages: list, kwargs: dict[str, Any], scope: _Scope
     ) -> AsyncIterator[dict[str, Any]]:
-        pipeline = await self.load(model, scope.trusted)
-        prepared = self._prepare(model, pipeline, messages, kwargs, scope)
+        prepared = self._prepare(
+            model, await self.load(model, scope.trusted), messages, kwargs, scope
+        )
         async for chunk in self._stream(model, prepared, kwargs):
             yield chunk
 
@@ -302,9 +307,8 @@ class MixtureLLM(CustomLLM):
         self, model: str, prepared: tuple[Run, Estimate | None], kwargs: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
         run, estimate = prepared
-        if estimate is not None and run.context.params.get(ESTIMATE_ONLY):
-            cost.carry(kwargs.get("logging_obj"), 0.0, response.estimate_summary(estimate))
-            for chunk in response.estimate_chunks(estimate):
+        if (only := _estimate_only(run, estimate, kwargs)) is not None:
+            for chunk in response.estimate_chunks(only):
                 yield chunk
             return
         finish, text = "stop", []
