@@ -48,7 +48,8 @@ async def run(pipeline: Spec, messages: Conversation, **params: Any) -> Result:
     ``messages`` may be a plain question. ``params`` are what ``litellm.completion`` would take
     (temperature, tools, max_tokens, ...); the caller's contract binds the final step as usual.
     With a ``max_cost`` (the param's or the spec's), a run whose worst case costs more is
-    refused with a :class:`~litellm_mixture.errors.BudgetError` before any call.
+    refused with a :class:`~litellm_mixture.errors.BudgetError` before any call, and while it
+    runs no call starts that could take it past the budget.
     """
     name, pipeline = _pipeline(pipeline)
     conversation = _conversation(messages)
@@ -57,7 +58,8 @@ async def run(pipeline: Spec, messages: Conversation, **params: Any) -> Result:
         estimates.check(estimates.estimate(pipeline, conversation, params, model=name), budget)
     timeout = params.pop("timeout", None)
     cap = budget[0] if budget is not None else None
-    execution = Run(pipeline, conversation, params, timeout=timeout, max_cost=cap)
+    pricer = estimates.in_process_pricer()
+    execution = Run(pipeline, conversation, params, timeout=timeout, max_cost=cap, pricer=pricer)
     outcome = await execution.complete()
     record = execution.record()
     return Result(

@@ -19,6 +19,7 @@ Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
     └── _MembersFailed
         ├── MembersRateLimitedError   litellm.RateLimitError
         ├── MembersTimedOutError      litellm.Timeout
+        ├── MembersOverBudgetError    litellm.BadRequestError (max_cost reached mid-run)
         ├── MembersRejectedError      litellm.BadRequestError
         ├── MembersAuthError          litellm.AuthenticationError
         ├── MembersPermissionError    PermissionDeniedError
@@ -200,6 +201,20 @@ class MembersTimedOutError(_MembersFailed, litellm.Timeout):
     """Every failed member timed out."""
 
 
+class NotStarted(MixtureError, litellm.BadRequestError):
+    """A member call the run did not start: it could have taken the run past its ``max_cost``
+    (spent so far, plus what the calls in flight may still cost, plus its own worst case)."""
+
+    def __init__(self, message: str, model: str) -> None:
+        litellm.BadRequestError.__init__(
+            self, message=message, model=model[:200], llm_provider=PROVIDER
+        )
+
+
+class MembersOverBudgetError(_MembersFailed, litellm.BadRequestError):
+    """The members a step needed were not started: the run's ``max_cost`` was reached."""
+
+
 class MembersRejectedError(_MembersFailed, litellm.BadRequestError):
     """Every failed member rejected its request as invalid."""
 
@@ -229,6 +244,7 @@ _BY_CAUSE: tuple[
     (PermissionDeniedError, MembersPermissionError),
     ((litellm.AuthenticationError, PermissionDeniedError), MembersAuthError),
     (litellm.NotFoundError, MembersNotFoundError),
+    (NotStarted, MembersOverBudgetError),
     (litellm.BadRequestError, MembersRejectedError),
 )
 

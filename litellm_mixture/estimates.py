@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import litellm
-
 from . import prices
 from .calls import MAX_DEPTH, Attempts, Nested, once, step_calls
 from .engine import MAX_COST, Run
+from .engine.budget import Pricer
 from .engine.context import Context
 from .engine.records import TraceEntry
 from .engine.request import Ask, messages, settings
@@ -50,11 +49,6 @@ from .spec.steps import FanOut, MemberStep
 
 EXPECTED_TOKENS = 300
 """The likely case's answer length per call, in tokens, unless told otherwise."""
-# Tokens are counted with litellm's OpenAI tokenizer for every model: for some families (llama,
-# cohere) litellm's token_counter would download a tokenizer first, which offline retries for
-# half a minute. Counts for other families are approximate; the worst case is dominated by
-# max_tokens, not by the prompt.
-TOKENIZER = "gpt-4o"
 
 
 @dataclass(frozen=True)
@@ -235,7 +229,7 @@ class _Walk:
 
     def _tokens(self, ask: Ask) -> int:
         tools = self.ctx.params.get("tools") if ask.final else None
-        return litellm.token_counter(model=TOKENIZER, messages=ask.messages, tools=tools)
+        return prices.prompt_tokens(ask.messages, tools)
 
     def _nested(self, pipeline: Pipeline, ask: Ask, cap: int | None) -> _Call:
         """A member that is itself a mixture: its pipeline, over what it is sent (references as
@@ -265,7 +259,7 @@ def _context(
 
 def _result(model: str, walk: _Walk) -> Estimate:
     steps = walk.steps()
-    prompt = litellm.token_counter(model=TOKENIZER, messages=walk.ctx.messages)
+    prompt = prices.prompt_tokens(walk.ctx.messages)
     return Estimate(
         model=model, prompt_tokens=prompt, expected_tokens=walk.expected, steps=tuple(steps)
     )
@@ -299,6 +293,26 @@ def estimate(
     params = dict(params or {})
     ctx = Run(pipeline, conversation, params, timeout=params.pop("timeout", None)).context
     return of_context(ctx, model, Where(in_process, sdk_attempts), expected_tokens)
+
+
+def pricer(where: Where) -> Pricer:
+    """How a running budget bounds one call where the run is: an alias at the price of the
+    model it calls, a member that is itself a mixture at its own estimate's worst case."""
+
+    def worst(model: str, sent: list[dict[str, Any]], max_tokens: int | None) -> float | None:
+        inner = where.nested(model)
+        if inner is not None:
+            found = of_context(_context(inner[0], sent, {}), model, where)
+            return found.worst if found.complete else None
+        tokens = prices.prompt_tokens(sent)
+        return prices.worst_call_cost(where.target(model), tokens, max_tokens)
+
+    return worst
+
+
+def in_process_pricer() -> Pricer:
+    """:func:`pricer` for a run in this process (no aliases)."""
+    return pricer(Where(in_process, sdk_attempts))
 
 
 def budget(

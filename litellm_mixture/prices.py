@@ -9,6 +9,17 @@ import litellm
 
 from .modelinfo import member_info
 
+# Tokens are counted with litellm's OpenAI tokenizer for every model: for some families (llama,
+# cohere) litellm's token_counter would download a tokenizer first, which offline retries for
+# half a minute. Counts for other families are approximate; the worst case is dominated by
+# max_tokens, not by the prompt.
+TOKENIZER = "gpt-4o"
+
+
+def prompt_tokens(messages: list[dict[str, Any]], tools: Any = None) -> int:
+    """The tokens ``messages`` (and ``tools``) make, by :data:`TOKENIZER`."""
+    return litellm.token_counter(model=TOKENIZER, messages=messages, tools=tools)
+
 
 def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
     """The call's cost at litellm's prices (``litellm.cost_per_token``); None when litellm has

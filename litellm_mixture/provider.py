@@ -207,8 +207,7 @@ class MixtureLLM(CustomLLM):
     def _prepare(
         self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
     ) -> tuple[Run, Estimate | None]:
-        """The run, checked; and its estimate when the request asks for it or has a budget
-        (refused when its worst case exceeds the budget)."""
+        """The run, checked; its estimate too when asked for or under a budget (checked)."""
         params = dict(call.get("optional_params") or {})
         seconds = _checked_timeout(call, params, model)
         cap, cost_cap = None, None
@@ -226,6 +225,7 @@ class MixtureLLM(CustomLLM):
                 count_calls(pipeline, nested=_nested(self.host, None, model), spec=model)
             remember(PREFIX + model, pipeline)
         budget = estimates.budget(params, pipeline, cost_cap)
+        where = _where(self.host, model)
         run = Run(
             pipeline,
             list(messages),
@@ -234,6 +234,7 @@ class MixtureLLM(CustomLLM):
             timeout=seconds,
             max_tokens=cap,
             max_cost=budget[0] if budget else None,
+            pricer=estimates.pricer(where),
             metadata=_parent_metadata(call),
             takes=self.host.takes,
             keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
@@ -241,7 +242,7 @@ class MixtureLLM(CustomLLM):
         )
         if budget is None and not params.get(ESTIMATE_ONLY):
             return run, None
-        estimate = estimates.of_context(run.context, PREFIX + model, _where(self.host, model))
+        estimate = estimates.of_context(run.context, PREFIX + model, where)
         if budget is not None:
             estimates.check(estimate, budget)
         return run, estimate

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from .. import prices, prompts, retry
-from ..errors import MemberFailure, as_auth, describe
+from ..errors import MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
 from .panel import Hearer
@@ -58,6 +58,10 @@ async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
     kwargs.update(settings(ctx, ask))
     if ctx.recorder.keep:  # a copy: litellm adds its own fields to the metadata it is given
         entry.request = {**kwargs, "metadata": dict(kwargs["metadata"])}
+    budget = ctx.recorder.budget
+    if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
+        entry.error = why
+        raise NotStarted(why, ask.member.model)
     started = time.perf_counter()
     while True:
         try:

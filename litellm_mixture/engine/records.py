@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import Pipeline
+
+if TYPE_CHECKING:
+    from .budget import Budget
 
 
 @dataclass
@@ -132,12 +135,13 @@ class RunRecord:
 
 @dataclass
 class Recorder:
-    """A run's shared log: its calls as they start and end (told to the observer), the usage
-    they add up to, and what each step passed on. ``keep`` keeps each call's request and reply
-    (for intermediate responses and dumps)."""
+    """A run's shared log: its calls as they start and end (told to the observer, and to the
+    budget), the usage they add up to, and what each step passed on. ``keep`` keeps each
+    call's request and reply (for intermediate responses and dumps)."""
 
     keep: bool = False
     observer: Observer | None = None
+    budget: Budget | None = None  # max_cost while the run goes: a call ending frees its hold
     trace: list[TraceEntry] = field(default_factory=list)
     history: list[StepResult] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -150,6 +154,8 @@ class Recorder:
             self.observer("start", entry)
 
     def ended(self, entry: TraceEntry) -> None:
+        if self.budget is not None:
+            self.budget.release(entry)  # what it billed is in the usage by now
         if self.observer is not None:
             self.observer("end", entry)
 

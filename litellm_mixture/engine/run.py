@@ -11,6 +11,7 @@ from typing import Any
 
 from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
+from .budget import Budget, Pricer, litellm_prices
 from .context import Caller, Clock, Context, litellm_caller
 from .early import early_events
 from .final import answer_events
@@ -30,7 +31,8 @@ class Run:
     ``timeout`` is the caller's: like the pipeline's ``deadline``, it bounds the whole run (the
     sooner of the two wins), and it is each member call's own limit too. ``max_tokens`` caps
     every call's (the policy's, for clients); ``max_cost`` is the run's budget in USD (the
-    provider checks the estimate against it before the run). ``metadata`` is set on every member
+    provider checks the estimate against it before the run; while it runs, no call starts that
+    could break it: ``pricer`` bounds each call). ``metadata`` is set on every member
     call's LiteLLM metadata, beside the run's own keys. ``takes`` says what a member's model
     takes (litellm's lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each
     call's request and reply on its trace entry (intermediate responses, dumps). ``panel``
@@ -48,6 +50,7 @@ class Run:
         timeout: float | None = None,
         max_tokens: int | None = None,
         max_cost: float | None = None,
+        pricer: Pricer = litellm_prices,
         metadata: dict[str, Any] | None = None,
         takes: Lookup = takes,
         observer: Observer | None = None,
@@ -56,7 +59,8 @@ class Run:
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
-        recorder = Recorder(keep_calls, observer)
+        budget = None if max_cost is None else Budget(max_cost, pricer)
+        recorder = Recorder(keep_calls, observer, budget)
         models = ">".join("+".join(m.model for m in s.members) for s in pipeline.steps)
         self.context = Context(
             pipeline=pipeline,
