@@ -19,6 +19,7 @@ PUBLIC = [
     "MembersAuthError",
     "MembersFailedError",
     "MembersNotFoundError",
+    "MembersOverBudgetError",
     "MembersPermissionError",
     "MembersRateLimitedError",
     "MembersRejectedError",
