@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import RunRecord
+from .spec import Vote
 
 
 def critical_path_ms(run: RunRecord) -> float:
@@ -19,16 +20,21 @@ def critical_path_ms(run: RunRecord) -> float:
 
 
 def saved_calls(run: RunRecord) -> dict[int, int]:
-    """Per step with ``until_agree`` that ran: the calls it never made, its answers having
-    agreed (its embedding calls are no member calls)."""
+    """Per step: the calls it never made because answers agreed. A step with ``until_agree``
+    that ran saves the calls left (its embedding calls are no member calls); a vote right after
+    it saves its own call when the answers agreed (their first is its pick)."""
     saved = {}
     for index, step in enumerate(run.pipeline.steps):
-        if getattr(step, "until_agree", None) is None:
-            continue
         made = sum(1 for e in run.trace if e.step == index and e.kind == step.kind)
-        if made:
+        if getattr(step, "until_agree", None) is not None and made:
             saved[index] = step.calls - made
+        elif isinstance(step, Vote) and not made and _agreed(run, index - 1):
+            saved[index] = 1
     return saved
+
+
+def _agreed(run: RunRecord, index: int) -> bool:
+    return any(e.step == index and "agreement reached" in (e.note or "") for e in run.trace)
 
 
 def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
@@ -97,5 +103,9 @@ def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
             }
         )
     for index, saved in saved_calls(run).items():
-        steps[index]["saved"] = saved
+        kind = run.pipeline.steps[index].kind
+        steps.setdefault(index, {"step": index, "kind": kind, "responses": []})["saved"] = saved
+    for step in steps.values():  # what the step cost (None: some call had no known price)
+        costs = [r["cost"] for r in step["responses"]]
+        step["cost"] = None if None in costs else sum(costs)
     return [steps[i] for i in sorted(steps)]

@@ -46,7 +46,10 @@ def test_stops_once_k_answers_agree_and_makes_no_further_call():
     proposals = [e for e in record.trace if e.kind == "propose"]
     assert [e.ok for e in proposals] == [True] * 3
     assert proposals[-1].note == "agreement reached: 3 answers agree; 5 of 8 calls not made"
-    assert report.summary(record, 0)["saved_calls"] == 5
+    # The vote after an agreement is not called either: the first agreeing answer is its pick.
+    assert [e.kind for e in record.trace] == ["propose"] * 3
+    assert record.history[1].answers == (("openai/x", "A"),)
+    assert report.summary(record, 0)["saved_calls"] == 5 + 1
     assert report.intermediate_responses(record)[0]["saved"] == 5
 
 
@@ -56,7 +59,7 @@ def test_waves_ask_for_what_agreement_still_lacks_and_pass_the_consensus_on_firs
     _, record = run(spec(3), caller)
     assert caller.proposed == 4
     assert [t for _, t in record.history[0].answers] == ["A", "a.", "a", "B"]
-    assert report.summary(record, 0)["saved_calls"] == 4
+    assert report.summary(record, 0)["saved_calls"] == 4 + 1  # and the vote
 
 
 def test_without_agreement_every_call_runs_and_everything_passes_on_in_order():
@@ -64,6 +67,7 @@ def test_without_agreement_every_call_runs_and_everything_passes_on_in_order():
     caller = Script(*answers)
     _, record = run(spec(2, samples=6), caller)
     assert caller.proposed == 6
+    assert [e.kind for e in record.trace][-1] == "vote"  # no agreement: the vote is called
     assert [t for _, t in record.history[0].answers] == answers
     assert all(e.note is None for e in record.trace)
     assert report.summary(record, 0)["saved_calls"] == 0
@@ -87,7 +91,7 @@ def test_last_line_agreement_reads_the_final_line():
     caller = Script("Let me think.\nAnswer: 4", "Another way...\n\nanswer: 4.", "never asked")
     _, record = run(spec(2, samples=5, agree_by="last_line"), caller)
     assert caller.proposed == 2
-    assert report.summary(record, 0)["saved_calls"] == 3
+    assert report.summary(record, 0)["saved_calls"] == 3 + 1  # and the vote
 
 
 def test_regex_agreement_compares_the_capture_and_an_unmatched_answer_agrees_with_none():
@@ -124,7 +128,7 @@ def test_embedding_agreement_calls_aembedding_and_bills_it(monkeypatch):
     assert [e.model for e in embeddings] == ["openai/text-embedding-3-small"] * 3
     assert record.usage.cost == pytest.approx(0.75)
     assert [t for _, t in record.history[0].answers] == ["a cat", "a kitten", "a dog"]
-    assert report.summary(record, 0)["saved_calls"] == 1
+    assert report.summary(record, 0)["saved_calls"] == 1 + 1  # and the vote
 
 
 def test_a_failing_embedding_is_noted_and_its_answer_agrees_with_none(monkeypatch):
@@ -173,9 +177,10 @@ def test_self_consistency_preset_stops_at_three_agreeing_samples(served):
     name = "mixture/self-consistency?proposers=openai/sc*5&judge=openai/judge"
     response = litellm.completion(model=name, messages=ASK, intermediate_responses=True)
     calls = [c["request"]["model"] for c in served.calls()]
-    assert calls.count("judge") == 1 and 3 <= calls.count("sc") <= 5
-    propose = response.intermediate_responses[0]
-    assert propose["saved"] == 5 - calls.count("sc")
+    # Five answers of two kinds: three always agree, and then the vote is not called.
+    assert calls.count("judge") == 0 and 3 <= calls.count("sc") <= 5
+    propose, vote = response.intermediate_responses
+    assert propose["saved"] == 5 - calls.count("sc") and vote["saved"] == 1
     answers = [r["text"] for r in propose["responses"]]
     consensus = max(set(answers), key=answers.count)
     assert response.choices[0].message.content == consensus

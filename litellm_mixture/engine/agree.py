@@ -28,7 +28,7 @@ from .call import answer, settle
 from .context import CANCELLED, Context
 from .quorum import Answer, Quorum, checked
 from .records import TraceEntry
-from .request import Ask, _metadata
+from .request import Ask, call_metadata
 
 EMBEDDING = "embedding"  # the kind of the trace entry of an agreement's embedding call
 
@@ -78,7 +78,7 @@ async def _embedding(ctx: Context, ask: Ask, by: ByEmbedding, text: str) -> list
         response = await litellm.aembedding(
             model=by.embedding,
             input=[text],
-            metadata=_metadata(ctx, entry, None),
+            metadata=call_metadata(ctx, entry, None),
             **({} if timeout is None else {"timeout": timeout}),
         )
     except asyncio.CancelledError:
@@ -158,6 +158,7 @@ async def until_agree(ctx: Context, index: int, step: Propose, asks: Sequence[As
     finally:
         await waves.stop()  # only when the step itself is cut (the deadline): see the docstring
     if agreed:
+        ctx.recorder.agreed[index] = len(agreed)
         asks[agreed[-1]].entry.add_note(
             f"agreement reached: {len(agreed)} answers agree; "
             f"{len(waves.left)} of {len(asks)} calls not made"

@@ -145,6 +145,7 @@ class Recorder:
     trace: list[TraceEntry] = field(default_factory=list)
     history: list[StepResult] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    agreed: dict[int, int] = field(default_factory=dict)  # by step: how many answers agreed
 
     def add(self, *entries: TraceEntry) -> None:
         self.trace += entries

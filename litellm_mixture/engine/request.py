@@ -144,11 +144,11 @@ def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
     limits = [x for x in limits if isinstance(x, (int, float))]
     if limits:
         kwargs["timeout"] = min(limits)
-    kwargs["metadata"] = _metadata(ctx, ask.entry, kwargs.get("metadata"))
+    kwargs["metadata"] = call_metadata(ctx, ask.entry, kwargs.get("metadata"))
     return kwargs
 
 
-def _metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
+def call_metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
     """LiteLLM metadata for one member call: callbacks (Langfuse, OpenTelemetry, custom
     loggers) see which mixture, step and member it belongs to."""
     return {
