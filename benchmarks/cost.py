@@ -45,8 +45,9 @@ def spec(k: int | None) -> str:
     return "mixture/" + json.dumps({"steps": [propose, {"vote": f"openai/{JUDGE}"}]})
 
 
-def billed(upstream: UpstreamProcess) -> tuple[int, float]:
-    """The calls the fake upstream answered and their cost at litellm's prices."""
+def billed(upstream: UpstreamProcess) -> tuple[int, int, float]:
+    """The calls the fake upstream answered, the samples among them, and their cost at
+    litellm's prices."""
     calls = upstream.calls()
     cost = 0.0
     for call in calls:
@@ -58,7 +59,7 @@ def billed(upstream: UpstreamProcess) -> tuple[int, float]:
                 completion_tokens=usage["completion_tokens"],
             )
         )
-    return len(calls), cost
+    return len(calls), sum(c["request"]["model"] == SAMPLER for c in calls), cost
 
 
 async def one(upstream: UpstreamProcess, name: str, seed: int, agree: float) -> tuple:
@@ -85,18 +86,16 @@ async def main(args: argparse.Namespace, upstream: UpstreamProcess) -> None:
     )
     print("variant          calls/request  (samples)   cost/request $   answer 42")
     for label, rows in results.items():
-        calls = statistics.mean(r[0] for r in rows)
-        cost = statistics.mean(r[1] for r in rows)
-        right = sum(r[2] == "42" for r in rows)
+        calls, samples, cost = (statistics.mean(r[i] for r in rows) for i in range(3))
+        right = sum(r[3] == "42" for r in rows)
         print(
-            f"  {label:<15} {calls:8.2f}      ({calls - 1:5.2f})    {cost:.8f}    "
-            f"{right}/{len(rows)}"
+            f"  {label:<15} {calls:8.2f}      ({samples:5.2f})    {cost:.8f}    {right}/{len(rows)}"
         )
     full, lean = results.values()
-    ratio = statistics.mean(r[0] for r in lean) / statistics.mean(r[0] for r in full)
-    sampled = (statistics.mean(r[0] for r in lean) - 1) / SAMPLES
-    cost = statistics.mean(r[1] for r in lean) / statistics.mean(r[1] for r in full)
-    same = sum(a[2] == b[2] for a, b in zip(full, lean, strict=True))
+    ratio, sampled, cost = (
+        statistics.mean(r[i] for r in lean) / statistics.mean(r[i] for r in full) for i in range(3)
+    )
+    same = sum(a[3] == b[3] for a, b in zip(full, lean, strict=True))
     print(
         f"\nratios: calls {ratio:.3f} (samples alone {sampled:.3f}), cost {cost:.3f}; "
         f"same final answer in {same}/{len(full)} requests (target: calls <= 0.5x)"
