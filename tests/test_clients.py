@@ -675,3 +675,19 @@ def test_early_aggregation_on_responses(codex, paced, proxy):
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == done.response.output_text
     assert_early(paced, text)
+
+
+def test_a_client_asks_for_the_panel_with_the_request_param(codex, upstream_process, proxy):
+    chunks = list(
+        codex.chat.completions.create(
+            model=CLIENT,
+            messages=[{"role": "user", "content": "Name a prime."}],
+            stream=True,
+            extra_body={"panel": "reasoning"},
+        )
+    )
+    said = "".join(
+        getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices
+    )
+    assert said.count("[step 1 propose · gpt-4o-mini") == 2
+    assert all("panel" not in c["request"] for c in upstream_process.calls())
