@@ -306,3 +306,14 @@ def test_the_summary_has_the_cost_of_each_step(respx_upstream):
     assert [(s["kind"], s["calls"]) for s in steps] == [("propose", 2), ("aggregate", 1)]
     assert sum(s["cost"] for s in steps) == pytest.approx(record.usage.cost)
     assert steps[1]["cost"] == pytest.approx(record.trace[-1].cost)
+
+
+def test_a_huge_prompt_is_bounded_by_its_bytes_not_tokenized(monkeypatch):
+    from litellm_mixture import prices
+
+    counted = []
+    monkeypatch.setattr(litellm, "token_counter", lambda **kwargs: counted.append(kwargs) or 0)
+    huge = [{"role": "user", "content": "word " * 20_000}]  # 100 KB
+    assert prices.prompt_tokens(huge) >= 100_000 and counted == []
+    prices.prompt_tokens([{"role": "user", "content": "hi"}])
+    assert len(counted) == 1
