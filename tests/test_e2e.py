@@ -132,7 +132,8 @@ def test_callbacks_see_the_summed_cost(served, stream):
     while not spy.costs and time.monotonic() < deadline:
         time.sleep(0.05)
     assert spy.costs
-    assert all(c == pytest.approx(billed(served)[2], rel=1e-9) for c in spy.costs)
+    cost = billed(served)[2]
+    assert all(c == pytest.approx(cost, rel=1e-9) for c in spy.costs), (spy.costs, cost)
 
 
 def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
