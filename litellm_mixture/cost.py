@@ -39,8 +39,22 @@ def carry(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
 
     # litellm 1.81 calls it _response_cost_calculator; newer ones response_cost_calculator.
     logging_obj._response_cost_calculator = logging_obj.response_cost_calculator = calculate
-    logging_obj.model_call_details["response_cost"] = cost
-    logging_obj.model_call_details[HIDDEN_KEY] = summary
+    details = logging_obj.model_call_details
+    if not isinstance(details, _Carried):
+        logging_obj.model_call_details = details = _Carried(details)
+    details["response_cost"] = cost
+    details[HIDDEN_KEY] = summary
+
+
+class _Carried(dict):  # type: ignore[type-arg]
+    """A request's ``model_call_details`` whose carried cost stays. For a stream, litellm 1.81
+    runs its sync and async success handlers at once on this one dict, and each first resets
+    ``response_cost`` to None: a callback could read None while the other was starting."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "response_cost" and value is None and self.get(key) is not None:
+            return
+        super().__setitem__(key, value)
 
 
 def of(response: Any) -> float | None:
