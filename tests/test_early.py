@@ -213,51 +213,19 @@ def test_the_call_bound_counts_every_segment():
 
 def test_a_model_that_takes_a_prefill_continues_its_own_answer():
     caller = Caller()
-    prefilled = spec().replace("openai/agg", "anthropic/claude-sonnet-4-20250514")
-    execution = Run(decode("mixture/" + prefilled), ASK, caller=caller)
-
-    async def main():
-        return [e async for e in execution.stream()]
-
-    asyncio.run(main())
+    run_spec(spec().replace("openai/agg", "anthropic/claude-sonnet-4-20250514"), caller)
     second = caller.aggregations[1]["messages"]
     assert second[-1] == {"role": "assistant", "content": "a0 a1 a2 "}
 
 
-def test_the_deadline_bounds_every_segment_and_names_what_it_cut():
-    class Hanging(Caller):
-        async def __call__(self, model, messages, **kwargs):
-            if model.endswith("p3"):
-                self.calls.append("p3")
-                await asyncio.sleep(3600)
-            return await super().__call__(model, messages, **kwargs)
+class Hanging(Caller):
+    """A caller whose p3 never answers."""
 
-    caller = Hanging()
-    deadline = spec().replace("{steps:", "{deadline: 0.5, steps:")
-    execution = Run(decode("mixture/" + deadline), ASK, caller=caller)
-
-    async def main():
-        return [e async for e in execution.stream()]
-
-    with pytest.raises(litellm_mixture.MembersTimedOutError, match="member openai/p3"):
-        asyncio.run(main())
-
-
-def test_the_layers_grace_cuts_a_straggler_for_the_last_segment():
-    class Straggler(Caller):
-        async def __call__(self, model, messages, **kwargs):
-            if model.endswith("p3"):
-                self.calls.append("p3")
-                await asyncio.sleep(3600)
-            return await super().__call__(model, messages, **kwargs)
-
-    graced = spec().replace("openai/p3]}", "openai/p3], min_successful: 2, grace: 0}")
-    caller = Straggler()
-    events, record = run_spec(graced, caller)
-    assert "".join(e.text for e in events).startswith("a0 a1 a2 ")
-    p3 = next(e for e in record.trace if e.model == "openai/p3")
-    assert p3.cut and p3.error == "cut: still running 0s after the quorum"
-    assert [m for m, _ in record.history[0].answers] == ["openai/p1", "openai/p2"]
+    async def __call__(self, model, messages, **kwargs):
+        if model.endswith("p3"):
+            self.calls.append("p3")
+            await asyncio.sleep(3600)
+        return await super().__call__(model, messages, **kwargs)
 
 
 def run_spec(text, caller):
@@ -267,3 +235,18 @@ def run_spec(text, caller):
         return [e async for e in execution.stream()]
 
     return asyncio.run(main()), execution.record()
+
+
+def test_the_deadline_bounds_every_segment_and_names_what_it_cut():
+    deadline = spec().replace("{steps:", "{deadline: 0.5, steps:")
+    with pytest.raises(litellm_mixture.MembersTimedOutError, match="member openai/p3"):
+        run_spec(deadline, Hanging())
+
+
+def test_the_layers_grace_cuts_a_straggler_for_the_last_segment():
+    graced = spec().replace("openai/p3]}", "openai/p3], min_successful: 2, grace: 0}")
+    events, record = run_spec(graced, Hanging())
+    assert "".join(e.text for e in events).startswith("a0 a1 a2 ")
+    p3 = next(e for e in record.trace if e.model == "openai/p3")
+    assert p3.cut and p3.error == "cut: still running 0s after the quorum"
+    assert [m for m, _ in record.history[0].answers] == ["openai/p1", "openai/p2"]

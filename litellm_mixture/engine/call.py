@@ -101,12 +101,13 @@ async def close_stream(stream: Any) -> None:
             return
 
 
-async def _whole(ctx: Context, ask: Ask, started: float) -> str | None:
+async def whole(ctx: Context, ask: Ask, started: float) -> Any:
+    """A member's answer read whole (its first choice), billed and kept."""
     response = await call(ctx, ask)
     settle(ctx, ask.entry, ask.member.model, response, started)
     choice = response.choices[0]
     kept_reply(ctx, ask.entry, choice.message, choice.finish_reason)
-    return choice.message.content
+    return choice
 
 
 async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
@@ -149,7 +150,7 @@ async def answer(
     hear = hear or ctx.panel
     try:
         if hear is None:
-            content = await _whole(ctx, ask, started)
+            content = (await whole(ctx, ask, started)).message.content
         else:
             content = await _heard(ctx, ask, started, hear)
     except Exception as e:

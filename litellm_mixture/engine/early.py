@@ -23,7 +23,7 @@ from ..errors import MemberFailure, quorum_error
 from ..spec import Aggregate, Member, Propose, Synthesize
 from .call import first_answer
 from .context import CANCELLED, Context
-from .final import STOP, Opened, open_answer, rest
+from .final import STOP, Opened, final_entry, half_sent, open_answer, rest
 from .records import StreamEvent, TraceEntry
 from .request import Ask, Refs, messages
 from .steps import layer
@@ -103,11 +103,9 @@ def _continued(msgs: list[dict[str, Any]], model: str, written: str) -> list[dic
 def _ask(
     ctx: Context, step: Aggregate, place: int, member: Member, seen: Refs, written: str, cap: Any
 ) -> Ask:
-    index = ctx.last_index
-    sample = sum(1 for e in ctx.recorder.trace if e.step == index)
-    entry = TraceEntry(index, step.kind, member.model, sample, place)
+    entry = final_entry(ctx, step, place, member)
     entry.add_note(
-        f"segment {sample + 1} at +{ctx.clock.elapsed_ms():.0f} ms: {len(seen)} references, "
+        f"segment {entry.sample + 1} at +{ctx.clock.elapsed_ms():.0f} ms: {len(seen)} references, "
         f"{sum(len(t) for _, t in seen)} characters{' (complete)' if cap is None else ''}; "
         f"{len(written)} characters written before it"
     )
@@ -191,7 +189,5 @@ async def _opened(
         return opened
     result = await attempt(*chosen)
     if isinstance(result, MemberFailure):
-        cause = RuntimeError(f"failed mid-stream: {result.reason}")
-        failure = MemberFailure(result.step, result.model, cause)
-        raise quorum_error(result.step, 1, 0, [failure], result.model)
+        raise half_sent(result.step, result.model, result.error) from result.error
     return result

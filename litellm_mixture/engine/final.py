@@ -15,7 +15,7 @@ from typing import Any
 from .. import prompts
 from ..errors import MemberFailure, describe, quorum_error
 from ..spec import Aggregate, Member, Vote
-from .call import EMPTY, billed, call, close_stream, first_answer, kept_reply, settle
+from .call import EMPTY, billed, call, close_stream, first_answer, whole
 from .context import Context
 from .records import StreamEvent, TraceEntry
 from .request import Ask, Refs, messages
@@ -26,13 +26,9 @@ STOP = StreamEvent(finish_reason="stop")
 
 async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
     """An aggregator's answer read whole, as events."""
-    entry, model = ask.entry, ask.member.model
-    started = time.perf_counter()
+    entry = ask.entry
     try:
-        response = await ctx.clock.within(call(ctx, ask))
-        settle(ctx, entry, model, response, started)
-        choice = response.choices[0]
-        kept_reply(ctx, entry, choice.message, choice.finish_reason)
+        choice = await ctx.clock.within(whole(ctx, ask, time.perf_counter()))
         # As when streamed: reasoning alone is no answer (litellm moves <think> out of some
         # providers' content, not all), and a leading block is not part of the answer.
         content = choice.message.content
@@ -164,11 +160,7 @@ async def rest(ctx: Context, opened: Opened) -> AsyncIterator[StreamEvent]:
     except Exception as e:
         if ctx.clock.expired:
             raise
-        # The answer is half sent: no fallback can take it back.
-        cause = RuntimeError(f"failed mid-stream: {type(e).__name__}: {e}")
-        cause.__cause__ = e  # what the stream died of, for the error's message
-        failure = MemberFailure(entry.step, model, cause)
-        raise quorum_error(entry.step, 1, 0, [failure], model) from e
+        raise half_sent(entry.step, model, e) from e
 
 
 def _unaggregated(ctx: Context, refs: Refs) -> str:
@@ -178,11 +170,24 @@ def _unaggregated(ctx: Context, refs: Refs) -> str:
     return prompts.options_block(refs, ctx.pipeline.delimiter, None)
 
 
-def _ask(ctx: Context, step: Aggregate, place: int, member: Member, refs: Refs) -> Ask:
+def half_sent(step: int, model: str, error: BaseException) -> Exception:
+    """The error of an answer that failed once some of it was sent: no fallback can take it
+    back."""
+    cause = RuntimeError(f"failed mid-stream: {type(error).__name__}: {error}")
+    cause.__cause__ = error  # what the stream died of, for the error's message
+    return quorum_error(step, 1, 0, [MemberFailure(step, model, cause)], model)
+
+
+def final_entry(ctx: Context, step: Aggregate, place: int, member: Member) -> TraceEntry:
+    """The trace entry of an aggregator call: numbered after self-moa-seq's earlier windows,
+    the failed tries before it and (early aggregation) the earlier segments."""
     index = ctx.last_index
-    # Numbered after self-moa-seq's earlier windows and the failed tries before it.
     sample = sum(1 for e in ctx.recorder.trace if e.step == index)
-    entry = TraceEntry(index, step.kind, member.model, sample, place)
+    return TraceEntry(index, step.kind, member.model, sample, place)
+
+
+def _ask(ctx: Context, step: Aggregate, place: int, member: Member, refs: Refs) -> Ask:
+    entry = final_entry(ctx, step, place, member)
     return Ask(entry, step, member, messages(ctx, step, member, refs, final=True), final=True)
 
 
