@@ -49,50 +49,45 @@ class MixtureError(Exception):
     """Base class of every error raised by litellm-mixture."""
 
 
-class SpecError(MixtureError, litellm.BadRequestError):
+class _Refused(MixtureError, litellm.BadRequestError):
+    """One of our 400s: litellm's fields set, the model name it echoes bounded."""
+
+    def __init__(self, message: str, model: str) -> None:
+        litellm.BadRequestError.__init__(
+            self, message=message, model=model[:200], llm_provider=PROVIDER
+        )
+
+
+class SpecError(_Refused):
     """The text after ``mixture/`` is not a valid pipeline."""
 
     def __init__(self, message: str, *, spec: str = "", where: str = "") -> None:
         place = f" ({where})" if where else ""
-        litellm.BadRequestError.__init__(
-            self,
-            message=f"Invalid mixture spec{place}: {message}",
-            model=spec[:200],
-            llm_provider=PROVIDER,
-        )
+        super().__init__(f"Invalid mixture spec{place}: {message}", spec)
 
 
-class RefusedFieldError(MixtureError, litellm.BadRequestError):
+class RefusedFieldError(_Refused):
     """A request for a mixture carried a field that would route or authenticate it elsewhere
     (``custom_llm_provider``, ``api_base``, ``api_key``, ...). Refused before any call."""
 
     def __init__(self, field: str, model: str) -> None:
         self.field = field
-        litellm.BadRequestError.__init__(
-            self,
-            message=(
-                f"the request field {field!r} is not allowed for a mixture: it changes where or "
-                "how the call is routed or authenticated. A mixture's members, endpoints and "
-                "keys come from its spec and the proxy's model_list"
-            ),
-            model=model[:200],
-            llm_provider=PROVIDER,
+        super().__init__(
+            f"the request field {field!r} is not allowed for a mixture: it changes where or "
+            "how the call is routed or authenticated. A mixture's members, endpoints and "
+            "keys come from its spec and the proxy's model_list",
+            model,
         )
 
 
-class ParamError(MixtureError, litellm.BadRequestError):
+class ParamError(_Refused):
     """A request param has the wrong type or is out of range. No member was called."""
 
     def __init__(self, problems: list[str], *, model: str = "") -> None:
-        litellm.BadRequestError.__init__(
-            self,
-            message=f"Invalid request params for a mixture: {'; '.join(problems)}",
-            model=model[:200],
-            llm_provider=PROVIDER,
-        )
+        super().__init__(f"Invalid request params for a mixture: {'; '.join(problems)}", model)
 
 
-class BudgetError(MixtureError, litellm.BadRequestError):
+class BudgetError(_Refused):
     """The run's worst case costs more than its ``max_cost`` (the request's, the spec's or the
     policy's, the lowest), or cannot be bounded (a model with no price or no output limit).
     No member was called. ``estimate`` is the estimate (``estimates.Estimate``)."""
@@ -106,12 +101,9 @@ class BudgetError(MixtureError, litellm.BadRequestError):
             if missing
             else f"the worst case ${estimate.worst:.6f} exceeds it"
         )
-        litellm.BadRequestError.__init__(
-            self,
-            message=f"refused by max_cost=${max_cost:g}, {source}: {why}. "
-            f"Estimate: {estimate.summary()}",
-            model=estimate.model[:200],
-            llm_provider=PROVIDER,
+        super().__init__(
+            f"refused by max_cost=${max_cost:g}, {source}: {why}. Estimate: {estimate.summary()}",
+            estimate.model,
         )
 
 
@@ -201,14 +193,9 @@ class MembersTimedOutError(_MembersFailed, litellm.Timeout):
     """Every failed member timed out."""
 
 
-class NotStarted(MixtureError, litellm.BadRequestError):
+class NotStarted(_Refused):
     """A member call the run did not start: it could have taken the run past its ``max_cost``
     (spent so far, plus what the calls in flight may still cost, plus its own worst case)."""
-
-    def __init__(self, message: str, model: str) -> None:
-        litellm.BadRequestError.__init__(
-            self, message=message, model=model[:200], llm_provider=PROVIDER
-        )
 
 
 class MembersOverBudgetError(_MembersFailed, litellm.BadRequestError):
