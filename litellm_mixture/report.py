@@ -28,13 +28,9 @@ def saved_calls(run: RunRecord) -> dict[int, int]:
         made = sum(1 for e in run.trace if e.step == index and e.kind == step.kind)
         if getattr(step, "until_agree", None) is not None and made:
             saved[index] = step.calls - made
-        elif isinstance(step, Vote) and not made and _agreed(run, index - 1):
+        elif isinstance(step, Vote) and not made and index - 1 in run.agreed:
             saved[index] = 1
     return saved
-
-
-def _agreed(run: RunRecord, index: int) -> bool:
-    return any(e.step == index and "agreement reached" in (e.note or "") for e in run.trace)
 
 
 def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:

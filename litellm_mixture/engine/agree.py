@@ -158,7 +158,7 @@ async def until_agree(ctx: Context, index: int, step: Propose, asks: Sequence[As
     finally:
         await waves.stop()  # only when the step itself is cut (the deadline): see the docstring
     if agreed:
-        ctx.recorder.agreed[index] = len(agreed)
+        ctx.recorder.agreed.add(index)
         asks[agreed[-1]].entry.add_note(
             f"agreement reached: {len(agreed)} answers agree; "
             f"{len(waves.left)} of {len(asks)} calls not made"

@@ -128,6 +128,7 @@ class RunRecord:
     trace: tuple[TraceEntry, ...]
     usage: Usage
     history: tuple[StepResult, ...]
+    agreed: frozenset[int] = frozenset()  # the steps whose answers agreed (until_agree)
 
     def trace_dicts(self) -> list[dict[str, Any]]:
         return [e.as_dict() for e in self.trace]
@@ -145,7 +146,7 @@ class Recorder:
     trace: list[TraceEntry] = field(default_factory=list)
     history: list[StepResult] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    agreed: dict[int, int] = field(default_factory=dict)  # by step: how many answers agreed
+    agreed: set[int] = field(default_factory=set)  # the steps whose answers agreed
 
     def add(self, *entries: TraceEntry) -> None:
         self.trace += entries
@@ -170,6 +171,7 @@ class Recorder:
         if self.keep:
             entry.reply = reply
 
-    def snapshot(self) -> tuple[tuple[TraceEntry, ...], Usage, tuple[StepResult, ...]]:
+    def snapshot(self) -> tuple[tuple[TraceEntry, ...], Usage, tuple[StepResult, ...], frozenset]:
         # Entries are copied: a call cut after the record was taken must not change it.
-        return tuple(dataclasses.replace(e) for e in self.trace), self.usage, tuple(self.history)
+        trace = tuple(dataclasses.replace(e) for e in self.trace)
+        return trace, self.usage, tuple(self.history), frozenset(self.agreed)

@@ -86,10 +86,8 @@ class Run:
     def record(self) -> RunRecord:
         """What the run has done so far: its calls, usage and cost, what each step passed on."""
         ctx = self.context
-        trace, usage, history = ctx.recorder.snapshot()
-        return RunRecord(
-            ctx.id, ctx.pipeline, ctx.messages, ctx.params, ctx.metadata, trace, usage, history
-        )
+        request = (ctx.pipeline, ctx.messages, ctx.params, ctx.metadata)
+        return RunRecord(ctx.id, *request, *ctx.recorder.snapshot())
 
     async def _events(self, stream: bool) -> AsyncIterator[StreamEvent]:
         ctx = self.context

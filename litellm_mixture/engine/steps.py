@@ -107,7 +107,7 @@ async def _judge(ctx: Context, index: int, step: Rank | Vote, refs: Refs) -> Ref
     """The answers a judge keeps, best first. Its answer is read as response numbers."""
     if len(refs) == 1:
         return refs  # nothing to judge
-    if isinstance(step, Vote) and ctx.recorder.agreed.get(index - 1):
+    if isinstance(step, Vote) and index - 1 in ctx.recorder.agreed:
         return refs[:1]  # the answers before it agreed: the first of them is the consensus
     keep = min(step.n if isinstance(step, Rank) else 1, len(refs))
     numbered = [(str(i), text) for i, (_, text) in enumerate(refs, 1)]
