@@ -101,7 +101,7 @@ async def _key(ctx: Context, ask: Ask, step: Propose, text: str) -> Any:
     by = step.agree_by
     if isinstance(by, ByEmbedding):
         return await _embedding(ctx, ask, by, text)
-    return text_key(by, text)
+    return await asyncio.to_thread(text_key, by, text)  # a client's regex: off the event loop
 
 
 @dataclass

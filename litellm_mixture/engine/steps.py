@@ -3,6 +3,7 @@ and returns the answers it passes on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from .. import prompts
@@ -50,7 +51,9 @@ async def references(ctx: Context, until: int | None = None) -> Refs:
                 refs = await within(_refine(ctx, index, step, refs))
             case Rank() | Vote():
                 refs = await within(_judge(ctx, index, step, refs))
-            case Shuffle() | Dropout() | Sample() | Take() | Filter() | Map():
+            case Filter():  # a client's patterns (or the caller's fn) run off the event loop
+                refs = await within(asyncio.to_thread(_transform, ctx, index, step, refs))
+            case Shuffle() | Dropout() | Sample() | Take() | Map():
                 refs = _transform(ctx, index, step, refs)
         ctx.recorder.passed(index, step.kind, refs)
     return refs

@@ -4,13 +4,13 @@ last line, a regular expression's capture, or (in the engine) their embeddings' 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Discriminator, Field, Tag, field_validator
 
 from ..typed_params import Finite
 from .base import Frozen
-from .transforms import pattern
+from .transforms import pattern, search
 
 _SPACE = re.compile(r"\s+")
 # Punctuation that ends a sentence or a list item: "42." and "42" are the same answer.
@@ -41,7 +41,7 @@ class ByRegex(Frozen):
         return value
 
     def key(self, text: str) -> str | None:
-        found = pattern(self.regex).search(text)
+        found = search(self.regex, text)
         captured = None if found is None else found.group(1)
         return None if captured is None else normalised(captured)
 
@@ -54,7 +54,26 @@ class ByEmbedding(Frozen):
     threshold: Finite = Field(0.9, gt=0, le=1)
 
 
-AgreeBy = Literal["text", "last_line"] | ByRegex | ByEmbedding
+def _mode(value: Any) -> str | None:
+    """Which form of agree_by ``value`` is, so that an error names what is wrong with that form
+    (a regex without a group) rather than every form it is not."""
+    if isinstance(value, (ByRegex, ByEmbedding)):
+        return "embedding" if isinstance(value, ByEmbedding) else "regex"
+    if isinstance(value, dict) and len(value.keys() & {"regex", "embedding"}) == 1:
+        return "regex" if "regex" in value else "embedding"
+    return "name" if isinstance(value, str) else None
+
+
+AgreeBy = Annotated[
+    Annotated[Literal["text", "last_line"], Tag("name")]
+    | Annotated[ByRegex, Tag("regex")]
+    | Annotated[ByEmbedding, Tag("embedding")],
+    Discriminator(
+        _mode,
+        custom_error_type="agree_by",
+        custom_error_message="agree_by is 'text', 'last_line', {regex: ...} or {embedding: ...}",
+    ),
+]
 
 
 def text_key(agree_by: AgreeBy, text: str) -> str | None:
