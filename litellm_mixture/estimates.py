@@ -28,7 +28,7 @@ from .engine.budget import Pricer
 from .engine.context import Context
 from .engine.records import TraceEntry
 from .engine.request import Ask, messages, settings
-from .errors import BudgetError
+from .errors import BudgetError, SpecError
 from .estimate_model import Estimate, StepEstimate, names
 from .host import sdk_attempts
 from .policy import SETTING
@@ -60,6 +60,20 @@ class Where:
     nested: Nested
     attempts: Attempts = once
     target: Callable[[str], str] = str
+    # Every model one call may reach: an alias's deployments and its Router fallbacks' (priced
+    # at the dearest), else the model itself.
+    reach: Callable[[str], tuple[str, ...]] = lambda model: (model,)
+
+    def worst(self, model: str, tokens: int, cap: int | None) -> float | None:
+        """The most one call to ``model`` may cost, whichever deployment or fallback serves it;
+        None when one of them cannot be bounded."""
+        costs = [prices.worst_call_cost(m, tokens, cap) for m in self.reach(model)]
+        return None if None in costs else max(c for c in costs if c is not None)
+
+    def limit(self, model: str) -> int | None:
+        """The longest answer any model ``model`` may reach writes (None: unknown)."""
+        limits = [prices.output_limit(m) for m in self.reach(model)]
+        return None if None in limits else max(x for x in limits if x is not None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class _Walk:
     where: Where
     expected: int
     depth: int = 0
+    counter: prices.Counter = field(default_factory=prices.Counter)  # shared with nested walks
     worst_refs: list[int] = field(default_factory=list)
     likely_refs: list[int] = field(default_factory=list)
 
@@ -204,9 +219,11 @@ class _Walk:
         caps = [sent.get(k) for k in ("max_tokens", "max_completion_tokens")]
         cap = min((c for c in caps if isinstance(c, int)), default=None)
         model = self.where.target(member.model)
-        limit = cap if cap is not None else prices.output_limit(model)
+        limit = cap if cap is not None else self.where.limit(member.model)
         own = [(limit or 0) if r < 0 else r for r in seen_w]
-        inner = self.where.nested(member.model) if self.depth < MAX_DEPTH else None
+        inner = self.where.nested(member.model)
+        if inner is not None and self.depth >= MAX_DEPTH:  # as a run would refuse it
+            raise SpecError(f"mixtures nested more than {MAX_DEPTH} deep", spec=member.model)
         if inner is not None:
             filled = self._ask(index, step, place, member, [" x" * n for n in own], final)
             return self._nested(inner[0], filled, cap)
@@ -215,7 +232,7 @@ class _Walk:
         likely_prompt = self._tokens(likely_ask) + sum(seen_l)
         answer = min(self.expected, limit or self.expected)
         attempts = self.where.attempts(member.model, retried)
-        worst = prices.worst_call_cost(model, worst_prompt, limit)
+        worst = self.where.worst(member.model, worst_prompt, limit)
         likely = prices.cost(model, likely_prompt, answer)
         return _Call(
             requests=attempts,
@@ -229,14 +246,18 @@ class _Walk:
 
     def _tokens(self, ask: Ask) -> int:
         tools = self.ctx.params.get("tools") if ask.final else None
-        return prices.prompt_tokens(ask.messages, tools)
+        return self.counter(ask.messages, tools)
 
     def _nested(self, pipeline: Pipeline, ask: Ask, cap: int | None) -> _Call:
         """A member that is itself a mixture: its pipeline, over what it is sent (references as
         filler text of their length), its final answer capped as the call's is."""
         params = {} if cap is None else {"max_tokens": cap}
         walk = _Walk(
-            _context(pipeline, ask.messages, params), self.where, self.expected, self.depth + 1
+            _context(pipeline, ask.messages, params),
+            self.where,
+            self.expected,
+            self.depth + 1,
+            self.counter,
         )
         inner = _result(ask.member.model, walk)
         return _Call(
@@ -259,7 +280,7 @@ def _context(
 
 def _result(model: str, walk: _Walk) -> Estimate:
     steps = walk.steps()
-    prompt = prices.prompt_tokens(walk.ctx.messages)
+    prompt = walk.counter(walk.ctx.messages)
     return Estimate(
         model=model, prompt_tokens=prompt, expected_tokens=walk.expected, steps=tuple(steps)
     )
@@ -297,15 +318,19 @@ def estimate(
 
 def pricer(where: Where) -> Pricer:
     """How a running budget bounds one call where the run is: an alias at the price of the
-    model it calls, a member that is itself a mixture at its own estimate's worst case."""
+    dearest model it may reach (deployments, fallbacks), a member that is itself a mixture at
+    its own estimate's worst case, its answer capped as the call's is. One run's calls share a
+    :class:`prices.Counter`: the conversation is measured once."""
+    counter = prices.Counter()
 
     def worst(model: str, sent: list[dict[str, Any]], max_tokens: int | None) -> float | None:
         inner = where.nested(model)
         if inner is not None:
-            found = of_context(_context(inner[0], sent, {}), model, where)
+            params = {} if max_tokens is None else {"max_tokens": max_tokens}
+            walk = _Walk(_context(inner[0], sent, params), where, EXPECTED_TOKENS, 0, counter)
+            found = _result(model, walk)
             return found.worst if found.complete else None
-        tokens = prices.prompt_tokens(sent)
-        return prices.worst_call_cost(where.target(model), tokens, max_tokens)
+        return where.worst(model, counter(sent), max_tokens)
 
     return worst
 

@@ -18,7 +18,7 @@ from typing import Any
 import openai
 
 from . import params
-from .engine import Caller, litellm_caller
+from .engine import Caller, litellm_caller, litellm_embedder
 from .spec import PREFIX
 
 # litellm's default retries: a Router with no num_retries setting retries a call twice, and a
@@ -122,6 +122,10 @@ def no_models() -> Models | None:
     return None
 
 
+def itself(model: str) -> tuple[str, ...]:
+    return (model,)
+
+
 @dataclass(frozen=True)
 class Host:
     """The seams a :class:`~litellm_mixture.provider.MixtureLLM` runs through (see above).
@@ -140,6 +144,11 @@ class Host:
     routed_model: Callable[[str, dict[str, Any]], str] = routed_model
     # The most upstream requests one call to a member may make (what max_calls counts).
     attempts: Callable[[str, bool], int] = sdk_attempts
+    # The models one call to a member may reach (a Router's deployments and fallbacks): a
+    # budget prices the call at the dearest.
+    reach: Callable[[str], tuple[str, ...]] = itself
+    # How one embedding call (agree_by: {embedding: ...}) is made.
+    embedder: Caller = litellm_embedder
 
     def aliases(self) -> dict[str, str]:
         """Alias -> the model it calls (empty without aliases)."""

@@ -17,29 +17,89 @@ from .modelinfo import member_info
 TOKENIZER = "gpt-4o"
 
 
-# Past this many characters a prompt is not tokenized but bounded: tokenizing a client's 1 MB
-# conversation takes ~65 ms, once per call of the estimate, on the proxy's event loop.
+# Past this many characters a message is not tokenized but bounded: tokenizing a client's 1 MB
+# conversation takes ~65 ms. Past TOKENIZED characters in one Counter, every further message is
+# bounded too: a run's token counts cost the event loop at most a few milliseconds.
 COUNTED = 64 * 1024
+TOKENIZED = 256 * 1024
+# The keys of a price in litellm's model map. The Router registers an entry for every deployment,
+# with no price when litellm knows none: such an entry is no price, not $0. An explicit zero (a
+# local model registered with input_cost_per_token: 0) is a price.
+PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str).encode())
+
+
+class Counter:
+    """Prompt tokens for the calls of one run or estimate, by :data:`TOKENIZER`. Each message is
+    measured once: the conversation, in every call's prompt, is serialised and tokenized once.
+    Images count litellm's fixed bound each, never fetched (litellm would download every
+    ``detail: high`` image, synchronously). A message longer than :data:`COUNTED` characters, or
+    one litellm cannot count, counts its UTF-8 bytes, which no byte-level tokenizer exceeds."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, int]] = {}  # id(message) -> (message, tokens)
+        self._tokenized = 0
+
+    def __call__(self, messages: list[dict[str, Any]], tools: Any = None) -> int:
+        total = sum(self._message(m) for m in messages)
+        return total + (self._count([], tools) if tools else 0)
+
+    def _message(self, message: Any) -> int:
+        hit = self._known.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        tokens = self._count([message], None)
+        self._known[id(message)] = (message, tokens)
+        return tokens
+
+    def _count(self, messages: list[Any], tools: Any) -> int:
+        size = _size([messages, tools])
+        if size > COUNTED or self._tokenized > TOKENIZED:
+            return size
+        self._tokenized += size
+        try:
+            return litellm.token_counter(
+                model=TOKENIZER, messages=messages, tools=tools, use_default_image_token_count=True
+            )
+        except Exception:  # content litellm cannot count: the request's checks refuse bad shapes
+            return size
 
 
 def prompt_tokens(messages: list[dict[str, Any]], tools: Any = None) -> int:
-    """The tokens ``messages`` (and ``tools``) make, by :data:`TOKENIZER`; for a prompt longer
-    than :data:`COUNTED` characters, its UTF-8 bytes, which no byte-level tokenizer exceeds."""
-    size = len(json.dumps([messages, tools], default=str).encode())
-    if size > COUNTED:
-        return size
-    return litellm.token_counter(model=TOKENIZER, messages=messages, tools=tools)
+    """The tokens ``messages`` (and ``tools``) make, by a :class:`Counter` of their own."""
+    return Counter()(messages, tools)
+
+
+def _entry_price(model: str) -> dict[str, Any] | None:
+    """The price litellm's model map holds for exactly ``model``: {} for an entry with none (the
+    Router's for a deployment litellm cannot price), None when there is no entry."""
+    entry = litellm.model_cost.get(model)
+    if not isinstance(entry, dict):
+        return None
+    return {k: entry[k] for k in PRICE_KEYS if entry.get(k) is not None}
 
 
 def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
     """The call's cost at litellm's prices (``litellm.cost_per_token``); None when litellm has
-    no price for ``model``."""
+    no price for ``model`` (an entry without one included)."""
+    entry = _entry_price(model)
+    if entry == {}:
+        return None
     try:
         costs = litellm.cost_per_token(
             model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
     except Exception:
-        return None
+        if not entry:
+            return None
+        # A name only the map knows (a deployment's id, where the Router files explicit prices).
+        costs = (
+            float(entry.get(PRICE_KEYS[0], 0)) * prompt_tokens,
+            float(entry.get(PRICE_KEYS[1], 0)) * completion_tokens,
+        )
     return float(sum(costs))
 
 
@@ -48,8 +108,8 @@ def output_limit(model: str) -> int | None:
     try:
         # get_model_info knows the names the price map files under another key (dated models).
         info: Any = litellm.get_model_info(model)
-    except Exception:
-        info = member_info(model)
+    except Exception:  # a name only the map knows (a deployment's id), or none
+        info = litellm.model_cost.get(model) or member_info(model)
     limit = info.get("max_output_tokens") or info.get("max_tokens")
     return limit if isinstance(limit, int) and limit > 0 else None
 

@@ -123,7 +123,9 @@ def _nested(host: Host, found: list[tuple[str, Pipeline]] | None, spec: str) -> 
 def _where(host: Host, spec: str) -> estimates.Where:
     """Where the estimate of ``spec`` finds nested mixtures, retries and aliases' models."""
     aliases = host.aliases()
-    return estimates.Where(_nested(host, None, spec), host.attempts, lambda m: aliases.get(m, m))
+    return estimates.Where(
+        _nested(host, None, spec), host.attempts, lambda m: aliases.get(m, m), host.reach
+    )
 
 
 def _estimate_only(run: Run, estimate: Estimate | None, call: dict[str, Any]) -> Estimate | None:
@@ -231,6 +233,7 @@ class MixtureLLM(CustomLLM):
             list(messages),
             params,
             caller=_scoped(self.host.caller, scope),
+            embedder=self.host.embedder,
             timeout=seconds,
             max_tokens=cap,
             max_cost=budget[0] if budget else None,

@@ -12,10 +12,11 @@ import os
 import sys
 from typing import Any
 
+import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import host, params, policy, redaction
-from .engine import litellm_caller
+from . import host, params, policy, prices, redaction
+from .engine import litellm_caller, litellm_embedder
 from .host import Host, Models
 from .spec import PREFIX
 
@@ -84,7 +85,37 @@ def attempts(model: str, retried: bool = False) -> int:
     return sum(_group_attempts(current, g, retried) for g in groups)
 
 
-_models: tuple[int, int, Models] | None = None
+def _priced_name(entry: dict[str, Any]) -> str:
+    """The name a deployment's price is found under: the Router files prices the operator set
+    on a deployment (a zero included) under its id, and litellm's own under the model."""
+    model_id = (entry.get("model_info") or {}).get("id")
+    own = litellm.model_cost.get(model_id) if isinstance(model_id, str) else None
+    if isinstance(own, dict) and any(own.get(k) is not None for k in prices.PRICE_KEYS):
+        return model_id  # type: ignore[return-value]
+    return str((entry.get("litellm_params") or {}).get("model"))
+
+
+def reach(model: str) -> tuple[str, ...]:
+    """Every model one call to ``model`` may reach: an alias's deployments and (one level of)
+    its Router fallbacks' deployments; any other model itself."""
+    current = router()
+    if current is None or model not in current.model_names:
+        return (model,)
+    groups = [model, *_fallback_groups(current, model)]
+    found = [
+        _priced_name(entry)
+        for group in groups
+        for entry in current.model_list or ()
+        if entry.get("model_name") == group
+    ]
+    return tuple(dict.fromkeys(found)) or (model,)
+
+
+_models: tuple[int, int, int, Models] | None = None
+
+
+def _credentials() -> int:
+    return len(getattr(litellm, "credential_list", None) or ())
 
 
 def models() -> Models | None:
@@ -93,11 +124,11 @@ def models() -> Models | None:
     current = router()
     if current is None:
         return None
-    key = (id(current.model_list), len(current.model_list or ()))
-    if _models is None or _models[:2] != key:
+    key = (id(current.model_list), len(current.model_list or ()), _credentials())
+    if _models is None or _models[:3] != key:
         redaction.register(secrets())
         _models = (*key, Models.of(current))
-    return _models[2]
+    return _models[3]
 
 
 def routed_model(model: str, metadata: dict[str, Any]) -> str:
@@ -113,8 +144,8 @@ def takes(member: str) -> params.Takes:
 
 
 def secrets() -> set[str]:
-    """The proxy's master key and its deployments' credentials, with the values of the
-    environment variables they name (``os.environ/NAME``): what nobody may ever see."""
+    """The proxy's master key, its deployments' credentials and its ``credential_list``'s, with
+    the values of the environment variables they name (``os.environ/NAME``): what nobody may ever see."""
     server = sys.modules.get("litellm.proxy.proxy_server")
     found: set[str] = set()
     master = getattr(server, "master_key", None)
@@ -123,6 +154,9 @@ def secrets() -> set[str]:
     current = router()
     for entry in getattr(current, "model_list", None) or ():
         redaction.fields(entry.get("litellm_params") or {}, found)
+    # Keys the model_list names by litellm_credential_name live in the proxy's credential_list.
+    for credential in getattr(litellm, "credential_list", None) or ():
+        redaction.fields(getattr(credential, "credential_values", None) or {}, found)
     named = [os.environ.get(v[len(ENV_REFERENCE) :]) for v in found if v.startswith(ENV_REFERENCE)]
     return found | {v for v in named if v}
 
@@ -143,9 +177,24 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
     return await litellm_caller(model, messages, **kwargs)
 
 
+async def embed(model: str, input: list[str], **kwargs: Any) -> Any:
+    """An embedding call (``agree_by: {embedding: ALIAS}``): through the Router for an alias,
+    with its deployment's key, endpoint, limits and fallbacks, like every member call."""
+    current = router()
+    if current is not None and model in current.model_names:
+        return await current.aembedding(model=model, input=input, **kwargs)
+    return await litellm_embedder(model, input, **kwargs)
+
+
 # The provider's seams inside the proxy: its aliases, through its Router.
 HOST = Host(
-    caller=call_member, models=models, takes=takes, routed_model=routed_model, attempts=attempts
+    caller=call_member,
+    models=models,
+    takes=takes,
+    routed_model=routed_model,
+    attempts=attempts,
+    reach=reach,
+    embedder=embed,
 )
 
 

@@ -19,9 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import litellm
-
-from ..errors import MemberFailure, describe
+from ..errors import MemberFailure, NotStarted, describe
 from ..spec import Propose
 from ..spec.agreement import ByEmbedding, text_key
 from .call import answer, settle
@@ -74,8 +72,17 @@ async def _embedding(ctx: Context, ask: Ask, by: ByEmbedding, text: str) -> list
     ctx.recorder.started(entry)
     started = time.perf_counter()
     timeout = ctx.setting(ask.step, "timeout") or ctx.timeout
+    budget = ctx.recorder.budget
+    # Priced as a call that reads the answer and writes nothing.
+    priced = {
+        "model": by.embedding,
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": 0,
+    }
     try:
-        response = await litellm.aembedding(
+        if budget is not None and (why := budget.admit(entry, priced, ctx.recorder.usage.cost)):
+            raise NotStarted(why, by.embedding)
+        response = await ctx.embedder(
             model=by.embedding,
             input=[text],
             metadata=call_metadata(ctx, entry, None),

@@ -32,7 +32,8 @@ class Budget:
 
     def admit(self, entry: TraceEntry, kwargs: dict[str, Any], spent: float) -> str | None:
         """Holds the call's worst case until it ends; or says why it may not start."""
-        max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+        caps = (kwargs.get(k) for k in ("max_tokens", "max_completion_tokens"))
+        max_tokens = next((c for c in caps if c is not None), None)  # 0: reads only (embeddings)
         worst = self.pricer(kwargs["model"], kwargs["messages"], max_tokens)
         if worst is None:
             return f"not started: its cost cannot be bounded under max_cost=${self.limit:g}"

@@ -29,6 +29,10 @@ async def litellm_caller(model: str, messages: list[dict[str, Any]], **kwargs: A
     return await litellm.acompletion(model=model, messages=messages, **kwargs)
 
 
+async def litellm_embedder(model: str, input: list[str], **kwargs: Any) -> Any:
+    return await litellm.aembedding(model=model, input=input, **kwargs)
+
+
 if sys.version_info >= (3, 11):
 
     async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
@@ -121,6 +125,7 @@ class Context:
     # Seeded from the spec, a run's shuffles and drops repeat exactly; unseeded, they vary.
     rng: random.Random
     panel: Panel | None = None  # the live panel, when the caller asked for it
+    embedder: Caller = litellm_embedder  # the seam of embedding calls (agree_by: embedding)
 
     @property
     def last(self) -> Step:

@@ -12,7 +12,7 @@ from typing import Any
 from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
 from .budget import Budget, Pricer, litellm_prices
-from .context import Caller, Clock, Context, litellm_caller
+from .context import Caller, Clock, Context, litellm_caller, litellm_embedder
 from .early import early_events
 from .final import answer_events
 from .panel import Panel, Result
@@ -56,6 +56,7 @@ class Run:
         observer: Observer | None = None,
         keep_calls: bool = False,
         panel: bool = False,
+        embedder: Caller = litellm_embedder,
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
@@ -77,6 +78,7 @@ class Run:
             id=uuid.uuid4().hex,
             rng=random.Random(pipeline.seed),
             panel=Panel() if panel else None,
+            embedder=embedder,
         )
 
     @property
