@@ -145,7 +145,8 @@ def takes(member: str) -> params.Takes:
 
 def secrets() -> set[str]:
     """The proxy's master key, its deployments' credentials and its ``credential_list``'s, with
-    the values of the environment variables they name (``os.environ/NAME``): what nobody may ever see."""
+    the values of the environment variables they name (``os.environ/NAME``): what nobody may
+    ever see."""
     server = sys.modules.get("litellm.proxy.proxy_server")
     found: set[str] = set()
     master = getattr(server, "master_key", None)
