@@ -8,9 +8,13 @@ the reply by its model name (installed by ``_patches``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import traceback
 from collections.abc import Callable
 from typing import Any
+
+import litellm
 
 # Where a response of this process keeps the run's summary: _hidden_params[HIDDEN_KEY].
 HIDDEN_KEY = "mixture"
@@ -49,12 +53,46 @@ def carry(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
 class _Carried(dict):  # type: ignore[type-arg]
     """A request's ``model_call_details`` whose carried cost stays. For a stream, litellm 1.81
     runs its sync and async success handlers at once on this one dict, and each first resets
-    ``response_cost`` to None: a callback could read None while the other was starting."""
+    ``response_cost`` to None: a callback could read None while the other was starting. A
+    failure handler resets it to 0: the members a failed run called were billed all the same."""
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key == "response_cost" and value is None and self.get(key) is not None:
+        if key == "response_cost" and not value and self.get(key):
             return
         super().__setitem__(key, value)
+
+
+class HungUp(Exception):
+    """What the failure logs of a run the client abandoned say (litellm logs no failure when
+    the request is cancelled or its stream closed)."""
+
+
+# Failure logs scheduled for abandoned runs: held until they are written.
+_logging: set[asyncio.Task[Any]] = set()
+
+
+def bill_failure(
+    logging_obj: Any, usage: Any, summary: dict[str, Any], error: BaseException
+) -> None:
+    """Bills a run that failed, timed out or was abandoned for what its member calls cost:
+    carried (:func:`carry`) with the partial usage where litellm's failure logging reads a
+    stream's recovered spend (``combined_usage_object``), so failure callbacks, the proxy's
+    spend tracking among them, see it. A failure that is an exception litellm logs itself; a
+    hang-up (cancellation, a closed stream) is logged here."""
+    if logging_obj is None:
+        return
+    carry(logging_obj, usage.cost, summary)
+    logging_obj.model_call_details["combined_usage_object"] = litellm.Usage(**usage.as_dict())
+    if isinstance(error, Exception):
+        return
+    reason = HungUp(f"the client went away ({type(error).__name__}): the run was cancelled")
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(logging_obj.async_failure_handler(reason, traceback.format_exc()))
+    _logging.add(task)
+    task.add_done_callback(_logging.discard)
 
 
 def of(response: Any) -> float | None:

@@ -8,6 +8,11 @@ Secrets are removed twice: by name (any field called like a key, token, secret, 
 credential, cookie, authorization or headers), then by value: every value removed by name and
 every secret the process knows (see :mod:`redaction`) are struck from the whole text, so a key
 that reached a message, a URL or an error message is gone too.
+
+A dump is written on a thread of its own (:func:`submit`), never on the event loop. The
+conversation is stored once, under ``request``: a member call's ``messages`` name the turns it
+shares with it as ``{"conversation_turn": i}``. A text longer than :data:`MAX_TEXT` characters
+is cut, with how much was left out.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,9 @@ from .engine import Outcome, RunRecord
 ENV = "LITELLM_MIXTURE_DUMP_DIR"
 
 logger = logging.getLogger("litellm_mixture")
+MAX_TEXT = 64 * 1024
+# One writer: dumps queue up behind each other instead of taking the loop's time.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litellm-mixture-dump")
 
 
 def directory() -> Path | None:
@@ -40,7 +49,10 @@ def document(
     found: set[str],
 ) -> dict[str, Any]:
     """What a dump file holds, with secret-named fields already redacted."""
-    calls = [{**e.as_dict(), "request": e.request, "reply": e.reply} for e in run.trace]
+    turns = {id(m): i for i, m in enumerate(run.messages)}
+    calls = [
+        {**e.as_dict(), "request": _shared(e.request, turns), "reply": e.reply} for e in run.trace
+    ]
     raw = {
         "mixture_id": run.id,
         "parent_request_id": run.metadata.get("mixture_parent_request_id"),
@@ -56,7 +68,43 @@ def document(
         "cost": run.usage.cost,
         "cost_complete": run.usage.cost_known,
     }
-    return redaction.fields(raw, found)
+    return _capped(redaction.fields(raw, found))
+
+
+def _shared(request: dict[str, Any] | None, turns: dict[int, int]) -> dict[str, Any] | None:
+    """A call's request, the conversation's turns in its messages named, not copied."""
+    if not request or not isinstance(request.get("messages"), list):
+        return request
+    sent = [
+        {"conversation_turn": turns[id(m)]} if id(m) in turns else m for m in request["messages"]
+    ]
+    return {**request, "messages": sent}
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"{value[:MAX_TEXT]}... [{len(value) - MAX_TEXT} more characters]"
+    if isinstance(value, dict):
+        return {k: _capped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_capped(v) for v in value]
+    return value
+
+
+def submit(
+    folder: Path,
+    run: RunRecord,
+    model: str,
+    outcome: Outcome | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """:func:`write`, on the dump thread: the caller's event loop does not wait for it."""
+    _writer.submit(write, folder, run, model, outcome, error)
+
+
+def flush() -> None:
+    """Waits until every dump submitted so far is written (or skipped)."""
+    _writer.submit(lambda: None).result()
 
 
 def write(

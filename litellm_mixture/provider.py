@@ -254,13 +254,22 @@ class MixtureLLM(CustomLLM):
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
         folder = dump.directory()
         if folder is not None:
-            dump.write(folder, run.record(), PREFIX + model, outcome, error)
+            dump.submit(folder, run.record(), PREFIX + model, outcome, error)
 
-    async def _complete(self, model: str, run: Run) -> tuple[Outcome, RunRecord]:
+    def _failed(self, model: str, run: Run, call: dict[str, Any], error: BaseException) -> None:
+        """A run that failed or was abandoned: dumped, and what it spent billed."""
+        self._dump(model, run, None, error)
+        record = run.record()
+        summary = response.summary(PREFIX + model, record)
+        cost.bill_failure(call.get("logging_obj"), record.usage, summary, error)
+
+    async def _complete(
+        self, model: str, run: Run, call: dict[str, Any]
+    ) -> tuple[Outcome, RunRecord]:
         try:
             outcome = await run.complete()
         except BaseException as e:
-            self._dump(model, run, None, e)
+            self._failed(model, run, call, e)
             raise
         self._dump(model, run, outcome, None)
         return outcome, run.record()
@@ -276,7 +285,7 @@ class MixtureLLM(CustomLLM):
         run, estimate = self._prepare(model, pipeline, messages, kwargs, scope)
         if (only := _estimate_only(run, estimate, kwargs)) is not None:
             return response.estimated(kwargs["model_response"], only)
-        outcome, record = await self._complete(model, run)
+        outcome, record = await self._complete(model, run, kwargs)
         cost.carry(kwargs.get("logging_obj"), record.usage.cost, response.summary(name, record))
         return response.fill(name, kwargs["model_response"], outcome, record)
 
@@ -324,7 +333,7 @@ class MixtureLLM(CustomLLM):
                 text.append(event.text)
                 yield response.chunk(event)
         except BaseException as e:  # failed, or the caller went away (GeneratorExit)
-            self._dump(model, run, None, e)
+            self._failed(model, run, kwargs, e)
             raise
         self._dump(model, run, Outcome("".join(text), None, finish), None)
         record = run.record()

@@ -206,6 +206,7 @@ def dumps(tmp_path, monkeypatch):
 
 
 def written(folder):
+    dump.flush()
     return [json.loads(p.read_text()) for p in sorted(folder.iterdir())]
 
 
@@ -230,7 +231,9 @@ def test_a_dump_holds_the_spec_every_call_and_the_outcome_with_no_secret(
     assert [c["model"] for c in doc["calls"]] == ["openai/a", "openai/b", "openai/c"]
     first = doc["calls"][0]
     assert first["request"]["api_key"] == first["request"]["extra_headers"] == "[redacted]"
-    assert first["request"]["messages"][0]["content"] == "is [redacted] a valid key?"
+    # The conversation is stored once: the call's messages name its turns.
+    assert first["request"]["messages"] == [{"conversation_turn": 0}]
+    assert doc["request"]["messages"][0]["content"] == "is [redacted] a valid key?"
     assert first["reply"]["content"].startswith("answer from a #")
     assert first["request"]["metadata"]["mixture_id"] == doc["mixture_id"]
     assert doc["calls"][-1]["request"]["messages"][0]["role"] == "system"
@@ -262,6 +265,7 @@ def test_a_dump_that_cannot_be_written_never_fails_the_request(
     monkeypatch.setenv(dump.ENV, str(blocker))
     with caplog.at_level(logging.WARNING, logger="litellm_mixture"):
         assert complete(SPEC).choices[0].message.content.endswith("aggregating 3 references")
+        dump.flush()
     assert "debug dump not written" in caplog.text
 
 
