@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .calls import Attempts, Nested, count_calls, member_calls, once
-from .errors import MixtureError, RefusedFieldError, SpecError
+from .errors import MixtureError, ParamError, RefusedFieldError, SpecError
 from .spec import Member, Pipeline
 
 SETTING = "mixture_policy"
@@ -349,6 +349,34 @@ def check_fields(data: Mapping[str, Any], model: str) -> None:
                 field in ROUTING_FIELDS or field.startswith(ROUTING_PREFIXES)
             ):
                 raise RefusedFieldError(where + field, model)
+
+
+def _messages_problem(messages: Any) -> str | None:
+    if not isinstance(messages, list) or not messages:
+        return "a non-empty list of messages is required"
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            return f"item {i} is not a message with a role"
+        content = message.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        if not isinstance(content, list):
+            return f"item {i}: content is neither text nor a list of parts"
+        for part in content:
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                return f"item {i}: a content part is not an object with a type"
+            image = part.get("image_url") if part["type"] == "image_url" else {"url": ""}
+            if not isinstance(image.get("url") if isinstance(image, Mapping) else image, str):
+                return f"item {i}: an image_url part has no url"
+    return None
+
+
+def check_messages(messages: Any, model: str) -> None:
+    """The conversation's shape, before anything counts, estimates or sends it: a list of
+    messages, each with a role and text or a list of typed parts."""
+    problem = _messages_problem(messages)
+    if problem is not None:
+        raise ParamError([f"messages: {problem}"], model=model)
 
 
 _HINT = "write the one-line form (a*2+b>c) or ask the operator for a preset"

@@ -211,6 +211,7 @@ class MixtureLLM(CustomLLM):
     ) -> tuple[Run, Estimate | None]:
         """The run, checked; its estimate too when asked for or under a budget (checked)."""
         params = dict(call.get("optional_params") or {})
+        policy.check_messages(messages, model)
         seconds = _checked_timeout(call, params, model)
         cap, cost_cap = None, None
         if not scope.trusted:

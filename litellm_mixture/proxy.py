@@ -228,6 +228,8 @@ class ProxyGuard(CustomLogger):
             return data
         # Named mixtures too: a body field must not send the call past the handler.
         policy.check_fields(data, model)
+        if "messages" in data:  # a malformed conversation is a one-line 400, not a traceback
+            policy.check_messages(data["messages"], model)
         if not entry:  # a client's spec: size first, then what it says, then its spelling
             rules = policy.current()
             policy.check_size(model, rules)
