@@ -55,11 +55,10 @@ EXPECTED_TOKENS = 300
 class Where:
     """What the estimate asks of where the pipeline runs: which pipeline a member runs when it is
     a mixture (:data:`calls.Nested`), how many requests one call may make (``Attempts``), and the
-    model an alias calls (for its price and limits)."""
+    models one call may reach (for their prices and limits)."""
 
     nested: Nested
     attempts: Attempts = once
-    target: Callable[[str], str] = str
     # Every model one call may reach: an alias's deployments and its Router fallbacks' (priced
     # at the dearest), else the model itself.
     reach: Callable[[str], tuple[str, ...]] = lambda model: (model,)
@@ -218,7 +217,7 @@ class _Walk:
         sent = settings(self.ctx, ask)
         caps = [sent.get(k) for k in ("max_tokens", "max_completion_tokens")]
         cap = min((c for c in caps if isinstance(c, int)), default=None)
-        model = self.where.target(member.model)
+        model = self.where.reach(member.model)[0]  # where its price is (an alias's deployment)
         limit = cap if cap is not None else self.where.limit(member.model)
         own = [(limit or 0) if r < 0 else r for r in seen_w]
         inner = self.where.nested(member.model)

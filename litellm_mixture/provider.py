@@ -122,10 +122,7 @@ def _nested(host: Host, found: list[tuple[str, Pipeline]] | None, spec: str) -> 
 
 def _where(host: Host, spec: str) -> estimates.Where:
     """Where the estimate of ``spec`` finds nested mixtures, retries and aliases' models."""
-    aliases = host.aliases()
-    return estimates.Where(
-        _nested(host, None, spec), host.attempts, lambda m: aliases.get(m, m), host.reach
-    )
+    return estimates.Where(_nested(host, None, spec), host.attempts, host.reach)
 
 
 def _estimate_only(run: Run, estimate: Estimate | None, call: dict[str, Any]) -> Estimate | None:
@@ -283,7 +280,9 @@ class MixtureLLM(CustomLLM):
         name = PREFIX + model
         scope = self._trust(model, kwargs)
         pipeline = await self.load(model, scope.trusted)
-        run, estimate = self._prepare(model, pipeline, messages, kwargs, scope)
+        # Off the event loop: the estimate tokenizes the conversation.
+        prepared = await _sync.off_loop(self._prepare, model, pipeline, messages, kwargs, scope)
+        run, estimate = prepared
         if (only := _estimate_only(run, estimate, kwargs)) is not None:
             return response.estimated(kwargs["model_response"], only)
         outcome, record = await self._complete(model, run, kwargs)

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import json
 import random
 import re
+import struct
 import time
 from typing import Any
 
@@ -302,6 +304,22 @@ class Upstream:
         self.random = random.Random(body.get("seed", 0))
         return web.json_response(body)
 
+    async def embeddings(self, request: web.Request) -> web.Response:
+        """One vector per input, the same for the same text; billed one token per 4 characters."""
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        usage = {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts), "completion_tokens": 0}
+        usage["total_tokens"] = usage["prompt_tokens"]
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self.calls.append({"request": body, "usage": usage, "key": key, "state": "done"})
+        vectors = [[float(b) for b in t.strip().lower().encode()[:8].ljust(8)] for t in texts]
+        if body.get("encoding_format") == "base64":  # as the OpenAI SDK asks by default
+            vectors = [base64.b64encode(struct.pack("<8f", *v)).decode() for v in vectors]
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        return web.json_response(
+            {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
+
     async def get_calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.calls)
 
@@ -313,6 +331,7 @@ class Upstream:
         app = web.Application()
         for prefix in ("", "/v1"):
             app.router.add_post(f"{prefix}/chat/completions", self.chat)
+            app.router.add_post(f"{prefix}/embeddings", self.embeddings)
         app.router.add_get("/_calls", self.get_calls)
         app.router.add_delete("/_calls", self.clear_calls)
         app.router.add_put("/_settings", self.settings)

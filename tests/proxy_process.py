@@ -32,6 +32,12 @@ from litellm.integrations.custom_logger import CustomLogger
 
 class SpendSpy(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._record(kwargs, "success")
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._record(kwargs, "failure")
+
+    def _record(self, kwargs, status):
         params = kwargs.get("litellm_params") or {}
         # The proxy's /v1/messages and /v1/responses routes keep theirs in litellm_metadata.
         metadata = {**(params.get("litellm_metadata") or {}), **(params.get("metadata") or {})}
@@ -42,6 +48,7 @@ class SpendSpy(CustomLogger):
             "billed_to_key": bool(metadata.get("user_api_key_hash")),
             "call_id": kwargs.get("litellm_call_id"),
             "model_group": metadata.get("model_group"),
+            "status": status,
             **{k: v for k, v in metadata.items() if k.startswith("mixture_")},
         }
         with open(os.environ["SPEND_SPY_FILE"], "a") as f:
@@ -93,12 +100,15 @@ class ProxyProcess:
     spend_file: Path
     pid: int = 0
 
-    def spend(self) -> list[dict]:
+    def spend(self, status: str = "success") -> list[dict]:
+        """What the proxy's callbacks saw of each call that ended with ``status`` (success,
+        failure)."""
         import json
 
         if not self.spend_file.exists():
             return []
-        return [json.loads(line) for line in self.spend_file.read_text().splitlines()]
+        found = [json.loads(line) for line in self.spend_file.read_text().splitlines()]
+        return [r for r in found if r["status"] == status]
 
 
 @contextlib.contextmanager
