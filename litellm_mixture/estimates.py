@@ -171,6 +171,7 @@ class _Walk:
         longest = max(c.worst_answer for c in done)
         if isinstance(step, FanOut):
             samples = [m.samples for m in step.members]
+            done = done[: len(samples)]  # an agreement's embedding calls pass nothing on
             self.worst_refs = [
                 c.worst_answer for c, n in zip(done, samples, strict=True) for _ in range(n)
             ]
