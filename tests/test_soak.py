@@ -17,6 +17,7 @@ import collections
 import gc
 import json
 import os
+import time
 
 import httpx
 import litellm
@@ -24,7 +25,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture.engine import call
-from tests.attacks.proxy_helpers import rss_mib
+from tests.attacks.proxy_helpers import escaped, rss_mib
 from tests.proxy_process import ProxyProcess, litellm_proxy
 
 REQUESTS = int(os.environ.get("LITELLM_MIXTURE_SOAK_REQUESTS", "400"))
@@ -197,3 +198,69 @@ def test_the_proxy_under_random_member_failures(tmp_path, upstream_process):
     assert all(c["state"] != "running" for c in calls)
     assert max(rss[1:]) - rss[0] <= PROXY_RSS_BOUND_MIB
     assert proxy.master_key not in log and not any(k in log for k in proxy.keys.values())
+
+
+# Streams of the newer kinds, a third of them abandoned by the client mid-way.
+MIXED = {
+    "panel": ("team-moa", {"panel": "reasoning"}),
+    "early": (
+        "mixture/gpt-4o-mini>mixture/"
+        + escaped(
+            "{steps: [{propose: [{model: gpt-4o-mini, samples: 3}]}, "
+            "{aggregate: gpt-4o, early: {chunk_tokens: 3, segments: 3}}]}"
+        ),
+        {},
+    ),
+    "until_agree": (
+        "mixture/gpt-4o-mini>mixture/"
+        + escaped(
+            "{steps: [{propose: [{model: gpt-4o-mini, samples: 5}], until_agree: 2}, "
+            "{aggregate: gpt-4o}]}"
+        ),
+        {},
+    ),
+}
+MIXED_REQUESTS = int(os.environ.get("LITELLM_MIXTURE_MIXED_SOAK_REQUESTS", "60"))
+
+
+async def _mixed_stream(client: httpx.AsyncClient, i: int, hung_up: list[float]) -> None:
+    model, extra = list(MIXED.values())[i % len(MIXED)]
+    body = {"model": model, "messages": ASK, "stream": True, **extra}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        async for _ in response.aiter_bytes():
+            if i % 3 == 0:  # hang up after the first bytes
+                hung_up.append(time.time())
+                return
+
+
+def test_the_proxy_under_panel_early_and_until_agree_streams_with_hang_ups(
+    tmp_path, upstream_process
+):
+    upstream_process.configure(pace={"*": 0.02})
+    hung_up: list[float] = []
+    with litellm_proxy(tmp_path, upstream_process.base, False) as proxy:
+
+        async def soak(first: int, n: int) -> None:
+            headers = {"Authorization": f"Bearer {proxy.master_key}"}
+            limits = httpx.Limits(max_connections=PROXY_IN_FLIGHT)
+            async with httpx.AsyncClient(
+                base_url=proxy.base, headers=headers, timeout=REQUEST_TIMEOUT, limits=limits
+            ) as client:
+                await asyncio.gather(
+                    *(_mixed_stream(client, i, hung_up) for i in range(first, first + n))
+                )
+
+        asyncio.run(soak(0, MIXED_REQUESTS // 2))
+        warm = rss_mib(proxy.pid)
+        asyncio.run(soak(MIXED_REQUESTS // 2, MIXED_REQUESTS - MIXED_REQUESTS // 2))
+        time.sleep(2)  # what a hang-up cancels is over by now
+        after = rss_mib(proxy.pid)
+        calls = upstream_process.calls()
+    last_call = max(c["at"] for c in calls)
+    print(
+        f"\nmixed stream soak: {MIXED_REQUESTS} streams ({len(hung_up)} hung up), "
+        f"{len(calls)} member calls; RSS {warm:.0f} -> {after:.0f} MiB; last upstream call "
+        f"{last_call - max(hung_up):+.2f} s after the last hang-up"
+    )
+    assert all(c["state"] != "running" for c in calls)
+    assert after - warm <= PROXY_RSS_BOUND_MIB
