@@ -184,3 +184,36 @@ def test_self_consistency_preset_stops_at_three_agreeing_samples(served):
     answers = [r["text"] for r in propose["responses"]]
     consensus = max(set(answers), key=answers.count)
     assert response.choices[0].message.content == consensus
+
+
+def test_embeddings_go_through_the_runs_embedder_and_its_budget():
+    """The seam, not litellm.aembedding: inside the proxy it is the Router's. Under max_cost each
+    embedding is admitted like a call that reads the answer and writes nothing."""
+    asked, priced = [], []
+
+    async def embedder(model, input, **kwargs):
+        asked.append(input[0])
+        return SimpleNamespace(data=[{"embedding": VECTORS[input[0]]}], usage=None)
+
+    def pricer(model, messages, max_tokens):
+        priced.append((model, max_tokens))
+        return 0.6 if model == "e" else 0.0  # an embedding at a time fits a budget of 1
+
+    name = spec(2, samples=3, agree_by={"embedding": "e"})
+    caller = Script("a cat", "a dog", "a kitten")
+    execution = Run(
+        decode(name), ASK, caller=caller, embedder=embedder, max_cost=1.0, pricer=pricer
+    )
+    asyncio.run(execution.complete())
+    record = execution.record()
+    assert ("e", 0) in priced
+    embeddings = [e for e in record.trace if e.kind == "embedding"]
+    assert len(asked) == 3 and len(embeddings) == 3  # each held until its call ends
+    caller = Script("a cat", "a dog", "a kitten")
+    expensive = Run(
+        decode(name), ASK, caller=caller, embedder=embedder, max_cost=0.5, pricer=pricer
+    )
+    asyncio.run(expensive.complete())
+    refused = [e for e in expensive.record().trace if e.kind == "embedding"]
+    assert refused and all("not started" in e.error for e in refused)
+    assert len(asked) == 3  # none was made

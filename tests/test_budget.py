@@ -4,6 +4,7 @@ finishes with what it has, or fails with a typed error that says the budget was 
 
 import asyncio
 
+import litellm
 import pytest
 
 import litellm_mixture
@@ -72,3 +73,43 @@ def test_no_call_starts_that_cannot_be_bounded(served):
     with pytest.raises(litellm_mixture.MembersOverBudgetError, match="cannot be bounded"):
         run(unpriced, 1.0)
     assert served.calls() == []
+
+
+def test_an_empty_price_entry_is_no_price_and_an_explicit_zero_is_a_price(monkeypatch):
+    from litellm_mixture import prices
+
+    # The Router registers an entry like the first for every deployment litellm cannot price.
+    entries = {
+        "openai/unpriced-local": {"litellm_provider": "openai"},
+        "openai/free-local": {"input_cost_per_token": 0, "output_cost_per_token": 0},
+    }
+    monkeypatch.setattr(litellm, "model_cost", {**litellm.model_cost, **entries})
+    assert prices.cost("openai/unpriced-local", 10, 10) is None
+    assert prices.worst_call_cost("openai/unpriced-local", 10, 100) is None
+    assert prices.cost("openai/free-local", 10, 10) == 0.0
+
+
+def test_images_are_counted_at_a_fixed_bound_never_fetched(monkeypatch):
+    from litellm.litellm_core_utils import token_counter
+
+    from litellm_mixture import prices
+
+    fetched = []
+    monkeypatch.setattr(
+        token_counter, "get_image_dimensions", lambda data: fetched.append(data) or (512, 512)
+    )
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "https://example.com/a.png", "detail": "high"},
+    }
+    counted = prices.prompt_tokens([{"role": "user", "content": [image] * 3}])
+    assert counted >= 3 * 85 and fetched == []  # litellm's default count for an image
+
+
+def test_a_nested_mixtures_running_price_is_capped_by_the_calls_max_tokens():
+    from litellm_mixture import estimates
+
+    pricer = estimates.in_process_pricer()
+    nested = f"mixture/{MINI}>{MINI}"
+    capped, whole = pricer(nested, ASK, 10), pricer(nested, ASK, None)
+    assert capped is not None and whole is not None and capped < whole

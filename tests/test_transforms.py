@@ -96,6 +96,11 @@ def test_robust_moa_preset_shuffles_and_drops_before_aggregating():
         ("{steps: [{propose: [a/b]}, {take: 0}, {aggregate: c/d}]}", "greater than or equal to 1"),
         ("{steps: [{propose: [a/b]}, {filter: {must_match: '('}}, {aggregate: c/d}]}", "regular"),
         ("{steps: [{propose: [a/b]}, {shuffle: 3}, {aggregate: c/d}]}", "takes a mapping"),
+        (
+            "{steps: [{propose: [a/b]}, {filter: {must_match: '((x?){1000}(x?){1000})!'}}, "
+            "{aggregate: c/d}]}",
+            "pattern too complex",
+        ),
     ],
 )
 def test_bad_transforms_are_spec_errors(text, needle):
@@ -122,3 +127,10 @@ def test_run_returns_the_answer_usage_and_what_each_step_passed_on(respx_upstrea
     )
     same = asyncio.run(litellm_mixture.run(encode(pipeline), [{"role": "user", "content": "hi"}]))
     assert len(same.history) == 2
+
+
+def test_a_pattern_searches_an_answers_first_characters_only():
+    from litellm_mixture.spec.transforms import MATCHED, search
+
+    assert search("(end)", "x" * (MATCHED - 3) + "end") is not None
+    assert search("(end)", "x" * MATCHED + "end") is None
