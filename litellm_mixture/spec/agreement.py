@@ -48,7 +48,8 @@ class ByRegex(Frozen):
 
 class ByEmbedding(Frozen):
     """Answers agree when the cosine similarity of their embeddings (from ``embedding``, through
-    ``litellm.aembedding``) is at least ``threshold``."""
+    the run's embedding seam: ``litellm.aembedding``, or the proxy's Router for an alias) is at
+    least ``threshold``."""
 
     embedding: str = Field(min_length=1)
     threshold: Finite = Field(0.9, gt=0, le=1)
