@@ -22,7 +22,7 @@ import litellm
 import pytest
 
 from tests.attacks.proxy_helpers import ASK, assert_no_secret, chat, escaped, liveness_seconds
-from tests.helpers import wait_for
+from tests.helpers import NEWER_LITELLM, wait_for
 from tests.proxy_process import ProxyProcess, litellm_proxy
 
 LIVENESS_SECONDS = 0.5  # a liveness bound on a real server, on a shared 2-core machine
@@ -289,6 +289,9 @@ def test_a_failed_run_bills_its_members_to_the_key(http, surface, upstream_proce
     _no_key_anywhere(surface, answer.content)
 
 
+@pytest.mark.skipif(
+    not NEWER_LITELLM, reason="litellm 1.81's proxy never notices a hang-up (docs/proxy.md)"
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_client_that_hangs_up_before_the_aggregator_pays_for_the_proposals(
     http, surface, upstream_process, stream
