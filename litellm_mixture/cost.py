@@ -57,7 +57,12 @@ class _Carried(dict):  # type: ignore[type-arg]
     failure handler resets it to 0: the members a failed run called were billed all the same."""
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key == "response_cost" and not value and self.get(key):
+        carried = self.get(key)
+        if (
+            key == "response_cost"
+            and carried is not None
+            and (value is None or (value == 0 and carried > 0))
+        ):
             return
         super().__setitem__(key, value)
 

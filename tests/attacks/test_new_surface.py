@@ -278,10 +278,11 @@ def _failures(proxy: ProxyProcess) -> list[dict]:
     ]
 
 
-def test_a_failed_run_bills_its_members_to_the_key(http, surface, upstream_process):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failed_run_bills_its_members_to_the_key(http, surface, upstream_process, stream):
     upstream_process.configure(fault={"gpt-4o": {"kind": "500"}})
-    answer = chat(http, "mixture/gpt-4o-mini*3>gpt-4o")
-    assert answer.status_code >= 400
+    answer = chat(http, "mixture/gpt-4o-mini*3>gpt-4o", stream=stream)
+    assert answer.status_code >= 400 or "error" in answer.text, answer.text
     billed = _billed_upstream(upstream_process)
     assert billed > 0
     (failure,) = wait_for(lambda: _failures(surface))
