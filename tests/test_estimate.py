@@ -317,3 +317,9 @@ def test_a_huge_prompt_is_bounded_by_its_bytes_not_tokenized(monkeypatch):
     assert prices.prompt_tokens(huge) >= 100_000 and counted == []
     prices.prompt_tokens([{"role": "user", "content": "hi"}])
     assert len(counted) == 1
+
+
+def test_an_estimate_past_the_nesting_limit_is_refused_as_a_run_would_be():
+    deep = decode("mixture/" + "mixture/" * 9 + "openai/gpt-4o-mini")
+    with pytest.raises(litellm_mixture.SpecError, match="nested more than 8 deep"):
+        estimates.estimate(deep, [{"role": "user", "content": "hi"}])
