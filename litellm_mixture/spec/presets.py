@@ -9,9 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .documents import pipeline_from_document, to_document
 from ..typed_params import flag
 from .base import Member
+from .documents import pipeline_from_document, to_document
 from .errors import describe, did_you_mean, spec_error
 from .oneline import members_from_layer
 from .safe_yaml import load_yaml
@@ -110,7 +110,8 @@ def _checked(key: str, raw: str, value: Any, spec: str) -> Any:
     try:
         Member("m", **{key: value})
     except ValueError as e:
-        raise spec_error(f"parameter {key}={raw}: {describe(e).split(': ', 1)[-1]}", spec=spec)
+        why = describe(e).split(": ", 1)[-1]
+        raise spec_error(f"parameter {key}={raw}: {why}", spec=spec) from None
     return value
 
 
