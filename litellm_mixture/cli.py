@@ -200,11 +200,15 @@ def estimate_command(spec: str, prompt: str | None, as_json: bool, expected_toke
 
 @main.command()
 @click.argument("spec")
-def validate(spec: str) -> None:
+@click.option(
+    "--strict", is_flag=True, help="A member litellm cannot route is an error, not a warning."
+)
+def validate(spec: str, strict: bool) -> None:
     """Decode and check SPEC (a spec or a YAML file); print the canonical pipeline.
 
     Exits 1 with the exact error when the spec is invalid. Warns (on stderr) about each member
-    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias.
+    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias
+    (--strict: exits 1 instead, for a spec that must run outside the proxy).
 
     \b
     Examples:
@@ -214,15 +218,19 @@ def validate(spec: str) -> None:
     """
     _litellm()
     name, pipeline = _pipeline(spec)
+    unroutable = explain.unroutable(pipeline)
+    if strict and unroutable:
+        models = ", ".join(f"{m!r} ({why})" for m, why in unroutable.items())
+        raise click.ClickException(f"--strict: not a model litellm can route: {models}")
     click.echo(explain.canonical_yaml(pipeline), nl=False)
-    for model, reason in explain.unroutable(pipeline).items():
+    for model, reason in unroutable.items():
         click.echo(
             f"warning: {model!r} is not a model litellm can route ({reason}); fine if it is a "
             "model alias of the LiteLLM proxy that runs this mixture (aliases cannot be "
             "checked offline)",
             err=True,
         )
-    calls = pipeline.max_calls
+    calls = sum(explain.most_calls(pipeline))
     click.echo(f"# valid: {name}, at most {calls} member call{'s' if calls != 1 else ''}")
 
 
@@ -236,6 +244,7 @@ def explain_command(spec: str) -> None:
     Example:
       litellm-mixture explain rank-then-aggregate
     """
+    _litellm()  # nested specs and the estimate ask litellm about models: its banners stay off
     name, pipeline = _pipeline(spec)
     click.echo(explain.tree(pipeline, name))
     # The verdict imports litellm (the policy's errors are litellm's): the tree comes first.
