@@ -114,6 +114,7 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"wall {figures['wall_ms'] / 1000:.2f} s, "
         f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
         + (f" · {figures['saved_calls']} calls saved" if figures.get("saved_calls") else "")
+        + (f" · DEGRADED: {figures['degraded']}" if figures.get("degraded") else "")
     )
 
 

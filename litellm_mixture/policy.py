@@ -97,6 +97,7 @@ REQUEST_PARAMS = frozenset(
         "panel",
         "estimate_only",
         "max_cost",
+        "degraded",
     }
 )
 

@@ -327,7 +327,7 @@ class MixtureLLM(CustomLLM):
         record = run.record()
         summary = response.summary(PREFIX + model, record)
         cost.carry(kwargs.get("logging_obj"), record.usage.cost, summary)
-        yield response.last_chunk(finish, record)
+        yield response.last_chunk(PREFIX + model, finish, record)
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         # Like a provider whose HTTP call precedes the stream, return once the answer has begun:

@@ -84,6 +84,8 @@ class Generation(BaseModel):
     # The mixture's own: the estimate instead of a run, and the run's budget in USD.
     estimate_only: StrictBool | None = None
     max_cost: Finite | None = Field(None, gt=0)
+    # A step that went on with fewer answers than it asked for: say so (warn) or fail (error).
+    degraded: Literal["warn", "error"] | None = None
 
 
 def problems(values: Mapping[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ from .. import prompts
 from ..errors import SpecError
 from ..params import fit
 from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
-from .context import Context
+from .context import DEGRADED, Context
 from .records import TraceEntry
 
 # The steps whose members are called.
@@ -47,7 +47,16 @@ ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", 
 # Settings of the outer call that must not reach members as-is: transport, what the mixture
 # itself reports, how it shows its work, and its budget.
 DROP = frozenset(
-    {"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL, ESTIMATE_ONLY, MAX_COST}
+    {
+        "stream",
+        "max_retries",
+        "stream_options",
+        INTERMEDIATE,
+        PANEL,
+        ESTIMATE_ONLY,
+        MAX_COST,
+        DEGRADED,
+    }
 )
 _ZERO_TEMPERATURE = 1e-4
 

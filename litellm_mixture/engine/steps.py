@@ -96,7 +96,7 @@ async def single(
         ctx.recorder.add(entry)
         return await answer(ctx, Ask(entry, step, member, messages(ctx, step, member, refs)))
 
-    members = (step.member, *step.fallbacks)
+    members = ctx.tried(step)
     found = await first_answer(members, attempt)
     if isinstance(found, list):
         raise quorum_error(index, 1, 0, found, "+".join(m.model for m in members))

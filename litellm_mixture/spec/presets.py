@@ -32,6 +32,7 @@ _PRESET_PARAMS = (
     "max_tokens",
     "panel",
     "early",
+    "degraded",
 )
 _EXAMPLES = {
     "proposers": "proposers=openai/gpt-4o-mini*2+anthropic/claude-3-5-haiku",
@@ -42,6 +43,7 @@ _EXAMPLES = {
     "max_tokens": "max_tokens=512",
     "panel": "panel=reasoning",
     "early": "early=yes",
+    "degraded": "degraded=error",
 }
 
 
@@ -165,8 +167,9 @@ def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
     # make a valid pipeline (temperature=5 must not pass).
     updated = pipeline.model_copy(update={"steps": steps})
     document = to_document(updated)
-    if "panel" in params:
-        document["panel"] = params["panel"]
+    for key in ("panel", "degraded"):
+        if key in params:
+            document[key] = params[key]
     if "early" in params:
         try:
             document["steps"][-1]["early"] = flag(params["early"], "early")
