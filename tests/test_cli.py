@@ -59,6 +59,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
         "failed_calls",
         "saved_calls",
         "steps",
+        "degraded",
         "history",
         "intermediate_responses",
         "trace",
@@ -66,6 +67,7 @@ def test_run_json_prints_the_answer_usage_history_and_trace(respx_upstream):
     assert doc["model"] == "mixture/" + TRIO and doc["content"].startswith("answer from agg")
     assert [h["kind"] for h in doc["history"]] == ["propose"]
     assert [t["model"] for t in doc["trace"]][-1] == "openai/agg" and doc["calls"] == 3
+    assert doc["degraded"] is None
     assert doc["usage"]["total_tokens"] == sum(
         t["prompt_tokens"] + t["completion_tokens"] for t in doc["trace"]
     )
