@@ -131,7 +131,8 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     if prompt is None and sys.stdin.isatty():
         raise click.UsageError("give a PROMPT, or pipe one in and pass - ")
     messages = [{"role": "user", "content": _prompt(prompt)}]
-    view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
+    width = live.label_width(pipeline)
+    view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty(), width=width)
     folder = dump.directory()
     execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
     started = time.perf_counter()

@@ -136,7 +136,7 @@ def describe_failures(failures: list[MemberFailure]) -> str:
         counts = {m: models.count(m) for m in models}
         names = ", ".join(m if n == 1 else f"{m}*{n}" for m, n in counts.items())
         who = f"member {names}" if len(models) == 1 else f"members {names}"
-        lines.append(f"step {step} {who} -> {reason}")
+        lines.append(f"step {step + 1} {who} -> {reason}")  # counted from 1, as everywhere
     return "; ".join(lines)
 
 
@@ -247,7 +247,7 @@ def quorum_error(
             cls = candidate
             break
     message = (
-        f"mixture step {step}: {succeeded} of {needed} required member answers "
+        f"mixture step {step + 1}: {succeeded} of {needed} required member answers "
         f"({len(failures)} failed): {describe_failures(failures)}"
     )
     waits = [w for w in (retry_after(f.error) for f in failures) if w is not None]
@@ -261,7 +261,7 @@ def deadline_error(
 ) -> _MembersFailed:
     """The request's deadline (or the caller's timeout, ``bound``) passed: a Timeout naming
     every member call it cut."""
-    lines = "; ".join(f"step {f.step} member {f.model}" for f in running) or "none"
+    lines = "; ".join(f"step {f.step + 1} member {f.model}" for f in running) or "none"
     message = f"mixture {bound} of {seconds:g}s passed; member calls cut: {lines}"
     err = _typed(MembersTimedOutError, message, model, running, None)
     err.deadline = True

@@ -168,7 +168,7 @@ def call_metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
         "mixture_step_kind": entry.kind,
         "mixture_member": entry.member,
         "mixture_sample": entry.sample,
-        "generation_name": f"mixture step {entry.step} {entry.kind} {entry.model}",
+        "generation_name": f"mixture step {entry.step + 1} {entry.kind} {entry.model}",
     }
 
 

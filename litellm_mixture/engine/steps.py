@@ -64,6 +64,7 @@ async def layer(
         msgs = messages(ctx, step, member, refs)
         for sample in range(member.samples):
             entry = TraceEntry(index, step.kind, member.model, sample, place)
+            entry.samples = member.samples
             asks.append(Ask(entry, step, member, msgs))
     if isinstance(step, Propose) and step.until_agree is not None:
         results = await until_agree(ctx, index, step, asks)
