@@ -10,6 +10,7 @@ and exit status 1, with litellm's banners kept off.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,24 @@ class _Main(click.Group):
             raise click.ClickException(one_line(e)) from None
 
 
+def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version  # litellm's version, without importing litellm
+
+    click.echo(f"litellm-mixture {version('litellm-mixture')} (litellm {version('litellm')})")
+    ctx.exit()
+
+
 @click.group(cls=_Main)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show this package's version and litellm's, and exit.",
+)
 def main() -> None:
     """Mixture-of-Agents pipelines as LiteLLM model names (mixture/...).
 
@@ -85,6 +103,9 @@ def main() -> None:
       litellm-mixture encode my-mixture.yaml
       litellm-mixture presets
     """
+    # Offline by default: litellm fetches its cost map at import unless told to use its own copy
+    # (warnings on every offline run). A user's setting, either way, stands.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _pipeline(spec: str) -> tuple[str, Pipeline]:
@@ -125,12 +146,13 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     """
     _litellm()
     from . import dump, live, report
-    from .engine import Run
+    from .engine import Run, check_prompt
 
     name, pipeline = _pipeline(spec)
     if prompt is None and sys.stdin.isatty():
         raise click.UsageError("give a PROMPT, or pipe one in and pass - ")
     messages = [{"role": "user", "content": _prompt(prompt)}]
+    check_prompt(messages)
     width = live.label_width(pipeline)
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty(), width=width)
     folder = dump.directory()
@@ -385,6 +407,7 @@ def aider_settings(
                 f"# no {aider.METADATA_FILE} entry needed: {name} is registered with LiteLLM"
             )
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():  # a typo must not leave settings where aider never looks
+        raise click.ClickException(f"--write {folder}: no such folder; create it first")
     for path in aider.write(folder, settings, metadata):
         click.echo(f"wrote {path}")

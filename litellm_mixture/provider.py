@@ -12,7 +12,16 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, estimates, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
-from .engine import ESTIMATE_ONLY, INTERMEDIATE, PANEL, Caller, Outcome, Run, RunRecord
+from .engine import (
+    ESTIMATE_ONLY,
+    INTERMEDIATE,
+    PANEL,
+    Caller,
+    Outcome,
+    Run,
+    RunRecord,
+    check_prompt,
+)
 from .errors import ParamError, SpecError
 from .estimates import Estimate
 from .host import IN_PROCESS, Host
@@ -210,6 +219,8 @@ class MixtureLLM(CustomLLM):
         """The run, checked; its estimate too when asked for or under a budget (checked)."""
         params = dict(call.get("optional_params") or {})
         seconds = _checked_timeout(call, params, model)
+        if not params.get(ESTIMATE_ONLY):
+            check_prompt(messages, PREFIX + model)
         cap, cost_cap = None, None
         if not scope.trusted:
             rules = policy.current()

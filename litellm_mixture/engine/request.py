@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import prompts
-from ..errors import SpecError
+from ..errors import ParamError, SpecError
 from ..params import fit
 from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
 from .context import DEGRADED, Context
@@ -170,6 +170,23 @@ def call_metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
         "mixture_sample": entry.sample,
         "generation_name": f"mixture step {entry.step + 1} {entry.kind} {entry.model}",
     }
+
+
+def _said(message: Any) -> bool:
+    if not isinstance(message, dict):
+        return True  # not ours to judge: litellm validates the shape
+    content = message.get("content")
+    text = content.strip() if isinstance(content, str) else content
+    return bool(text or message.get("tool_calls") or message.get("function_call"))
+
+
+def check_prompt(messages: list[Any], model: str = "") -> None:
+    """Refuses a conversation with nothing in it (no message, or only empty ones): every member
+    would be paid to answer nothing."""
+    if not any(_said(m) for m in messages):
+        raise ParamError(
+            ["messages: nothing to answer (no message, or every message is empty)"], model=model
+        )
 
 
 def check_contract(pipeline: Pipeline, params: dict[str, Any]) -> None:
