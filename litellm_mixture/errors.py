@@ -29,6 +29,7 @@ Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -317,3 +318,24 @@ def as_auth(error: Exception) -> Exception:
             message=text[found.start() :] if found else text, **where
         )
     return error
+
+
+class OneLineRefusals(logging.Filter):
+    """The proxy logs every failed request with its traceback: a request our checks refused
+    before any member call (a bad spec, a param, a policy rule; a 400 the client caused) is
+    one line, its message, not forty lines of the proxy's own frames."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        for _ in range(4):  # the proxy may wrap ours (ProxyException, HTTPException)
+            if error is None or isinstance(error, _Refused):
+                break
+            error = error.__cause__ or error.__context__
+        if isinstance(error, _Refused):
+            record.exc_info, record.exc_text = None, None
+            record.__dict__.pop("stacktrace", None)
+        return True
+
+
+# The one instance ``_patches`` puts on the proxy's logger.
+ONE_LINE_REFUSALS = OneLineRefusals()

@@ -101,7 +101,7 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
     hint = f"{hint} " if hint else ""
     if sep:
         raise spec_error(
-            f"{name!r} is not a preset; {hint}'?key=value' parameters follow a preset or a "
+            f"{name!r} is not a preset; {hint}'?name=value' parameters follow a preset or a "
             "one-line pipeline (e.g. a*3+b>c?early=yes)",
             spec=spec,
         )

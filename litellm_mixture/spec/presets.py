@@ -110,7 +110,7 @@ def _checked(key: str, raw: str, value: Any, spec: str) -> Any:
     """``value`` if a member may have it as ``key``: its range is checked once, here, not
     once per member it is given to."""
     try:
-        Member("m", **{key: value})
+        Member(**{"model": "m", key: value})
     except ValueError as e:
         why = describe(e).split(": ", 1)[-1]
         raise spec_error(f"parameter {key}={raw}: {why}", spec=spec) from None
