@@ -82,8 +82,8 @@ def test_a_partly_failed_step_is_priced_and_the_cli_summary_says_degraded(one_do
     result = CliRunner().invoke(main, ["run", priced, "hi"])
     assert result.exit_code == 0, result.output
     summary = result.stderr.splitlines()[-1]
-    assert f"DEGRADED: {said}" in summary
     assert "unpriced" not in summary, summary
+    assert f"DEGRADED: {said}" in summary
     doc = json.loads(CliRunner().invoke(main, ["run", priced, "hi", "--json"]).stdout)
     assert doc["degraded"] == said and doc["cost_complete"]
     assert all(step["cost"] is not None for step in doc["steps"])

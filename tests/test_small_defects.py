@@ -15,7 +15,7 @@ from litellm_mixture import ParamError
 from litellm_mixture.cli import main
 from litellm_mixture.engine import TraceEntry
 from litellm_mixture.engine.panel import Panel
-from litellm_mixture.live import LiveView, label_width
+from litellm_mixture.live import LiveView
 from litellm_mixture.policy import Policy, PolicyError, check_name
 from litellm_mixture.spec import decode
 
@@ -94,6 +94,7 @@ def _entry(model: str, sample: int, samples: int, step: int = 0) -> TraceEntry:
 
 
 def test_the_live_view_numbers_samples_from_1_as_the_panel_does_and_aligns_long_names():
+    from litellm_mixture.live import label_width
     pipeline = decode("mixture/openai/p1*2+openai/a-rather-long-model-name-for-a-proposer>openai/c")
     out = __import__("io").StringIO()
     view = LiveView(out, width=label_width(pipeline))
