@@ -37,8 +37,9 @@ class Member(Frozen):
     @classmethod
     def _no_star(cls, value: str) -> str:
         # "a*3" is three samples of a wherever a member is written: a '*' left in a name is a
-        # sample count that is no whole number, never part of a model litellm would call.
-        if "*" in value:
+        # sample count that is no whole number, never part of a model litellm would call. A
+        # nested mixture's spec has its own (mixture/a*2>b), read when it runs.
+        if "*" in value and not value.startswith("mixture/"):
             raise ValueError(
                 f"{value!r}: '*N' after a model name means N samples, N a whole number "
                 "(e.g. openai/gpt-4o-mini*3), or write samples: N"
