@@ -67,6 +67,7 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     if lost is not None:  # the proxy sends additional_headers on as response headers
         headers = response._hidden_params.get("additional_headers") or {}
         response._hidden_params["additional_headers"] = {**headers, report.DEGRADED_HEADER: lost}
+        setattr(response, report.DEGRADED, lost)  # and this field in the body, as mixture_cost
     # Sent on by the proxy, for its clients (cost.of).
     setattr(response, cost.FIELD, record.usage.cost)
     if record.params.get(INTERMEDIATE):

@@ -39,6 +39,7 @@ def test_a_degraded_reply_says_what_it_lost_without_secrets_and_logs_once(one_do
     assert reply.choices[0].message.content
     assert reply._hidden_params[report.DEGRADED] == SAID
     assert reply._hidden_params["additional_headers"][report.DEGRADED_HEADER] == SAID
+    assert getattr(reply, report.DEGRADED) == SAID
     warned = [r for r in caplog.records if "degraded" in r.getMessage()]
     assert len(warned) == 1 and SAID in warned[0].getMessage()
     assert SECRET not in caplog.text
@@ -108,6 +109,7 @@ def test_through_the_proxy_the_header_and_body_say_it(proxy, upstream_process):
     assert r.status_code == 200, r.text
     assert r.headers[report.DEGRADED_HEADER].startswith(TEAM_SAID)
     assert r.headers[report.DEGRADED_HEADER].endswith("AuthenticationError)")
+    assert r.json()[report.DEGRADED] == r.headers[report.DEGRADED_HEADER]
     whole = httpx.post(
         proxy.base + "/v1/chat/completions", json={**body, "model": "gpt-4o"}, headers=headers
     )
