@@ -33,7 +33,8 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    chunks that carry that field are touched. All versions so far.
 7. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
-   versions.
+   versions. Another (``errors.ONE_LINE_REFUSALS``) on the proxy's logger drops the traceback
+   of a request our checks refused (a 400 the client caused): one line each. All versions.
 
 Not here, on purpose: the import hook (``_litellm_mixture_hook.py``) wraps the loader of the
 ``litellm`` module so that ``register()`` runs once litellm is imported; it is loaded from a
@@ -54,7 +55,7 @@ import litellm.main
 import litellm.utils
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import cost, params, redaction, response
+from . import cost, errors, params, redaction, response
 from .modelinfo import preset_entries
 
 # Set on every function installed here: a second install() leaves it in place.
@@ -117,8 +118,14 @@ def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def guard_logs() -> None:
-    """Puts the scrubber on litellm's loggers and ours (idempotent)."""
+    """Puts the scrubber on litellm's loggers and ours, and keeps our refusals to one line in
+    the proxy's log (idempotent)."""
     for name in redaction.LOGGERS:
         logger = logging.getLogger(name)
         if redaction.SCRUBBER not in logger.filters:
             logger.addFilter(redaction.SCRUBBER)
+    proxy_logger = logging.getLogger("LiteLLM Proxy")
+    if errors.ONE_LINE_REFUSALS not in proxy_logger.filters:
+        # First: the scrubber renders a traceback into text, after which it is no longer
+        # known whose it was.
+        proxy_logger.filters.insert(0, errors.ONE_LINE_REFUSALS)

@@ -10,6 +10,7 @@ and exit status 1, with litellm's banners kept off.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,24 @@ class _Main(click.Group):
             raise click.ClickException(one_line(e)) from None
 
 
+def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version  # litellm's version, without importing litellm
+
+    click.echo(f"litellm-mixture {version('litellm-mixture')} (litellm {version('litellm')})")
+    ctx.exit()
+
+
 @click.group(cls=_Main)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show this package's version and litellm's, and exit.",
+)
 def main() -> None:
     """Mixture-of-Agents pipelines as LiteLLM model names (mixture/...).
 
@@ -85,6 +103,9 @@ def main() -> None:
       litellm-mixture encode my-mixture.yaml
       litellm-mixture presets
     """
+    # Offline by default: litellm fetches its cost map at import unless told to use its own copy
+    # (warnings on every offline run). A user's setting, either way, stands.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _pipeline(spec: str) -> tuple[str, Pipeline]:
@@ -125,13 +146,15 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     """
     _litellm()
     from . import dump, live, report
-    from .engine import Run
+    from .engine import Run, check_prompt
 
     name, pipeline = _pipeline(spec)
     if prompt is None and sys.stdin.isatty():
         raise click.UsageError("give a PROMPT, or pipe one in and pass - ")
     messages = [{"role": "user", "content": _prompt(prompt)}]
-    view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty())
+    check_prompt(messages)
+    width = live.label_width(pipeline)
+    view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty(), width=width)
     folder = dump.directory()
     execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
     started = time.perf_counter()
@@ -200,11 +223,15 @@ def estimate_command(spec: str, prompt: str | None, as_json: bool, expected_toke
 
 @main.command()
 @click.argument("spec")
-def validate(spec: str) -> None:
+@click.option(
+    "--strict", is_flag=True, help="A member litellm cannot route is an error, not a warning."
+)
+def validate(spec: str, strict: bool) -> None:
     """Decode and check SPEC (a spec or a YAML file); print the canonical pipeline.
 
     Exits 1 with the exact error when the spec is invalid. Warns (on stderr) about each member
-    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias.
+    litellm cannot route: fine only if the proxy that runs the mixture has it as an alias
+    (--strict: exits 1 instead, for a spec that must run outside the proxy).
 
     \b
     Examples:
@@ -214,15 +241,19 @@ def validate(spec: str) -> None:
     """
     _litellm()
     name, pipeline = _pipeline(spec)
+    unroutable = explain.unroutable(pipeline)
+    if strict and unroutable:
+        models = ", ".join(f"{m!r} ({why})" for m, why in unroutable.items())
+        raise click.ClickException(f"--strict: not a model litellm can route: {models}")
     click.echo(explain.canonical_yaml(pipeline), nl=False)
-    for model, reason in explain.unroutable(pipeline).items():
+    for model, reason in unroutable.items():
         click.echo(
             f"warning: {model!r} is not a model litellm can route ({reason}); fine if it is a "
             "model alias of the LiteLLM proxy that runs this mixture (aliases cannot be "
             "checked offline)",
             err=True,
         )
-    calls = pipeline.max_calls
+    calls = sum(explain.most_calls(pipeline))
     click.echo(f"# valid: {name}, at most {calls} member call{'s' if calls != 1 else ''}")
 
 
@@ -236,6 +267,7 @@ def explain_command(spec: str) -> None:
     Example:
       litellm-mixture explain rank-then-aggregate
     """
+    _litellm()  # nested specs and the estimate ask litellm about models: its banners stay off
     name, pipeline = _pipeline(spec)
     click.echo(explain.tree(pipeline, name))
     # The verdict imports litellm (the policy's errors are litellm's): the tree comes first.
@@ -375,6 +407,7 @@ def aider_settings(
                 f"# no {aider.METADATA_FILE} entry needed: {name} is registered with LiteLLM"
             )
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():  # a typo must not leave settings where aider never looks
+        raise click.ClickException(f"--write {folder}: no such folder; create it first")
     for path in aider.write(folder, settings, metadata):
         click.echo(f"wrote {path}")

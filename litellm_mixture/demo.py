@@ -7,12 +7,18 @@ no network. Pass ``--model`` with any other spec to run real models.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+# An entry point: offline by default, as the command's (litellm reads this when imported).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 import litellm
 
+from .errors import SpecError
 from .live import error_line, expected, quiet_litellm
+from .spec import PREFIX, decode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     quiet_litellm()
+    try:  # a bad spec is refused before anything is printed as if it would run
+        if args.model.startswith(PREFIX):
+            decode(args.model)
+    except SpecError as e:
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        return 1
 
     print(f"model: {args.model}")
     if args.model == "mixture/demo":

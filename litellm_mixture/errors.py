@@ -29,6 +29,7 @@ Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,7 @@ def describe_failures(failures: list[MemberFailure]) -> str:
         counts = {m: models.count(m) for m in models}
         names = ", ".join(m if n == 1 else f"{m}*{n}" for m, n in counts.items())
         who = f"member {names}" if len(models) == 1 else f"members {names}"
-        lines.append(f"step {step} {who} -> {reason}")
+        lines.append(f"step {step + 1} {who} -> {reason}")  # counted from 1, as everywhere
     return "; ".join(lines)
 
 
@@ -247,7 +248,7 @@ def quorum_error(
             cls = candidate
             break
     message = (
-        f"mixture step {step}: {succeeded} of {needed} required member answers "
+        f"mixture step {step + 1}: {succeeded} of {needed} required member answers "
         f"({len(failures)} failed): {describe_failures(failures)}"
     )
     waits = [w for w in (retry_after(f.error) for f in failures) if w is not None]
@@ -261,7 +262,7 @@ def deadline_error(
 ) -> _MembersFailed:
     """The request's deadline (or the caller's timeout, ``bound``) passed: a Timeout naming
     every member call it cut."""
-    lines = "; ".join(f"step {f.step} member {f.model}" for f in running) or "none"
+    lines = "; ".join(f"step {f.step + 1} member {f.model}" for f in running) or "none"
     message = f"mixture {bound} of {seconds:g}s passed; member calls cut: {lines}"
     err = _typed(MembersTimedOutError, message, model, running, None)
     err.deadline = True
@@ -317,3 +318,24 @@ def as_auth(error: Exception) -> Exception:
             message=text[found.start() :] if found else text, **where
         )
     return error
+
+
+class OneLineRefusals(logging.Filter):
+    """The proxy logs every failed request with its traceback: a request our checks refused
+    before any member call (a bad spec, a param, a policy rule; a 400 the client caused) is
+    one line, its message, not forty lines of the proxy's own frames."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        for _ in range(4):  # the proxy may wrap ours (ProxyException, HTTPException)
+            if error is None or isinstance(error, _Refused):
+                break
+            error = error.__cause__ or error.__context__
+        if isinstance(error, _Refused):
+            record.exc_info, record.exc_text = None, None
+            record.__dict__.pop("stacktrace", None)
+        return True
+
+
+# The one instance ``_patches`` puts on the proxy's logger.
+ONE_LINE_REFUSALS = OneLineRefusals()

@@ -86,6 +86,7 @@ class _Call:
     likely_answer: int
     unpriced: tuple[str, ...] = ()
     unbounded: tuple[str, ...] = ()
+    calls: int = 1  # member calls it likely makes: a nested mixture's are its own members'
 
 
 @dataclass
@@ -137,7 +138,7 @@ class _Walk:
         step_estimate = StepEstimate(
             step=index,
             kind=step.kind,
-            calls=sum(likely_uses),
+            calls=sum(n * c.calls for n, c in zip(likely_uses, done, strict=False)),
             requests=sum(used * c.requests for used, c in zip(used_by, done, strict=True)),
             worst=sum(used * c.worst for used, c in zip(used_by, done, strict=True)),
             # Fallbacks are likely not called: likely_uses has the members only.
@@ -268,6 +269,7 @@ class _Walk:
             likely_answer=sum(walk.likely_refs),
             unpriced=inner.unpriced,
             unbounded=inner.unbounded,
+            calls=inner.calls,
         )
 
 

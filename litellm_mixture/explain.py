@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from . import prompts
-from .spec import PREFIX, Member, Pipeline, decode, encode, route_error
+from .spec import PREFIX, Member, Pipeline, decode, encode, is_url, route_error
 from .spec.documents import to_document as _document
 
 _LAYOUTS = {
@@ -70,10 +70,11 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
     lines.append(f"  answers are passed on {_LAYOUTS[pipeline.references]}")
     if top := _settings(pipeline, _FAILURE):
         lines.append(f"  {top}")
-    for index, (step, calls) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
+    counts = most_calls(pipeline)
+    for index, (step, calls) in enumerate(zip(pipeline.steps, counts, strict=True)):
         head = f"  {index + 1}. {step.kind}  {_settings(step, _STEP_SETTINGS)}".rstrip()
         if step.members:
-            head += f"  (at most {sum(calls)} call{'s' if sum(calls) != 1 else ''})"
+            head += f"  (at most {calls} call{'s' if calls != 1 else ''})"
         lines.append(head)
         details = [_member(m) for m in step.members]
         details += [f"fallback: {_member(m)}" for m in getattr(step, "fallbacks", ())]
@@ -88,12 +89,28 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
         details = [d for d in details if d]
         for i, detail in enumerate(details):
             lines.append(f"     {'└─' if i == len(details) - 1 else '├─'} {detail}")
-    lines.append(f"  at most {pipeline.max_calls} member calls per request, retries aside")
+    lines.append(f"  at most {sum(counts)} member calls per request, retries aside")
     return "\n".join(lines)
 
 
 def _given(step: Any) -> dict[str, Any]:
     return step.model_dump(exclude_defaults=True)
+
+
+def most_calls(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> list[int]:
+    """Per step, the most member calls one run makes, retries aside, a member that is itself a
+    mixture counted as its own calls (``mixture/demo`` as a member is demo's 4, not 1)."""
+    out = []
+    for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
+        members = (*step.members, *getattr(step, "fallbacks", ()))
+        calls = 0
+        for member, used in zip(members, uses, strict=True):
+            model, inner = member.model, 1
+            if model.startswith(PREFIX) and model not in seen and not is_url(model[len(PREFIX) :]):
+                inner = sum(most_calls(decode(model), seen | {model}))
+            calls += used * inner
+        out.append(calls)
+    return out
 
 
 def unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[str, str]:

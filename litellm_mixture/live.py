@@ -17,6 +17,7 @@ import openai
 from . import dump
 from .engine import Outcome, Run, TraceEntry
 from .errors import MixtureError
+from .spec import Pipeline
 
 
 def quiet_litellm() -> None:
@@ -42,7 +43,8 @@ def error_line(error: BaseException) -> str:
     return re.sub(r"^litellm\.\w+: ", "", text)
 
 
-def row(entry: TraceEntry, done: bool) -> str:
+def row(entry: TraceEntry, done: bool, width: int = 0) -> str:
+    """One call: mark, step (from 1), kind, its label padded to ``width``, then its figures."""
     if not done:
         mark, numbers = "…", "running"
     else:
@@ -54,8 +56,15 @@ def row(entry: TraceEntry, done: bool) -> str:
             numbers += f"  {' '.join(entry.error.split())[:160]}"
         if entry.note:
             numbers += f"  ({entry.note})"
-    sample = f"#{entry.sample}" if entry.sample else "  "
-    return f"{mark} {entry.step + 1}. {entry.kind:<12} {entry.model} {sample}  {numbers}"
+    return f"{mark} {entry.step + 1}. {entry.kind:<12} {entry.label:<{width}}  {numbers}"
+
+
+def label_width(pipeline: Pipeline) -> int:
+    """The widest call label a run of ``pipeline`` shows, so its rows line up as they come."""
+    members = [m for s in pipeline.steps for m in (*s.members, *getattr(s, "fallbacks", ()))]
+    return max(
+        (len(m.model) + (len(f" #{m.samples}") if m.samples > 1 else 0) for m in members), default=0
+    )
 
 
 @dataclass
@@ -69,9 +78,11 @@ class LiveView:
     drawn: int = 0
     frozen: bool = False
     late: list[TraceEntry] = field(default_factory=list)
+    width: int = 0  # of the label column: label_width(pipeline), else it grows as calls come
 
     def __call__(self, event: str, entry: TraceEntry) -> None:
         done = event == "end"
+        self.width = max(self.width, len(entry.label))
         known = [i for i, (e, _) in enumerate(self.rows) if e is entry]
         if known:
             self.rows[known[0]] = (entry, done)
@@ -80,10 +91,10 @@ class LiveView:
         if self.tty and not self.frozen:
             self.out.write(f"\x1b[{self.drawn}F" if self.drawn else "")
             for e, d in self.rows:
-                self.out.write(f"\x1b[2K{row(e, d)}\n")
+                self.out.write(f"\x1b[2K{row(e, d, self.width)}\n")
             self.drawn = len(self.rows)
         elif not self.tty:
-            self.out.write(row(entry, done) + "\n")
+            self.out.write(row(entry, done, self.width) + "\n")
         elif done:  # the answer is being written on this screen: after it, in finish()
             self.late.append(entry)
         self.out.flush()
@@ -95,7 +106,7 @@ class LiveView:
     def finish(self) -> None:
         """The answer is written: the calls that ended while it streamed."""
         for entry in self.late:
-            self.out.write(row(entry, True) + "\n")
+            self.out.write(row(entry, True, self.width) + "\n")
         self.late.clear()
         self.out.flush()
 
@@ -114,6 +125,7 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"wall {figures['wall_ms'] / 1000:.2f} s, "
         f"critical path {figures['critical_path_ms'] / 1000:.2f} s"
         + (f" · {figures['saved_calls']} calls saved" if figures.get("saved_calls") else "")
+        + (f" · DEGRADED: {figures['degraded']}" if figures.get("degraded") else "")
     )
 
 

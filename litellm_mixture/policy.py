@@ -97,6 +97,7 @@ REQUEST_PARAMS = frozenset(
         "panel",
         "estimate_only",
         "max_cost",
+        "degraded",
     }
 )
 
@@ -143,11 +144,12 @@ class PolicyError(SpecError):
 
     def __init__(self, rule: str, message: str, *, spec: str = "") -> None:
         self.rule = rule
-        super().__init__(
-            f"refused by rule {rule!r}: {message} "
-            f"(the proxy operator sets this in litellm_settings.{SETTING})",
-            spec=spec,
+        where = (
+            f"the proxy operator sets this in litellm_settings.{SETTING}"
+            if rule in Policy.model_fields
+            else "a limit of the LiteLLM proxy itself, no setting"
         )
+        super().__init__(f"refused by rule {rule!r}: {message} ({where})", spec=spec)
 
 
 _cache: tuple[Any, Policy] | None = None
@@ -379,7 +381,11 @@ def check_messages(messages: Any, model: str) -> None:
         raise ParamError([f"messages: {problem}"], model=model)
 
 
-_HINT = "write the one-line form (a*2+b>c) or ask the operator for a preset"
+def _hint(model: str) -> str:
+    """What to send instead: the one-line form, unless the name is one already."""
+    if any(s in model for s in ("{", "[", ": ", "\n")):  # an inline document
+        return "write the one-line form (a*2+b>c) or ask the operator for a preset"
+    return "ask the operator for a preset, or an entry in the proxy's model_list"
 
 
 def check_size(model: str, policy: Policy) -> None:
@@ -389,7 +395,7 @@ def check_size(model: str, policy: Policy) -> None:
         raise PolicyError(
             "max_name_bytes",
             f"the name is {size} bytes > {policy.max_name_bytes}, too long for the proxy's "
-            f"response headers; {_HINT}",
+            f"response headers; {_hint(model)}",
             spec=model[:200],
         )
 
@@ -399,11 +405,14 @@ def check_name(model: str, policy: Policy) -> None:
     check_size(model, policy)
     if "," in model:
         raise PolicyError(
-            "name", f"a comma makes the proxy split the name into a batch call; {_HINT}", spec=model
+            "name",
+            f"a comma makes the proxy split the name into a batch call; {_hint(model)}",
+            spec=model,
         )
     if any(c in model for c in "\r\n") or model != model.strip():
         raise PolicyError(
             "name",
-            f"a newline or leading/trailing space breaks the proxy's response headers; {_HINT}",
+            "a newline or leading/trailing space breaks the proxy's response headers; "
+            + _hint(model),
             spec=model,
         )

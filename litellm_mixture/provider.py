@@ -12,7 +12,16 @@ from litellm import CustomLLM
 
 from . import _sync, cost, dump, estimates, policy, remote, response
 from .calls import MAX_DEPTH, Nested, count_calls
-from .engine import ESTIMATE_ONLY, INTERMEDIATE, PANEL, Caller, Outcome, Run, RunRecord
+from .engine import (
+    ESTIMATE_ONLY,
+    INTERMEDIATE,
+    PANEL,
+    Caller,
+    Outcome,
+    Run,
+    RunRecord,
+    check_prompt,
+)
 from .errors import ParamError, SpecError
 from .estimates import Estimate
 from .host import IN_PROCESS, Host
@@ -210,6 +219,8 @@ class MixtureLLM(CustomLLM):
         params = dict(call.get("optional_params") or {})
         policy.check_messages(messages, model)
         seconds = _checked_timeout(call, params, model)
+        if not params.get(ESTIMATE_ONLY):
+            check_prompt(messages, PREFIX + model)
         cap, cost_cap = None, None
         if not scope.trusted:
             rules = policy.current()
@@ -339,7 +350,7 @@ class MixtureLLM(CustomLLM):
         record = run.record()
         summary = response.summary(PREFIX + model, record)
         cost.carry(kwargs.get("logging_obj"), record.usage.cost, summary)
-        yield response.last_chunk(finish, record)
+        yield response.last_chunk(PREFIX + model, finish, record)
 
     def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         # Like a provider whose HTTP call precedes the stream, return once the answer has begun:

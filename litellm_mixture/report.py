@@ -3,10 +3,18 @@ answer (the opt-in ``intermediate_responses``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from .engine import RunRecord
+from .engine import RunRecord, TraceEntry
+from .engine.early import COMPLETE
 from .spec import Vote
+
+# Where a response says that a step went on with fewer answers than it asked for:
+# ``_hidden_params[DEGRADED]``, a stream's last chunk, the proxy's header (:func:`degraded`).
+DEGRADED = "mixture_degraded"
+DEGRADED_HEADER = "x-litellm-mixture-degraded"
+_TYPE = re.compile(r"^(\w+):")
 
 
 def critical_path_ms(run: RunRecord) -> float:
@@ -33,6 +41,42 @@ def saved_calls(run: RunRecord) -> dict[int, int]:
     return saved
 
 
+def _lost(entry: TraceEntry) -> str:
+    """Why a call gave no answer, in a word or two: its error's type, never its text (which may
+    quote a request, or a key a provider echoed)."""
+    error = entry.error or ""
+    if entry.cut:
+        return "cut"
+    if error.startswith("not started: max_cost"):
+        return "over budget"
+    if error.startswith("not started"):
+        return "not started"
+    found = _TYPE.match(error)
+    return found[1] if found else error.split(" (", 1)[0][:40]
+
+
+def degraded(run: RunRecord) -> str | None:
+    """What a run that answered lost on the way, read off its trace: per step, the calls that
+    failed, were cut or not started (over budget), as "step 1 propose: 1 of 4 calls failed
+    (anthropic/claude-3-5-haiku: AuthenticationError)". None when every call answered. Any
+    entry marked failed counts, whatever marked it."""
+    parts = []
+    for index, step in enumerate(run.pipeline.steps):
+        made = [e for e in run.trace if e.step == index and e.kind == step.kind]
+        lost = [e for e in made if not e.ok and e.error != COMPLETE]  # not needed
+        if not lost:
+            continue
+        reasons: dict[str, int] = {}
+        for entry in lost:
+            key = f"{entry.model}: {_lost(entry)}"
+            reasons[key] = reasons.get(key, 0) + 1
+        said = ", ".join(k if n == 1 else f"{k} x{n}" for k, n in reasons.items())
+        parts.append(
+            f"step {index + 1} {step.kind}: {len(lost)} of {len(made)} calls failed ({said})"
+        )
+    return "; ".join(parts) or None
+
+
 def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
     usage = run.usage
     return {
@@ -45,7 +89,13 @@ def summary(run: RunRecord, wall_ms: float) -> dict[str, Any]:
         "failed_calls": sum(1 for e in run.trace if not e.ok),
         "saved_calls": sum(saved_calls(run).values()),
         "steps": steps(run),
+        "degraded": degraded(run),
     }
+
+
+def _cost(entry: TraceEntry) -> float | None:
+    """What a call cost: a failed call that billed nothing cost nothing, it is not unpriced."""
+    return 0.0 if entry.cost is None and not entry.ok else entry.cost
 
 
 def steps(run: RunRecord) -> list[dict[str, Any]]:
@@ -54,8 +104,9 @@ def steps(run: RunRecord) -> list[dict[str, Any]]:
     for entry in run.trace:
         step = out.setdefault(entry.step, {"step": entry.step, "kind": entry.kind, "calls": 0})
         step["calls"] += 1
-        known = step.get("cost", 0.0) is not None and entry.cost is not None
-        step["cost"] = step.get("cost", 0.0) + entry.cost if known else None
+        cost = _cost(entry)
+        known = step.get("cost", 0.0) is not None and cost is not None
+        step["cost"] = step.get("cost", 0.0) + cost if known else None
     return [out[i] for i in sorted(out)]
 
 
@@ -102,6 +153,6 @@ def intermediate_responses(run: RunRecord) -> list[dict[str, Any]]:
         kind = run.pipeline.steps[index].kind
         steps.setdefault(index, {"step": index, "kind": kind, "responses": []})["saved"] = saved
     for step in steps.values():  # what the step cost (None: some call had no known price)
-        costs = [r["cost"] for r in step["responses"]]
+        costs = [0.0 if r["cost"] is None and r["error"] else r["cost"] for r in step["responses"]]
         step["cost"] = None if None in costs else sum(costs)
     return [steps[i] for i in sorted(steps)]

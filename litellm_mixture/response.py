@@ -3,6 +3,7 @@ stream (a ``GenericStreamingChunk`` each), with the summed usage and the true su
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,6 +12,8 @@ import litellm
 from . import cost, report
 from .engine import INTERMEDIATE, Outcome, RunRecord, StreamEvent
 from .estimates import Estimate
+
+logger = logging.getLogger("litellm_mixture")
 
 # The field an ``estimate_only`` reply, and its stream's last chunk, carry the estimate in.
 ESTIMATE_FIELD = "mixture_estimate"
@@ -23,8 +26,18 @@ def summary(name: str, record: RunRecord) -> dict[str, Any]:
         "mixture_id": record.id,
         "cost": record.usage.cost,
         "cost_complete": record.usage.cost_known,
+        report.DEGRADED: report.degraded(record),
         "trace": record.trace_dicts(),
     }
+
+
+def degraded(name: str, record: RunRecord) -> str | None:
+    """What the run lost on the way (:func:`report.degraded`), logged once: each request's
+    response (:func:`fill`) or stream end (:func:`last_chunk`) asks once."""
+    lost = report.degraded(record)
+    if lost is not None:
+        logger.warning("%s answered degraded (request %s): %s", name, record.id, lost)
+    return lost
 
 
 def usage(record: RunRecord) -> litellm.Usage:
@@ -49,6 +62,12 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     # What litellm 1.81's callbacks and the proxy's cost header read.
     response._hidden_params["response_cost"] = record.usage.cost
     response._hidden_params[cost.HIDDEN_KEY] = summary(name, record)
+    lost = degraded(name, record)
+    response._hidden_params[report.DEGRADED] = lost
+    if lost is not None:  # the proxy sends additional_headers on as response headers
+        headers = response._hidden_params.get("additional_headers") or {}
+        response._hidden_params["additional_headers"] = {**headers, report.DEGRADED_HEADER: lost}
+        setattr(response, report.DEGRADED, lost)  # and this field in the body, as mixture_cost
     # Sent on by the proxy, for its clients (cost.of).
     setattr(response, cost.FIELD, record.usage.cost)
     if record.params.get(INTERMEDIATE):
@@ -86,11 +105,14 @@ def chunk(event: StreamEvent) -> dict[str, Any]:
     return out
 
 
-def last_chunk(finish: str, record: RunRecord) -> dict[str, Any]:
-    """The stream's end: the finish reason, the usage, and what the run cost."""
+def last_chunk(name: str, finish: str, record: RunRecord) -> dict[str, Any]:
+    """The stream's end: the finish reason, the usage, what the run cost, and what it lost."""
     # litellm lifts provider_specific_fields onto the chunk (chunk.mixture_cost), and the proxy
     # sends them on: a stream's cost reaches proxy clients that read no usage (aider's 1.81).
+    # Its headers left before the members ran: mixture_degraded rides this chunk instead.
     fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
+    if (lost := degraded(name, record)) is not None:
+        fields[report.DEGRADED] = lost
     if record.params.get(INTERMEDIATE):
         fields[INTERMEDIATE] = report.intermediate_responses(record)
     return _end(finish, usage(record), fields)

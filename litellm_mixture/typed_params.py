@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,6 +26,32 @@ from pydantic import (
 # A JSON number, not a bool or a numeric string, and neither NaN nor infinite.
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Count = Annotated[StrictInt, Field(ge=1)]
+
+# The spellings of a boolean a spec or a preset parameter may use; any other word is refused
+# (``early=nope`` must not turn a mode on, nor ``early=False`` off by accident of spelling).
+TRUE = ("yes", "on", "true", "1")
+FALSE = ("no", "off", "false", "0")
+
+
+def flag(value: Any, name: str = "") -> Any:
+    """A boolean as written (``no``, ``Off``, ``1``, ...), or a ValueError naming the spellings.
+    A value that is no string or number is returned as it is, for its field to judge."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    from .spec.errors import did_you_mean
+
+    hint = did_you_mean(text, (*TRUE, *FALSE))
+    raise ValueError(
+        f"{name + '=' if name else ''}{value!r} is not a boolean: write one of "
+        f"{'/'.join(TRUE)} or {'/'.join(FALSE)}" + (f"; {hint}" if hint else "")
+    )
+
+
+# A spec's boolean setting: the spellings of :func:`flag`.
+Flag = Annotated[bool, BeforeValidator(flag)]
 
 
 class Generation(BaseModel):
@@ -57,6 +84,8 @@ class Generation(BaseModel):
     # The mixture's own: the estimate instead of a run, and the run's budget in USD.
     estimate_only: StrictBool | None = None
     max_cost: Finite | None = Field(None, gt=0)
+    # A step that went on with fewer answers than it asked for: say so (warn) or fail (error).
+    degraded: Literal["warn", "error"] | None = None
 
 
 def problems(values: Mapping[str, Any]) -> list[str]:

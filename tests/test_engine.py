@@ -143,7 +143,7 @@ def test_a_quorum_out_of_reach_cancels_the_rest_at_once_and_names_every_failure(
     caller = Caller(p1=server_error("p1"), p2=server_error("p2"), p3=never)
     with pytest.raises(litellm_mixture.MembersFailedError) as err:
         run(FAN % "null", caller)
-    assert "step 0" in err.value.message and "openai/p1" in err.value.message
+    assert "step 1" in err.value.message and "openai/p1" in err.value.message
     assert "agg" not in caller.calls
     (cut,) = [f for f in err.value.failures if f.cut]
     assert cut.model == "openai/p3"
@@ -194,7 +194,7 @@ def test_every_aggregator_failing_gives_the_best_proposal_only_when_allowed(stre
     result, _ = run(spec % "true", caller, stream)
     text = result.content if not stream else "".join(e.text for e in result)
     assert text == "answer of p1"
-    with pytest.raises(litellm_mixture.MembersFailedError, match="step 1 member openai/a1"):
+    with pytest.raises(litellm_mixture.MembersFailedError, match="step 2 member openai/a1"):
         run(spec % "false", Caller(a1=server_error("a1")), stream)
 
 

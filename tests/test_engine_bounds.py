@@ -54,7 +54,7 @@ def test_the_callers_timeout_bounds_the_whole_run_and_names_what_it_cut():
         run("openai/p1+openai/p2>openai/agg", caller, timeout=0.2)
     assert err.value.deadline
     assert err.value.message.endswith(
-        "mixture timeout of 0.2s passed; member calls cut: step 0 member openai/p2"
+        "mixture timeout of 0.2s passed; member calls cut: step 1 member openai/p2"
     )
     assert [m for m, _ in caller.calls] == ["openai/p1", "openai/p2"]  # no aggregator
 

@@ -170,10 +170,11 @@ def test_calls_and_requests_count_samples_retries_fallbacks_and_nested_mixtures(
     found = litellm_mixture.estimate(pipeline_from_document(doc), "Hi")
     propose, aggregate = found.steps
     # Spec retries are exact (no SDK retries): 2 requests a call. The nested mixture, called
-    # twice (retried), makes its own 3 calls, each with the SDK's 3 attempts.
-    assert (propose.calls, propose.requests) == (4, 3 * 2 + 2 * 9)
+    # twice (retried), makes its own 3 calls, each with the SDK's 3 attempts. Its calls count
+    # as its own 3 member calls, as validate and explain count them.
+    assert (propose.calls, propose.requests) == (3 + 3, 3 * 2 + 2 * 9)
     assert (aggregate.calls, aggregate.requests) == (1, 2 + 2)
-    assert found.calls == 5 and found.requests == 28
+    assert found.calls == 7 and found.requests == 28
     # The final step writes 100 tokens at most; each of its 4 requests reads 4 references as
     # long as their writers' models allow (gpt-4o-mini and, for the nested mixture's answer,
     # gpt-4o: 16384 tokens each).

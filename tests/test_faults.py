@@ -169,7 +169,7 @@ def test_the_callers_timeout_bounds_the_whole_mixture(served, stream):
         ask(THREE, stream, timeout=1)
     took = time.monotonic() - started  # end to end: a generous bound, 1 s plus slack
     assert isinstance(err.value, litellm_mixture.MembersTimedOutError)
-    assert "mixture timeout of 1s passed; member calls cut: step 0 member openai/p1" in str(
+    assert "mixture timeout of 1s passed; member calls cut: step 1 member openai/p1" in str(
         err.value
     )
     assert 1 <= took <= 2.5
@@ -202,7 +202,7 @@ def test_a_stream_reset_mid_answer_is_a_typed_error(served):
     error = mid_stream(err.value)
     assert isinstance(error, litellm_mixture.MembersFailedError)
     assert (
-        "0 of 1 required member answers (1 failed): step 1 member openai/agg -> " in error.message
+        "0 of 1 required member answers (1 failed): step 2 member openai/agg -> " in error.message
     )
     assert "APIConnectionError" in error.message
     assert "Response payload is not completed" in error.message
@@ -351,7 +351,7 @@ def test_an_aggregator_without_an_answer_and_no_fallback_is_a_typed_error(
     served.configure(fault={"agg": {"kind": kind}})
     with pytest.raises(litellm_mixture.MembersFailedError) as err:
         ask(THREE, stream)
-    assert f"0 of 1 required member answers (1 failed): step 1 member openai/agg -> {why}" in (
+    assert f"0 of 1 required member answers (1 failed): step 2 member openai/agg -> {why}" in (
         err.value.message
     )
     assert "think" not in err.value.message  # nothing of the reasoning reaches the caller

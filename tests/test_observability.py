@@ -107,7 +107,7 @@ def test_a_callback_sees_every_member_call_as_one_tree(respx_upstream, spy, stre
         (0, "propose", 1, 0),
         (1, "aggregate", 0, 0),
     ]
-    assert one_of(members, "c")[0]["generation_name"] == "mixture step 1 aggregate openai/c"
+    assert one_of(members, "c")[0]["generation_name"] == "mixture step 2 aggregate openai/c"
     if not stream:
         assert response._hidden_params["mixture"]["mixture_id"] == members[0]["mixture_id"]
 

@@ -16,7 +16,7 @@ All of them share one immutable :class:`~.context.Context` (the request, the cal
 from .context import Caller, Clock, litellm_caller, litellm_embedder
 from .quorum import Quorum
 from .records import Observer, Outcome, RunRecord, StepResult, StreamEvent, TraceEntry, Usage
-from .request import ESTIMATE_ONLY, INTERMEDIATE, MAX_COST, PANEL
+from .request import ESTIMATE_ONLY, INTERMEDIATE, MAX_COST, PANEL, check_prompt
 from .run import Run
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "StreamEvent",
     "TraceEntry",
     "Usage",
+    "check_prompt",
     "litellm_caller",
     "litellm_embedder",
 ]

@@ -172,4 +172,5 @@ async def until_agree(ctx: Context, index: int, step: Propose, asks: Sequence[As
         )
     rest = [p for p in sorted(waves.results) if p not in agreed]
     results = [waves.results[p] for p in [*agreed, *rest]]
-    return checked(index, step, Quorum(step.min_successful), results)
+    need = len(results) if ctx.whole_only else step.min_successful
+    return checked(index, step, Quorum(need), results)

@@ -15,14 +15,16 @@ import litellm
 
 from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
-from ..spec import Pipeline, Step
-from ..spec.steps import MemberStep
+from ..spec import Member, Pipeline, Step
+from ..spec.steps import MemberStep, Single
 from .panel import Panel
 from .records import Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
 CANCELLED = "cancelled"
+# The request param that fails a run rather than let a step go on with fewer answers.
+DEGRADED = "degraded"
 
 
 async def litellm_caller(model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
@@ -134,6 +136,17 @@ class Context:
     @property
     def last_index(self) -> int:
         return len(self.pipeline.steps) - 1
+
+    @property
+    def whole_only(self) -> bool:
+        """Whether every call of every step must answer (``degraded: error``, the request's
+        setting over the spec's)."""
+        return (self.params.get(DEGRADED) or self.pipeline.degraded) == "error"
+
+    def tried(self, step: Single) -> tuple[Member, ...]:
+        """Who may make a one-member step's call, in order: its member, then its fallbacks
+        (none when the run must stay whole)."""
+        return (step.member,) if self.whole_only else (step.member, *step.fallbacks)
 
     def setting(self, step: MemberStep, name: str) -> Any:
         """A step's failure setting (retries, timeout, grace), or the pipeline's."""

@@ -180,10 +180,10 @@ async def _opened(
         return await open_answer(ctx, ask, stream=True)
 
     if chosen is None:
-        members = (step.member, *step.fallbacks)
+        members = ctx.tried(step)
         opened = await first_answer(members, attempt)
         if isinstance(opened, list):
-            if step.best_proposal and seen:
+            if step.best_proposal and seen and not ctx.whole_only:
                 return seen[0][1]
             raise quorum_error(ctx.last_index, 1, 0, opened, "+".join(m.model for m in members))
         return opened

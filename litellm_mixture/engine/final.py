@@ -198,7 +198,7 @@ async def answer_events(ctx: Context, refs: Refs, stream: bool) -> AsyncIterator
         yield StreamEvent(_unaggregated(ctx, refs))
         yield STOP
         return
-    members = (step.member, *step.fallbacks)
+    members = ctx.tried(step)
 
     async def attempt(place: int, member: Member) -> Opened | MemberFailure:
         return await open_answer(ctx, _ask(ctx, step, place, member, refs), stream)
@@ -208,7 +208,7 @@ async def answer_events(ctx: Context, refs: Refs, stream: bool) -> AsyncIterator
         async with contextlib.aclosing(rest(ctx, opened)) as events:
             async for event in events:
                 yield event
-    elif step.best_proposal and refs:  # every aggregator failed: the best proposal, if allowed
+    elif step.best_proposal and refs and not ctx.whole_only:  # the best proposal, if allowed
         yield StreamEvent(refs[0][1])
         yield STOP
     else:

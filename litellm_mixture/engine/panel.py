@@ -59,8 +59,7 @@ class Panel:
             self._speaker = None
 
     def _give(self, entry: TraceEntry, said: list[str]) -> None:
-        sample = f" #{entry.sample + 1}" if entry.sample else ""
-        label = f"[step {entry.step + 1} {entry.kind} · {entry.model}{sample}]\n"
+        label = f"[step {entry.step + 1} {entry.kind} · {entry.label}]\n"
         self._queue.put_nowait(("\n\n" if self.spoke else "") + label + "".join(said))
         self._speaker, self.spoke = entry, True
 

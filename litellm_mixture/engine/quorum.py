@@ -72,7 +72,8 @@ async def fan_out(
 ) -> list[Answer]:
     """Makes the calls at once; returns each one's answer or failure, in order, once the step's
     quorum says it may stop waiting. Calls cut then are failures marked ``cut``."""
-    quorum = Quorum(step.min_successful, ctx.setting(step, "grace"))
+    need = len(asks) if ctx.whole_only else step.min_successful
+    quorum = Quorum(need, ctx.setting(step, "grace"))
     ctx.recorder.add(*(ask.entry for ask in asks))
     tasks = [asyncio.ensure_future(answer(ctx, ask, hear)) for ask in asks]
     pending: set = set(tasks)

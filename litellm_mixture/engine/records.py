@@ -32,6 +32,7 @@ class TraceEntry:
     cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
     # Settings not sent to this member, how a judge's unclear answer was read.
     note: str | None = None
+    samples: int = 1  # how many samples its member has (its label numbers them)
     # What was sent and what came back, kept only when the run keeps its calls (intermediate
     # responses, debug dumps): a run holds every answer in memory otherwise only until the next
     # step.
@@ -47,6 +48,12 @@ class TraceEntry:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def label(self) -> str:
+        """The call as people read it (live view, panel): its model, and ``#k`` (counted from 1,
+        like steps) when it is one of several samples."""
+        return self.model + (f" #{self.sample + 1}" if self.samples > 1 else "")
 
     def add_note(self, note: str | None) -> None:
         if note:

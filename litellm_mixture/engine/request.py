@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import prompts
-from ..errors import SpecError
+from ..errors import ParamError, SpecError
 from ..params import fit
 from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
-from .context import Context
+from .context import DEGRADED, Context
 from .records import TraceEntry
 
 # The steps whose members are called.
@@ -47,7 +47,16 @@ ANSWER_SHAPE = frozenset({"tools", "tool_choice", "functions", "function_call", 
 # Settings of the outer call that must not reach members as-is: transport, what the mixture
 # itself reports, how it shows its work, and its budget.
 DROP = frozenset(
-    {"stream", "max_retries", "stream_options", INTERMEDIATE, PANEL, ESTIMATE_ONLY, MAX_COST}
+    {
+        "stream",
+        "max_retries",
+        "stream_options",
+        INTERMEDIATE,
+        PANEL,
+        ESTIMATE_ONLY,
+        MAX_COST,
+        DEGRADED,
+    }
 )
 _ZERO_TEMPERATURE = 1e-4
 
@@ -159,8 +168,25 @@ def call_metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
         "mixture_step_kind": entry.kind,
         "mixture_member": entry.member,
         "mixture_sample": entry.sample,
-        "generation_name": f"mixture step {entry.step} {entry.kind} {entry.model}",
+        "generation_name": f"mixture step {entry.step + 1} {entry.kind} {entry.model}",
     }
+
+
+def _said(message: Any) -> bool:
+    if not isinstance(message, dict):
+        return True  # not ours to judge: litellm validates the shape
+    content = message.get("content")
+    text = content.strip() if isinstance(content, str) else content
+    return bool(text or message.get("tool_calls") or message.get("function_call"))
+
+
+def check_prompt(messages: list[Any], model: str = "") -> None:
+    """Refuses a conversation with nothing in it (no message, or only empty ones): every member
+    would be paid to answer nothing."""
+    if not any(_said(m) for m in messages):
+        raise ParamError(
+            ["messages: nothing to answer (no message, or every message is empty)"], model=model
+        )
 
 
 def check_contract(pipeline: Pipeline, params: dict[str, Any]) -> None:

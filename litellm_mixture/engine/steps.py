@@ -67,6 +67,7 @@ async def layer(
         msgs = messages(ctx, step, member, refs)
         for sample in range(member.samples):
             entry = TraceEntry(index, step.kind, member.model, sample, place)
+            entry.samples = member.samples
             asks.append(Ask(entry, step, member, msgs))
     if isinstance(step, Propose) and step.until_agree is not None:
         results = await until_agree(ctx, index, step, asks)
@@ -99,7 +100,7 @@ async def single(
         ctx.recorder.add(entry)
         return await answer(ctx, Ask(entry, step, member, messages(ctx, step, member, refs)))
 
-    members = (step.member, *step.fallbacks)
+    members = ctx.tried(step)
     found = await first_answer(members, attempt)
     if isinstance(found, list):
         raise quorum_error(index, 1, 0, found, "+".join(m.model for m in members))

@@ -16,7 +16,6 @@ string back.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Container
@@ -24,7 +23,7 @@ from collections.abc import Callable, Container
 from ..memo import ByteBoundCache
 from .base import Member
 from .documents import pipeline_from_document, to_document
-from .errors import spec_error
+from .errors import did_you_mean, spec_error
 from .oneline import from_one_line, to_one_line
 from .presets import apply_params, load_preset, preset_names
 from .safe_yaml import MAX_SPEC_BYTES, load_yaml
@@ -94,10 +93,18 @@ def _known_model(name: str) -> bool:
 
 
 def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
-    name, _, query = spec.partition("?")
+    name, sep, query = spec.partition("?")
     pipeline = load_preset(name)
     if pipeline is not None:
-        return apply_params(pipeline, query, spec) if query else pipeline
+        return apply_params(pipeline, query, spec) if sep else pipeline
+    hint = did_you_mean(name, preset_names())
+    hint = f"{hint} " if hint else ""
+    if sep:
+        raise spec_error(
+            f"{name!r} is not a preset; {hint}'?name=value' parameters follow a preset or a "
+            "one-line pipeline (e.g. a*3+b>c?early=yes)",
+            spec=spec,
+        )
     if any(c in spec for c in "+*"):
         raise spec_error(
             f"{spec!r} has members but no aggregator: add '>' and the aggregator model, "
@@ -105,14 +112,19 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
             spec=spec,
         )
     if "/" not in spec and spec not in aliases and not _known_model(spec):
-        close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         raise spec_error(
             f"{spec!r} is neither a preset nor a model litellm knows; {hint}"
             f"presets: {', '.join(preset_names())}",
             spec=spec,
         )
     return Pipeline([Aggregate([spec])])
+
+
+def _decode_one_line(spec: str) -> Pipeline:
+    """``a*3+b>c``, and the preset parameters after it: ``a*3+b>c?early=yes``."""
+    layers, sep, query = spec.partition("?")
+    pipeline = from_one_line(layers)
+    return apply_params(pipeline, query, spec) if sep else pipeline
 
 
 _accepted: ByteBoundCache[Pipeline] = ByteBoundCache(CACHE_BYTES)
@@ -191,7 +203,7 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
         )
     _refuse_spaces_and_commas(spec)
     if ">" in spec:
-        return _cached(spec, from_one_line)
+        return _cached(spec, _decode_one_line)
     return _decode_name(spec, aliases)
 
 

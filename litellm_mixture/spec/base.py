@@ -33,6 +33,19 @@ class Member(Frozen):
             data["model"] = model
         super().__init__(**data)
 
+    @field_validator("model")
+    @classmethod
+    def _no_star(cls, value: str) -> str:
+        # "a*3" is three samples of a wherever a member is written: a '*' left in a name is a
+        # sample count that is no whole number, never part of a model litellm would call. A
+        # nested mixture's spec has its own (mixture/a*2>b), read when it runs.
+        if "*" in value and not value.startswith("mixture/"):
+            raise ValueError(
+                f"{value!r}: '*N' after a model name means N samples, N a whole number "
+                "(e.g. openai/gpt-4o-mini*3), or write samples: N"
+            )
+        return value
+
     @field_validator("params")
     @classmethod
     def _typed_params(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +60,14 @@ class Member(Frozen):
 
 
 def as_member(value: Any) -> Any:
-    """A member as written (a model name or a mapping), for validation as a :class:`Member`."""
-    return {"model": value} if isinstance(value, str) else value
+    """A member as written (a model name, ``model*N`` or a mapping), for validation as a
+    :class:`Member`."""
+    if not isinstance(value, str):
+        return value
+    model, star, n = value.rpartition("*")
+    if star and model and n.isdecimal() and len(n) <= 9:
+        return {"model": model, "samples": int(n)}
+    return {"model": value}
 
 
 def as_members(value: Any) -> Any:

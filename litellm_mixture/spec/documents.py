@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .base import Member
-from .errors import describe, spec_error
+from .errors import describe, did_you_mean, spec_error
 from .mixtcha import from_mixtcha
 from .schema import KINDS, Pipeline
 from .transforms import Transform
@@ -53,14 +53,19 @@ def _step_from_mapping(raw: Any, i: int) -> Any:
     if isinstance(raw, str) and raw in _SHORTHAND:
         return {"kind": raw}  # - shuffle
     if not isinstance(raw, dict):
-        raise ValueError(f"steps[{i}]: expected a mapping such as {{propose: [model, ...]}}")
+        hint = did_you_mean(raw, _KNOWN) if isinstance(raw, str) else ""
+        raise ValueError(
+            f"steps[{i}]: expected a mapping such as {{propose: [model, ...]}}"
+            + (f" or a transform's name; {hint}" if hint else "")
+        )
     if "kind" in raw:
         return raw
     kinds = [k for k in raw if k in _KNOWN]
     if len(kinds) != 1:
+        hints = [h for k in raw if k not in _KNOWN and (h := did_you_mean(str(k), _KNOWN))]
         raise ValueError(
             f"steps[{i}]: name exactly one step kind out of {_KNOWN}, "
-            f"got keys {sorted(map(str, raw))}"
+            f"got keys {sorted(map(str, raw))}" + (f"; {hints[0]}" if hints else "")
         )
     kind = kinds[0]
     rest = {k: v for k, v in raw.items() if k != kind}

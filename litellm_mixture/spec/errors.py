@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -19,6 +22,27 @@ def spec_error(message: str, *, spec: str = "", where: str = "") -> SpecError:
     from ..errors import SpecError
 
     return SpecError(message, spec=spec, where=where)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean 'x'?"`` for a near miss of one of ``choices`` (case aside), else ``""``."""
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
+
+
+# Where pydantic lists the values a field takes: a near miss of one gets a suggestion.
+_CHOICES = {"literal_error": "expected", "union_tag_invalid": "expected_tags"}
+
+
+def _suggestion(error: dict) -> str:
+    ctx = error.get("ctx") or {}
+    listed = ctx.get(_CHOICES.get(error["type"], ""))
+    given = ctx.get("tag", error.get("input"))
+    if not isinstance(listed, str) or not isinstance(given, str):
+        return ""
+    hint = did_you_mean(given, re.findall(r"'([^']*)'", listed))
+    return f"; {hint}" if hint else ""
 
 
 _SHOW_INPUT = ("literal_error", "union_tag_invalid", "extra_forbidden", "missing")
@@ -42,5 +66,6 @@ def describe(error: ValueError) -> str:
         value = e.get("input")
         if e["type"] in _SHOW_INPUT or isinstance(value, (str, int, float)):
             msg += f" (got {value!r:.80})"
+        msg += _suggestion(e)
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .base import Member
-from .errors import describe, spec_error
+from .errors import describe, did_you_mean, spec_error
 from .schema import Pipeline
 from .steps import Aggregate, Propose, Synthesize
 from .transforms import Dropout, Sample, Shuffle, Take
@@ -23,6 +23,29 @@ _MEMBER = re.compile(r"^(?P<model>[^*+>\s]+?)(?:\*(?P<n>\d{1,9}))?$")
 _TRANSFORM = re.compile(
     r"^(?:(?P<kind>shuffle)|(?P<kind2>dropout|sample|take)=(?P<value>\d{1,9}(?:\.\d{1,9})?))$"
 )
+_TRANSFORMS = ("shuffle", "dropout", "sample", "take")
+_TRANSFORM_FORMS = "shuffle, dropout=R (0 <= R < 1), sample=N or take=N"
+
+
+def _not_a_transform(layer: str, index: int, spec: str) -> None:
+    """Refuses a layer written like a transform but not one (``shufle``, ``sample=abc``): it
+    would otherwise be read as a model of that name, and paid for up to that step."""
+    word, eq, _ = layer.partition("=")
+    if word in _TRANSFORMS:
+        raise spec_error(
+            f"layer {index + 1}: {layer!r} is not a transform; write {_TRANSFORM_FORMS}",
+            spec=spec,
+        )
+    if any(c in layer for c in "/+*%"):
+        return  # members: a provider's model, several, samples, or an escaped name
+    hint = did_you_mean(word, _TRANSFORMS)
+    if hint or eq:
+        raise spec_error(
+            f"layer {index + 1}: {layer!r} is neither a transform nor a model name; "
+            f"{hint + ' ' if hint else ''}transforms: {_TRANSFORM_FORMS} (a model named so: "
+            f"escape its first letter, %{ord(layer[0]):02X}{layer[1:]})",
+            spec=spec,
+        )
 
 
 def members_from_layer(text: str, layer: int, spec: str) -> list[Member]:
@@ -49,6 +72,7 @@ def members_from_layer(text: str, layer: int, spec: str) -> list[Member]:
 def _transform(layer: str, index: int, spec: str) -> Any:
     match = _TRANSFORM.match(layer)
     if match is None:
+        _not_a_transform(layer, index, spec)
         return None
     if match["kind"]:
         return Shuffle()
@@ -96,9 +120,11 @@ def from_one_line(spec: str) -> Pipeline:
 
 
 def _escape(model: str) -> str:
-    text = "".join(f"%{ord(c):02X}" if c in "%+*>" else c for c in model)
-    if _TRANSFORM.match(text):  # a model named like a transform: shuffle
-        text = f"%{ord(text[0]):02X}{text[1:]}"
+    text = "".join(f"%{ord(c):02X}" if c in "%+*>?" else c for c in model)
+    word = text.partition("=")[0]
+    plain = not any(c in text for c in "/%")
+    if word in _TRANSFORMS or (plain and ("=" in text or did_you_mean(word, _TRANSFORMS))):
+        text = f"%{ord(text[0]):02X}{text[1:]}"  # a model named like a transform: shuffle
     return text
 
 

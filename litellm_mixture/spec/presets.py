@@ -9,8 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..typed_params import flag
+from .base import Member
 from .documents import pipeline_from_document, to_document
-from .errors import spec_error
+from .errors import describe, did_you_mean, spec_error
 from .oneline import members_from_layer
 from .safe_yaml import load_yaml
 from .schema import Pipeline
@@ -30,7 +32,19 @@ _PRESET_PARAMS = (
     "max_tokens",
     "panel",
     "early",
+    "degraded",
 )
+_EXAMPLES = {
+    "proposers": "proposers=openai/gpt-4o-mini*2+anthropic/claude-3-5-haiku",
+    "aggregator": "aggregator=openai/gpt-4o",
+    "judge": "judge=openai/gpt-4o",
+    "model": "model=openai/gpt-4o-mini",
+    "temperature": "temperature=0.7",
+    "max_tokens": "max_tokens=512",
+    "panel": "panel=reasoning",
+    "early": "early=yes",
+    "degraded": "degraded=error",
+}
 
 
 def preset_dirs() -> list[Path]:
@@ -76,27 +90,50 @@ def _read_params(query: str, spec: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in query.split("&"):
         key, sep, value = pair.partition("=")
-        if not sep or not value:
-            raise spec_error(f"preset parameter {pair!r} must look like key=value", spec=spec)
         if key not in _PRESET_PARAMS:
+            hint = did_you_mean(key, _PRESET_PARAMS)
             raise spec_error(
-                f"unknown preset parameter {key!r}; allowed: {', '.join(_PRESET_PARAMS)}", spec=spec
+                f"unknown parameter {key!r}; {hint + ' ' if hint else ''}"
+                f"parameters: {', '.join(_PRESET_PARAMS)}",
+                spec=spec,
+            )
+        if not sep or not value:
+            raise spec_error(
+                f"parameter {key!r} has no value: write {key}=VALUE, e.g. {_EXAMPLES[key]}",
+                spec=spec,
             )
         params[key] = value
     return params
 
 
+def _checked(key: str, raw: str, value: Any, spec: str) -> Any:
+    """``value`` if a member may have it as ``key``: its range is checked once, here, not
+    once per member it is given to."""
+    try:
+        Member(**{"model": "m", key: value})
+    except ValueError as e:
+        why = describe(e).split(": ", 1)[-1]
+        raise spec_error(f"parameter {key}={raw}: {why}", spec=spec) from None
+    return value
+
+
+def _cast(key: str, raw: str, spec: str) -> Any:
+    cast, expected = (float, "not a number") if key == "temperature" else (int, "not an integer")
+    try:
+        return cast(raw)
+    except ValueError:
+        raise spec_error(f"parameter {key}={raw!r} is {expected}", spec=spec) from None
+
+
 def _member_updates(params: dict[str, str], spec: str) -> dict[str, Any]:
-    """What the parameters change in every member."""
+    """What the parameters change in every member, each checked once."""
     updates: dict[str, Any] = {}
-    for key, cast in (("temperature", float), ("max_tokens", int)):
+    for key in ("temperature", "max_tokens"):
         if key in params:
-            try:
-                updates[key] = cast(params[key])
-            except ValueError:
-                raise spec_error(
-                    f"preset parameter {key}={params[key]!r} is not a number", spec=spec
-                ) from None
+            updates[key] = _checked(key, params[key], _cast(key, params[key], spec), spec)
+    for key in ("model", "aggregator", "judge"):
+        if key in params:
+            _checked("model", params[key], params[key], spec)
     if "model" in params:
         updates["model"] = params["model"]
     return updates
@@ -119,7 +156,8 @@ def _with_params(
 
 
 def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
-    """Reuse a preset with other members, without copying it: ``name?key=value&key=value``."""
+    """Reuse a preset (or a one-line pipeline) with other members or modes, without copying
+    it: ``name?key=value&key=value``."""
     params = _read_params(query, spec)
     updates = _member_updates(params, spec)
     steps = tuple(
@@ -129,8 +167,12 @@ def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
     # make a valid pipeline (temperature=5 must not pass).
     updated = pipeline.model_copy(update={"steps": steps})
     document = to_document(updated)
-    if "panel" in params:
-        document["panel"] = params["panel"]
+    for key in ("panel", "degraded"):
+        if key in params:
+            document[key] = params[key]
     if "early" in params:
-        document["steps"][-1]["early"] = params["early"] not in ("0", "false")
+        try:
+            document["steps"][-1]["early"] = flag(params["early"], "early")
+        except ValueError as e:
+            raise spec_error(f"parameter {e}", spec=spec) from None
     return pipeline_from_document(document, spec=spec)

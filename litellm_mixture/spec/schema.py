@@ -67,6 +67,10 @@ class Pipeline(Failure):
     """Seeds the random transforms (shuffle, dropout, sample), so a run can be reproduced."""
     references: ReferenceMode = "system"
     panel: Literal["reasoning"] | None = None
+    degraded: Literal["warn", "error"] = "warn"
+    """A step that goes on with fewer answers than it asked for (a member failed, was cut or
+    over budget): ``warn`` answers and says so on the response; ``error`` fails the run (every
+    call of every step must answer; fallbacks and ``best_proposal`` are not used)."""
     delimiter: tuple[str, str] = ("<option>", "</option>")
     description: str | None = None
     source: str | None = None

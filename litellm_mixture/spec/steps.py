@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
-from ..typed_params import Finite
+from ..typed_params import Finite, Flag, flag
 from .agreement import AgreeBy
 from .base import Failure, Frozen, Member, as_members
 
@@ -173,12 +173,13 @@ class Aggregate(Single):
     """
 
     kind: Literal["aggregate"] = "aggregate"
-    best_proposal: bool = False
+    best_proposal: Flag = False
     early: Early | None = None
 
     @field_validator("early", mode="before")
     @classmethod
     def _early(cls, value: Any) -> Any:
+        value = flag(value, "early") if isinstance(value, (str, int)) else value
         return {} if value is True else None if value is False else value
 
     def bounds(self, width: int) -> tuple[list[int], int]:

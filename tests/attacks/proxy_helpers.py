@@ -22,7 +22,7 @@ LOOP_PRESET = "steps:\n  - propose: [mixture/loop]\n  - aggregate: gpt-4o\n"
 def escaped(spec: str) -> str:
     """``spec`` as a member of a one-line spec: members are %-unescaped, so the name itself
     carries no comma or space (which the proxy would refuse) even when ``spec`` is inline YAML."""
-    return "".join(f"%{ord(c):02X}" if c in "%,+*> " else c for c in spec)
+    return "".join(f"%{ord(c):02X}" if c in "%,+*>? " else c for c in spec)  # ?: parameters
 
 
 def chat(http: httpx.Client, model: str, **body) -> httpx.Response:

@@ -56,7 +56,7 @@ def test_a_client_spec_of_one_keyless_model_names_it_once(upstream_process, prox
     r = post(proxy, {"model": "mixture/gpt-4o-mini*3>gpt-4o", "messages": ASK})
     assert r.status_code == 401, r.text
     message = r.json()["error"]["message"]
-    assert "0 of 1 required member answers (3 failed): step 0 members gpt-4o-mini*3 -> " in message
+    assert "0 of 1 required member answers (3 failed): step 1 members gpt-4o-mini*3 -> " in message
     assert message.count("Missing credentials") == 1 and len(message) < 700
     assert upstream_process.calls() == []
     assert_nothing_leaked(proxy, r.content)
