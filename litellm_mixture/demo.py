@@ -78,8 +78,10 @@ def print_calls(steps: list[dict[str, Any]], usage: Any) -> None:
     costs = []
     for step in steps:
         for r in step["responses"]:
-            costs.append(r["cost"])
-            cost = f"${r['cost']:.6f}" if r["cost"] is not None else "unpriced"
+            # A failed call that billed nothing cost nothing: it is not unpriced.
+            unpriced = r["cost"] is None and r["error"] is None
+            costs.append(None if unpriced else r["cost"] or 0.0)
+            cost = "unpriced" if unpriced else f"${r['cost'] or 0.0:.6f}"
             status = "ok" if r["error"] is None else f"FAILED {' '.join(r['error'].split())}"
             print(
                 f"  {step['step'] + 1}. {step['kind']:<10} {r['model']:<28} "

@@ -15,7 +15,7 @@ from typing import Any
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import host, params, policy, prices, redaction
+from . import host, params, policy, prices, redaction, report
 from .engine import litellm_caller, litellm_embedder
 from .host import Host, Models
 from .spec import PREFIX
@@ -238,3 +238,13 @@ class ProxyGuard(CustomLogger):
         # Never re-run a mixture whole: its member calls have retries of their own.
         data["num_retries"] = 0
         return data
+
+    async def async_post_call_response_headers_hook(
+        self, data: dict, user_api_key_dict: Any, response: Any, *args: Any, **kwargs: Any
+    ) -> dict[str, str] | None:
+        """``x-litellm-mixture-degraded`` on a reply that answered from fewer members than it
+        asked for. Set here, not in the reply's ``additional_headers``, which litellm 1.81
+        renames ``llm_provider-...``. A stream's headers leave first: its chunk says it."""
+        hidden = getattr(response, "_hidden_params", None)
+        lost = hidden.get(report.DEGRADED) if isinstance(hidden, dict) else None
+        return {report.DEGRADED_HEADER: lost} if lost else None

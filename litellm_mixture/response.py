@@ -63,11 +63,10 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     response._hidden_params["response_cost"] = record.usage.cost
     response._hidden_params[cost.HIDDEN_KEY] = summary(name, record)
     lost = degraded(name, record)
+    # The proxy's header: proxy.ProxyGuard.async_post_call_response_headers_hook.
     response._hidden_params[report.DEGRADED] = lost
-    if lost is not None:  # the proxy sends additional_headers on as response headers
-        headers = response._hidden_params.get("additional_headers") or {}
-        response._hidden_params["additional_headers"] = {**headers, report.DEGRADED_HEADER: lost}
-        setattr(response, report.DEGRADED, lost)  # and this field in the body, as mixture_cost
+    if lost is not None:
+        setattr(response, report.DEGRADED, lost)  # in the body too, as mixture_cost
     # Sent on by the proxy, for its clients (cost.of).
     setattr(response, cost.FIELD, record.usage.cost)
     if record.params.get(INTERMEDIATE):

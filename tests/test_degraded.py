@@ -10,6 +10,7 @@ import openai
 import pytest
 from click.testing import CliRunner
 
+import litellm_mixture
 from litellm_mixture import report
 from litellm_mixture.cli import main
 from tests.proxy_process import litellm_proxy
@@ -30,7 +31,7 @@ def one_down(respx_upstream):
 def test_a_whole_run_says_nothing(respx_upstream):
     reply = litellm.completion(SPEC.replace("+openai/down", ""), messages=ASK)
     assert reply._hidden_params[report.DEGRADED] is None
-    assert report.DEGRADED_HEADER not in (reply._hidden_params.get("additional_headers") or {})
+    assert not hasattr(reply, report.DEGRADED)
 
 
 def test_a_degraded_reply_says_what_it_lost_without_secrets_and_logs_once(one_down, caplog):
@@ -38,7 +39,6 @@ def test_a_degraded_reply_says_what_it_lost_without_secrets_and_logs_once(one_do
         reply = litellm.completion(SPEC, messages=ASK)
     assert reply.choices[0].message.content
     assert reply._hidden_params[report.DEGRADED] == SAID
-    assert reply._hidden_params["additional_headers"][report.DEGRADED_HEADER] == SAID
     assert getattr(reply, report.DEGRADED) == SAID
     warned = [r for r in caplog.records if "degraded" in r.getMessage()]
     assert len(warned) == 1 and SAID in warned[0].getMessage()
@@ -125,3 +125,25 @@ def test_through_the_proxy_the_header_and_body_say_it(proxy, upstream_process):
         timeout=60,
     )
     assert failed.status_code in (401, 429) and "deepseek-chat" in failed.text
+
+
+def test_degraded_is_read_off_the_trace_whatever_marked_an_entry_failed():
+    from litellm_mixture.engine import RunRecord, TraceEntry, Usage
+    from litellm_mixture.engine.early import COMPLETE
+
+    pipeline = litellm_mixture.decode("mixture/openai/a*3+openai/b>openai/c")
+    entries = [TraceEntry(0, "propose", "openai/a", i) for i in range(3)]
+    entries.append(TraceEntry(0, "propose", "openai/b", 0, 1))
+    entries.append(TraceEntry(1, "aggregate", "openai/c", 0))
+    entries[0].error, entries[0].cut = "cut: still running 1s after the quorum", True
+    entries[1].error = "not started: max_cost=$0.01 reached (...)"
+    entries[2].error = "empty answer (no text after removing reasoning)"  # another helper's mark
+    entries[3].error, entries[3].cut = COMPLETE, True  # not needed: the answer was complete
+    record = RunRecord("id", pipeline, [], {}, {}, tuple(entries), Usage(), ())
+    assert report.degraded(record) == (
+        "step 1 propose: 3 of 4 calls failed (openai/a: cut, openai/a: over budget, "
+        "openai/a: empty answer)"
+    )
+    entries[:3] = [TraceEntry(0, "propose", "openai/a", i) for i in range(3)]
+    whole = RunRecord("id", pipeline, [], {}, {}, tuple(entries), Usage(), ())
+    assert report.degraded(whole) is None

@@ -95,6 +95,7 @@ def _entry(model: str, sample: int, samples: int, step: int = 0) -> TraceEntry:
 
 def test_the_live_view_numbers_samples_from_1_as_the_panel_does_and_aligns_long_names():
     from litellm_mixture.live import label_width
+
     pipeline = decode("mixture/openai/p1*2+openai/a-rather-long-model-name-for-a-proposer>openai/c")
     out = __import__("io").StringIO()
     view = LiveView(out, width=label_width(pipeline))

@@ -196,3 +196,16 @@ def test_through_the_proxy_each_near_miss_is_a_400_with_the_same_words(proxy, up
     assert upstream_process.calls() == []
     # Refused by our checks: one line each in the proxy's log, not a traceback.
     assert proxy.log.read_text().count("Traceback") == before
+
+
+def test_through_the_proxy_an_empty_prompt_is_a_400_before_any_call(proxy, upstream_process):
+    headers = {"Authorization": f"Bearer {proxy.master_key}"}
+    for model in ("team-moa", "mixture/gpt-4o-mini*2>gpt-4o"):
+        for stream in (False, True):
+            body = {"model": model, "messages": [{"role": "user", "content": ""}], "stream": stream}
+            r = httpx.post(
+                proxy.base + "/v1/chat/completions", json=body, headers=headers, timeout=30
+            )
+            assert r.status_code == 400, r.text
+            assert "messages: nothing to answer" in r.text
+    assert upstream_process.calls() == []
