@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +44,7 @@ LLAMA_CPP = "llama-cpp-python==0.3.36"
 # No llava (halves the build); no -march=native, so a cached wheel runs on any x86-64 machine.
 CMAKE_ARGS = "-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
 BUILD_TIMEOUT = 2400.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
 API_KEY = "sk-local-llama"  # the server checks none; litellm's openai/ route wants one
 
 
@@ -85,6 +89,14 @@ class LlamaServer:
     @property
     def model(self) -> str:
         return f"openai/{self.alias}"
+
+    def tokens(self, text: str) -> int:
+        """How many tokens ``text`` is to this server's model (its ``/extras/tokenize``)."""
+        body = json.dumps({"input": text}).encode()
+        url = self.base.removesuffix("/v1") + "/extras/tokenize"
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return len(json.load(r)["tokens"])
 
     def member(self, **fields: Any) -> dict[str, Any]:
         params = {"api_base": self.base, "api_key": API_KEY, **fields.pop("params", {})}
@@ -197,6 +209,12 @@ def model_path(model: Model) -> Path:
     return path
 
 
+def _die_with_parent() -> None:
+    """In the server's process before it starts: Linux ends it when the process that started
+    it dies, even by a signal that skips the ``finally`` below (a killed test run)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -228,7 +246,9 @@ def llama_server(
     args += ["--host", "127.0.0.1", "--port", str(port)]
     args += ["--interrupt_requests", str(interrupt_requests).lower()]
     with log.open("w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
     try:
         wait_until_serving(process, f"{base}/models", log, startup_timeout, "llama server")
         yield LlamaServer(model.alias, base, log, process.pid)
