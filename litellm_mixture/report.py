@@ -19,12 +19,17 @@ _TYPE = re.compile(r"^(\w+):")
 
 def critical_path_ms(run: RunRecord) -> float:
     """The time the run could not have beaten: per step, its slowest call when they run at once,
-    or all its calls when they run one after another (fallbacks, windows)."""
-    total = 0.0
+    or all its calls when they run one after another (fallbacks, windows, early segments). An
+    early aggregator's segments run while the proposers before it stream: those two steps take
+    the longer of the slowest proposer and the segments one after another."""
+    took = {}
     for step in sorted({e.step for e in run.trace}):
         latencies = [e.latency_ms for e in run.trace if e.step == step]
-        total += max(latencies) if run.pipeline.steps[step].at_once else sum(latencies)
-    return total
+        took[step] = max(latencies) if run.pipeline.steps[step].at_once else sum(latencies)
+    for index, step in enumerate(run.pipeline.steps):
+        if getattr(step, "early", None) is not None and {index - 1, index} <= took.keys():
+            took[index - 1] = max(took[index - 1], took.pop(index))
+    return sum(took.values())
 
 
 def saved_calls(run: RunRecord) -> dict[int, int]:

@@ -9,7 +9,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import decode
+from litellm_mixture import decode, report
 from litellm_mixture.engine import Run
 from litellm_mixture.engine.early import CONTINUE
 from tests.test_engine import Stream, reply
@@ -77,7 +77,7 @@ class Caller:
         if self.tool:
             return _ToolStream()
         written = len(self.aggregations) * 3
-        words = [f"a{i} " for i in range(written - 3, written + 3)]
+        words = [f"a{i}. " for i in range(written - 3, written + 3)]
         return Segments(words, kwargs.get("max_tokens"))
 
 
@@ -126,7 +126,7 @@ def test_the_caller_gets_one_continuous_answer():
     events, _ = run(caller)
     text = "".join(e.text for e in events)
     segments = len(caller.aggregations)
-    assert text == "".join(f"a{i} " for i in range(segments * 3 + 3)[: (segments - 1) * 3 + 6])
+    assert text == "".join(f"a{i}. " for i in range(segments * 3 + 3)[: (segments - 1) * 3 + 6])
     assert events[-1].finish_reason == "stop" and not any(e.reasoning for e in events)
 
 
@@ -134,7 +134,7 @@ def test_a_later_segment_continues_the_answer_so_far():
     caller = Caller()
     run(caller)
     second = caller.aggregations[1]["messages"]
-    assert second[-2] == {"role": "assistant", "content": "a0 a1 a2 "}
+    assert second[-2] == {"role": "assistant", "content": "a0. a1. a2."}
     assert second[-1] == {"role": "user", "content": CONTINUE}
     assert caller.aggregations[0]["messages"][-1]["role"] == "user"  # nothing written yet
 
@@ -142,7 +142,7 @@ def test_a_later_segment_continues_the_answer_so_far():
 def test_a_whole_answer_is_the_streamed_one_collected():
     streamed, _ = run(Caller())
     whole, _ = run(Caller(), stream=False)
-    assert whole.content.split()[:3] == ["a0", "a1", "a2"]
+    assert whole.content.split()[:3] == ["a0.", "a1.", "a2."]
     assert len(whole.content) > 0 and whole.finish_reason == "stop"
     assert "".join(e.text for e in streamed).split()[:3] == whole.content.split()[:3]
 
@@ -168,7 +168,7 @@ def test_a_failing_first_aggregator_falls_back_before_it_wrote_anything():
             return await super().__call__(model.replace("agg2", "agg"), messages, **kwargs)
 
     events, record = run(Fallback(), fallbacks="[openai/agg2]")
-    assert "".join(e.text for e in events).startswith("a0 a1 a2 ")
+    assert "".join(e.text for e in events).startswith("a0. a1. a2. ")
     first = next(e for e in record.trace if e.step == 1)
     assert first.model == "openai/agg" and first.error.startswith("InternalServerError")
 
@@ -215,7 +215,7 @@ def test_a_model_that_takes_a_prefill_continues_its_own_answer():
     caller = Caller()
     run_spec(spec().replace("openai/agg", "anthropic/claude-sonnet-4-20250514"), caller)
     second = caller.aggregations[1]["messages"]
-    assert second[-1] == {"role": "assistant", "content": "a0 a1 a2 "}
+    assert second[-1] == {"role": "assistant", "content": "a0. a1. a2. "}
 
 
 class Hanging(Caller):
@@ -246,7 +246,28 @@ def test_the_deadline_bounds_every_segment_and_names_what_it_cut():
 def test_the_layers_grace_cuts_a_straggler_for_the_last_segment():
     graced = spec().replace("openai/p3]}", "openai/p3], min_successful: 2, grace: 0}")
     events, record = run_spec(graced, Hanging())
-    assert "".join(e.text for e in events).startswith("a0 a1 a2 ")
+    assert "".join(e.text for e in events).startswith("a0. a1. a2. ")
     p3 = next(e for e in record.trace if e.model == "openai/p3")
     assert p3.cut and p3.error == "cut: still running 0s after the quorum"
     assert [m for m, _ in record.history[0].answers] == ["openai/p1", "openai/p2"]
+
+
+def test_the_whole_answer_stays_within_the_callers_max_tokens():
+    caller = Caller()
+    execution = Run(decode("mixture/" + spec()), ASK, {"max_tokens": 7}, caller=caller)
+    events = asyncio.run(_collected(execution))
+    caps = [a["cap"] for a in caller.aggregations]
+    assert caps[:2] == [3, 3] and sum(caps) == 7  # the last segment gets what is left
+    assert len("".join(e.text for e in events).split()) == 7
+    assert events[-1].finish_reason == "length"
+
+
+async def _collected(execution):
+    return [e async for e in execution.stream()]
+
+
+def test_the_critical_path_counts_the_segments_alongside_the_proposers_they_overlap():
+    _, record = run(Caller())
+    proposers = [e.latency_ms for e in record.trace if e.step == 0]
+    segments = [e.latency_ms for e in record.trace if e.step == 1]
+    assert report.critical_path_ms(record) == max(max(proposers), sum(segments))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import litellm
@@ -25,10 +26,14 @@ from .call import first_answer
 from .context import CANCELLED, Context
 from .final import STOP, Opened, final_entry, half_sent, open_answer, rest
 from .records import StreamEvent, TraceEntry
-from .request import Ask, Refs, messages
+from .request import Ask, Refs, messages, settings
+from .seam import Seam
 from .steps import layer
 
-CONTINUE = "Continue your answer from exactly where it stops. Do not repeat any of it."
+CONTINUE = (
+    "Continue your answer from where it stops: write only what comes next. "
+    "Do not repeat any of it and do not comment on it."
+)
 COMPLETE = "cut: the answer was complete before this proposal"
 
 
@@ -95,21 +100,61 @@ def _continued(msgs: list[dict[str, Any]], model: str, written: str) -> list[dic
         return [*msgs, {"role": "assistant", "content": written}]
     return [
         *msgs,
-        {"role": "assistant", "content": written},
+        {"role": "assistant", "content": written.rstrip()},
         {"role": "user", "content": CONTINUE},
     ]
 
 
+def answer_limit(ctx: Context, step: Aggregate, member: Member) -> int | None:
+    """The most tokens the whole answer may have: the max_tokens its one call would be sent
+    without early aggregation (the caller's, the step's, the member's, the policy's cap)."""
+    probe = TraceEntry(ctx.last_index, step.kind, member.model, 0)
+    sent = settings(ctx, Ask(probe, step, member, [], final=True))
+    limits = [sent.get(k) for k in ("max_tokens", "max_completion_tokens")]
+    return min((x for x in limits if isinstance(x, int)), default=None)
+
+
+@dataclass
+class Answer:
+    """The answer so far: its text, the tokens its segments used (a segment cut by its cap
+    used exactly that many), and how the last segment ended."""
+
+    text: str = ""
+    used: int = 0
+    finish: str = "stop"
+
+    def cap(self, ctx: Context, step: Aggregate, member: Member, complete: bool) -> int | None:
+        """A segment's max_tokens: what the answer has left, and at most ``chunk_tokens`` while
+        the proposals are partial."""
+        assert step.early is not None
+        limit = answer_limit(ctx, step, member)
+        left = None if limit is None else limit - self.used
+        if complete:
+            return left
+        return step.early.chunk_tokens if left is None else min(left, step.early.chunk_tokens)
+
+    def left(self, ctx: Context, step: Aggregate, member: Member) -> bool:
+        limit = answer_limit(ctx, step, member)
+        return limit is None or self.used < limit
+
+
 def _ask(
-    ctx: Context, step: Aggregate, place: int, member: Member, seen: Refs, written: str, cap: Any
+    ctx: Context,
+    step: Aggregate,
+    place: int,
+    member: Member,
+    seen: Refs,
+    answer: Answer,
+    complete: bool,
 ) -> Ask:
     entry = final_entry(ctx, step, place, member)
+    cap = answer.cap(ctx, step, member, complete)
     entry.add_note(
         f"segment {entry.sample + 1} at +{ctx.clock.elapsed_ms():.0f} ms: {len(seen)} references, "
-        f"{sum(len(t) for _, t in seen)} characters{' (complete)' if cap is None else ''}; "
-        f"{len(written)} characters written before it"
+        f"{sum(len(t) for _, t in seen)} characters{' (complete)' if complete else ''}; "
+        f"{len(answer.text)} characters written before it"
     )
-    msgs = _continued(messages(ctx, step, member, seen, final=True), member.model, written)
+    msgs = _continued(messages(ctx, step, member, seen, final=True), member.model, answer.text)
     return Ask(entry, step, member, msgs, final=True, cap=cap)
 
 
@@ -136,7 +181,7 @@ async def early_events(ctx: Context, refs: Refs) -> AsyncIterator[StreamEvent]:
 async def _segments(
     ctx: Context, heard: Proposals, task: asyncio.Future[Refs]
 ) -> AsyncIterator[StreamEvent]:
-    step, written = ctx.last, []
+    step, answer = ctx.last, Answer()
     assert isinstance(step, Aggregate) and step.early is not None
     chosen: tuple[int, Member] | None = None
     for segment in range(step.early.segments):
@@ -146,22 +191,45 @@ async def _segments(
         seen = task.result() if complete else heard.references()
         if complete:
             ctx.recorder.passed(ctx.last_index - 1, ctx.pipeline.steps[-2].kind, seen)
-        cap = None if complete else step.early.chunk_tokens
-        opened = await _opened(ctx, step, chosen, seen, "".join(written), cap)
+        opened = await _opened(ctx, step, chosen, seen, answer, complete)
         if isinstance(opened, str):  # every aggregator failed: the best proposal
             yield StreamEvent(opened)
             yield STOP
             return
-        chosen, finish = (opened.ask.entry.member, opened.ask.member), "stop"
-        async for event in rest(ctx, opened):
-            if event.finish_reason is not None:
-                finish = event.finish_reason
-            else:
-                written.append(event.text)
-                yield event
-        if complete or finish != "length":
-            yield StreamEvent(finish_reason=finish)
+        chosen = (opened.ask.entry.member, opened.ask.member)
+        async for event in _segment(ctx, opened, answer, complete):
+            yield event
+        more = answer.finish == "length" and answer.left(ctx, step, opened.ask.member)
+        if complete or not more:
+            yield StreamEvent(finish_reason=answer.finish)
             return
+
+
+async def _segment(
+    ctx: Context, opened: Opened, answer: Answer, complete: bool
+) -> AsyncIterator[StreamEvent]:
+    """One segment's answer, joined to the answer so far (through a :class:`Seam` where the
+    model cannot take a prefill); how it ended goes in ``answer.finish``."""
+    ask, answer.finish = opened.ask, "stop"
+    last = complete or ask.cap == answer.cap(ctx, ask.step, ask.member, complete=True)
+    seam = None if prefills(ask.member.model) else Seam(answer.text, more=not last)
+    async for event in rest(ctx, opened):
+        if event.finish_reason is not None:
+            answer.finish = event.finish_reason
+            continue
+        if seam is not None and event.text:
+            event = StreamEvent(seam.feed(event.text))
+        answer.text += event.text
+        if event.text or event.tool_call is not None:
+            yield event
+    if answer.finish == "length" and ask.cap is not None:
+        answer.used += ask.cap
+    if seam is not None:
+        continued = answer.finish == "length" and not last
+        if text := seam.end(continued):
+            answer.text += text
+            yield StreamEvent(text)
+        ask.entry.add_note(seam.note())
 
 
 async def _opened(
@@ -169,14 +237,14 @@ async def _opened(
     step: Aggregate,
     chosen: tuple[int, Member] | None,
     seen: Refs,
-    written: str,
-    cap: int | None,
+    answer: Answer,
+    complete: bool,
 ) -> Opened | str:
     """The segment's aggregator, started: the first segment's may fall back; a later one is
     the member that wrote the answer so far, and its failure fails the answer."""
 
     async def attempt(place: int, member: Member) -> Opened | MemberFailure:
-        ask = _ask(ctx, step, place, member, seen, written, cap)
+        ask = _ask(ctx, step, place, member, seen, answer, complete)
         return await open_answer(ctx, ask, stream=True)
 
     if chosen is None:
