@@ -14,7 +14,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import host, params, policy, redaction
+from . import cost, host, params, policy, redaction
 from .engine import litellm_caller
 from .host import Host, Models
 from .spec import PREFIX
@@ -186,3 +186,10 @@ class ProxyGuard(CustomLogger):
         # Never re-run a mixture whole: its member calls have retries of their own.
         data["num_retries"] = 0
         return data
+
+    async def async_post_call_success_hook(
+        self, data: dict, user_api_key_dict: Any, response: Any
+    ) -> Any:
+        # A mixture answered by the response cache (another instance's run, through Redis).
+        cost.unspent(response)
+        return response
