@@ -24,6 +24,7 @@ def summary(name: str, record: RunRecord) -> dict[str, Any]:
         "cost": record.usage.cost,
         "cost_complete": record.usage.cost_known,
         "trace": record.trace_dicts(),
+        "saved_calls": sum(report.saved_calls(record).values()),
     }
 
 
