@@ -167,18 +167,18 @@ def test_the_cache_key_covers_what_decides_the_answer(instances, upstream_proces
 def test_a_member_alias_rpm_limit_holds_across_instances(instances, upstream_process):
     # `limited` allows 3 requests a minute; the Router counts them per minute in the shared
     # Redis. Start well inside a minute so that the window does not roll over mid-test.
-    if time.time() % 60 > 35:
+    if time.time() % 60 > 25:  # the test takes up to ~30 s
         time.sleep(61 - time.time() % 60)
     results = []
     for n in range(5):  # one after the other, alternating instances
         body = {"model": "mixture/limited>gpt-4o", "messages": ask()}
         try:
-            results.append(post(instances[n % 2], body, timeout=6).status_code)
+            results.append(post(instances[n % 2], body, timeout=10).status_code)
         except httpx.TimeoutException:
             results.append("held")  # the Router holds it for the next minute; we hang up
     # Three got through, whichever instance they reached. (LiteLLM syncs its counters with
     # Redis in batches: a burst of simultaneous requests can overshoot; see docs/deploy.md.)
-    assert results == [200, 200, 200, "held", "held"]
+    assert results.count(200) == 3 and results.count("held") == 2, results
     assert models_called(upstream_process).count("limited") == 3
 
 
