@@ -20,6 +20,7 @@ class Span:
     parent_id: str
     attributes: dict[str, Any]
     error: bool
+    status: str  # the status message
 
 
 def _value(value: Any) -> Any:
@@ -48,6 +49,7 @@ class Receiver:
                 parent_id=span.parent_span_id.hex(),
                 attributes={a.key: _value(a.value) for a in span.attributes},
                 error=span.status.code == 2,
+                status=span.status.message,
             )
             for resource in request.resource_spans
             for scope in resource.scope_spans

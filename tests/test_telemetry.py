@@ -178,7 +178,14 @@ def test_a_nested_mixture_nests_in_the_trace(proxy, receiver):
     assert len(members_of(inner[0], receiver.spans)) == 4
 
 
-def test_no_span_holds_a_secret_or_a_client_spec(proxy, receiver):
+def test_no_span_holds_a_secret_or_a_client_spec(proxy, receiver, upstream_process):
+    # A provider that echoes the key it was sent, as "Incorrect API key provided: ..." does.
+    echo = {"kind": "500", "message": "Incorrect API key provided: {key}"}
+    upstream_process.configure(fault={"deepseek-chat": echo})
+    assert post(proxy, {"model": "team-moa", "messages": ask()}).status_code == 200
+    span, trace = the_trace(receiver, _mixture_id(proxy), 4)
+    failed = [m for m in members_of(span, trace) if m.error]
+    assert failed and "Incorrect API key" in failed[0].status
     spec = "mixture/gpt-4o-mini>gpt-4o"
     body = {"model": spec, "messages": ask(), "metadata": {"spec": "client-label"}}
     assert post(proxy, body).status_code == 200
@@ -191,7 +198,7 @@ def test_no_span_holds_a_secret_or_a_client_spec(proxy, receiver):
     )
     secrets = [proxy.master_key, *proxy.keys.values()]
     for s in receiver.spans:
-        for value in s.attributes.values():
+        for value in [*s.attributes.values(), s.status]:
             assert not any(k in str(value) for k in secrets), (s.name, value)
     labels = {s.attributes["mixture.spec"] for s in receiver.named("mixture")}
     assert spec not in labels and spec.removeprefix("mixture/") not in labels
