@@ -33,6 +33,15 @@ AGREE = {
 
 REQUEST_SPAN = "Received Proxy Server Request"  # LiteLLM's span of a proxy request
 
+# Answers once one proposer has, and cuts the other 0.2 s later.
+STRAGGLE = {
+    "model_name": "straggle",
+    "litellm_params": {
+        "model": "mixture/{steps: [{propose: [gpt-4o-mini, deepseek-chat], min_successful: 1"
+        ", grace: 0.2}, {aggregate: gpt-4o}]}"
+    },
+}
+
 
 def observed(doc: dict) -> None:
     doc["litellm_settings"]["callbacks"] += ["otel", "prometheus", "mixture_hooks.mixture_metrics"]
@@ -53,7 +62,11 @@ def proxy_process(tmp_path_factory, receiver, shared_upstream_process):
     }
     folder = tmp_path_factory.mktemp("observed")
     with litellm_proxy(
-        folder, shared_upstream_process.base, extra_env=env, adjust=observed, models=[NESTED, AGREE]
+        folder,
+        shared_upstream_process.base,
+        extra_env=env,
+        adjust=observed,
+        models=[NESTED, AGREE, STRAGGLE],
     ) as proxy:
         yield proxy
 
@@ -149,6 +162,16 @@ def test_failed_and_saved_calls_are_spans_with_their_outcome(proxy, receiver, up
     assert next(
         m for m in members_of(span, trace) if m.attributes["mixture.outcome"] == "failed"
     ).error
+
+    upstream_process.configure(fault={"deepseek-chat": {"kind": "hang"}})
+    r = post(proxy, {"model": "straggle", "messages": ask()})
+    assert r.status_code == 200, r.text
+    span, trace = the_trace(receiver, _mixture_id(proxy), 3)
+    outcomes = {
+        m.attributes["mixture.model"]: m.attributes["mixture.outcome"]
+        for m in members_of(span, trace)
+    }
+    assert outcomes == {"gpt-4o-mini": "ok", "deepseek-chat": "cut", "gpt-4o": "ok"}
 
     upstream_process.configure(reply={"gpt-4o-mini": "42"})  # every sample agrees
     r = post(proxy, {"model": "agree", "messages": ask()})
