@@ -11,6 +11,7 @@ the spec's label (``metrics.label``): never a client's spec, message or key.
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,32 +57,39 @@ def outcome(entry: TraceEntry) -> str:
 class _Tracing:
     tracer: Any
     span: Any
-    members: dict[int, Any] = field(default_factory=dict)
+    # Member spans by their entry: started, and the time (ns) the call ended, once it has.
+    # Their outcome is written when the run ends: a call is marked cut after it ends.
+    members: dict[int, tuple[Any, TraceEntry, int | None]] = field(default_factory=dict)
 
     def observe(self, event: str, entry: TraceEntry) -> None:
         """The run's observer: a member span from a call's start to its end."""
-        from opentelemetry import trace
-
         if event == "start":
+            from opentelemetry import trace
+
             context = trace.set_span_in_context(self.span)
             span = self.tracer.start_span("mixture member", context, attributes=_where(entry))
-            self.members[id(entry)] = span
-            return
-        span = self.members.pop(id(entry), None)
-        if span is None:
-            return
-        span.set_attributes(
-            {
-                "mixture.outcome": outcome(entry),
-                "mixture.attempts": entry.attempts,
-                "gen_ai.usage.input_tokens": entry.prompt_tokens,
-                "gen_ai.usage.output_tokens": entry.completion_tokens,
-                "mixture.cost": entry.cost or 0.0,
-            }
-        )
-        if entry.error is not None:  # the trace's error text: keys are struck from it
-            span.set_status(trace.Status(trace.StatusCode.ERROR, entry.error[:500]))
-        span.end()
+            self.members[id(entry)] = (span, entry, None)
+        elif id(entry) in self.members:
+            span, _, _ = self.members[id(entry)]
+            self.members[id(entry)] = (span, entry, time.time_ns())
+
+    def close_members(self) -> None:
+        from opentelemetry import trace
+
+        for span, entry, ended in self.members.values():
+            span.set_attributes(
+                {
+                    "mixture.outcome": outcome(entry),
+                    "mixture.attempts": entry.attempts,
+                    "gen_ai.usage.input_tokens": entry.prompt_tokens,
+                    "gen_ai.usage.output_tokens": entry.completion_tokens,
+                    "mixture.cost": entry.cost or 0.0,
+                }
+            )
+            if entry.error is not None:  # the trace's error text: keys are struck from it
+                span.set_status(trace.Status(trace.StatusCode.ERROR, entry.error[:500]))
+            span.end(end_time=ended)
+        self.members.clear()
 
 
 def begin(label: str, metadata: dict[str, Any]) -> tuple[dict[str, Any], Observer | None]:
@@ -108,6 +116,7 @@ def end(run: Run, error: BaseException | None) -> None:
     from opentelemetry import trace
 
     record = run.record()
+    tracing.close_members()
     context = trace.set_span_in_context(tracing.span)
     for step, count in saved_calls(record).items():
         kind = record.pipeline.steps[step].kind
