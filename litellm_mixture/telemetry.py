@@ -11,6 +11,7 @@ the spec's label (``metrics.label``): never a client's spec, message or key.
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -92,6 +93,17 @@ class _Tracing:
         self.members.clear()
 
 
+@functools.lru_cache(maxsize=1)
+def _parent_class() -> type:
+    """A span's context as the parent of the spans LiteLLM draws, not recording itself."""
+    from opentelemetry import trace
+
+    class Parent(trace.NonRecordingSpan):
+        name = "mixture"  # litellm 1.81 reads its parent span's name
+
+    return Parent
+
+
 def begin(label: str, metadata: dict[str, Any]) -> tuple[dict[str, Any], Observer | None]:
     """The run's metadata with its ``mixture`` span as the parent of its calls' spans, and the
     observer that draws its member spans; unchanged and None when nothing traces."""
@@ -104,8 +116,11 @@ def begin(label: str, metadata: dict[str, Any]) -> tuple[dict[str, Any], Observe
     context = trace.set_span_in_context(parent) if parent is not None else None
     span = tracer.start_span("mixture", context, attributes={"mixture.spec": label})
     tracing = _Tracing(tracer, span)
-    _OPEN[id(span)] = tracing
-    return {**metadata, PARENT: span}, tracing.observe
+    # Member calls get the span's context only, not the span: litellm 1.81 writes a failed
+    # call's raw error (a key a provider echoed, too) onto a parent span that is recording.
+    handle = _parent_class()(span.get_span_context())
+    _OPEN[id(handle)] = tracing
+    return {**metadata, PARENT: handle}, tracing.observe
 
 
 def end(run: Run, error: BaseException | None) -> None:
