@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Observer, Run, TraceEntry
+from .engine import Observer, Run, RunRecord, TraceEntry
 from .report import saved_calls
 
 # Where LiteLLM looks for the span a call's span is drawn under.
@@ -92,6 +92,18 @@ class _Tracing:
             span.end(end_time=ended)
         self.members.clear()
 
+    def saved(self, record: RunRecord) -> None:
+        """A zero-length member span for each call agreement saved (never made)."""
+        from opentelemetry import trace
+
+        context = trace.set_span_in_context(self.span)
+        for step, count in saved_calls(record).items():
+            where = {"mixture.step": step, "mixture.kind": record.pipeline.steps[step].kind}
+            for _ in range(count):
+                span = self.tracer.start_span("mixture member", context, attributes=where)
+                span.set_attribute("mixture.outcome", "saved_by_agreement")
+                span.end()
+
 
 @functools.lru_cache(maxsize=1)
 def _parent_class() -> type:
@@ -132,14 +144,7 @@ def end(run: Run, error: BaseException | None) -> None:
 
     record = run.record()
     tracing.close_members()
-    context = trace.set_span_in_context(tracing.span)
-    for step, count in saved_calls(record).items():
-        kind = record.pipeline.steps[step].kind
-        for _ in range(count):
-            attributes = {"mixture.step": step, "mixture.kind": kind}
-            saved = tracing.tracer.start_span("mixture member", context, attributes=attributes)
-            saved.set_attribute("mixture.outcome", "saved_by_agreement")
-            saved.end()
+    tracing.saved(record)
     usage = record.usage
     tracing.span.set_attributes(
         {
