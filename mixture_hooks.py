@@ -6,6 +6,6 @@ file: it only re-exports the one installed ``litellm_mixture``, so every copy of
 proxy the same objects. Keep it next to proxy_config.yaml.
 """
 
-from litellm_mixture import handler, proxy_guard
+from litellm_mixture import handler, mixture_metrics, proxy_guard
 
-__all__ = ["handler", "proxy_guard"]
+__all__ = ["handler", "mixture_metrics", "proxy_guard"]

@@ -12,7 +12,8 @@ The public names (``__all__``, pinned by tests/test_public_api.py) load on first
 importing the package, or a module of it that does not need litellm (``spec``, ``cli``), does
 not import litellm, which takes seconds. Two more attributes are the proxy's hooks, named in its
 config through ``mixture_hooks.py``: ``handler`` (what :func:`register` returns) and
-``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``).
+``proxy_guard`` (the pre-call hook, ``proxy.ProxyGuard``), and ``mixture_metrics`` (the
+mixtures' Prometheus series, ``metrics.METRICS``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         SpecError,
     )
     from .estimates import Estimate
+    from .metrics import MixtureMetrics
     from .modelinfo import model_info
     from .policy import Policy, PolicyError, set_policy
     from .provider import MixtureLLM
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 
     handler: MixtureLLM
     proxy_guard: ProxyGuard
+    mixture_metrics: MixtureMetrics
 
 __all__ = [
     "Aggregate",
@@ -176,6 +179,12 @@ def __getattr__(name: str) -> Any:
         from .proxy import ProxyGuard
 
         value = ProxyGuard(register().check_client_spec)
+    elif name == "mixture_metrics":
+        # The mixtures' Prometheus series, named in a proxy config's callbacks (docs/deploy.md).
+        from .metrics import METRICS
+
+        register()
+        value = METRICS
     elif name in _MODULES:
         value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
         if "litellm" in sys.modules:

@@ -35,6 +35,10 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions. Another (``errors.ONE_LINE_REFUSALS``) on the proxy's logger drops the traceback
    of a request our checks refused (a 400 the client caused): one line each. All versions.
+8. ``litellm.caching.caching.Cache.get_cache_key`` (``cache_keys.keyed``): a ``mixture/...``
+   request's own params (``estimate_only``, ``intermediate_responses``, ``max_cost``,
+   ``panel``) in its response-cache key; litellm keys only the OpenAI params, so an estimate
+   would be served as an answer. Only requests that send one of them are touched. All versions.
 
 Not here, on purpose: the import hook (``_litellm_mixture_hook.py``) wraps the loader of the
 ``litellm`` module so that ``register()`` runs once litellm is imported; it is loaded from a
@@ -53,9 +57,10 @@ from typing import Any
 import litellm
 import litellm.main
 import litellm.utils
+from litellm.caching.caching import Cache
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import cost, errors, params, redaction, response
+from . import cache_keys, cost, errors, params, redaction, response
 from .modelinfo import preset_entries
 
 # Set on every function installed here: a second install() leaves it in place.
@@ -77,6 +82,7 @@ def install(provider: str, handler: Any) -> None:
     _wrap((litellm.main,), "get_optional_params", lambda o: params.keeping(provider, o))
     _wrap((litellm,), "completion_cost", cost.exact)
     _wrap((CustomStreamWrapper,), "chunk_creator", _reasoning_deltas)
+    _wrap((Cache,), "get_cache_key", cache_keys.keyed)
     for key, entry in preset_entries().items():
         litellm.model_cost.setdefault(key, entry)
     guard_logs()

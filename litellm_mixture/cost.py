@@ -110,6 +110,8 @@ def of(response: Any) -> float | None:
     """
     hidden = getattr(response, "_hidden_params", None)
     hidden = hidden if isinstance(hidden, dict) else {}
+    if hidden.get("cache_hit") and getattr(response, FIELD, None) is not None:
+        return 0.0  # a mixture's reply from litellm's response cache: nothing was spent
     if HIDDEN_KEY in hidden and hidden.get("response_cost") is not None:
         return float(hidden["response_cost"])
     details = getattr(getattr(response, "logging_obj", None), "model_call_details", None)
@@ -120,6 +122,18 @@ def of(response: Any) -> float | None:
         if isinstance(value, (int, float)):
             return float(value)
     return None
+
+
+def unspent(response: Any) -> None:
+    """A mixture's reply served from litellm's response cache says it cost nothing: the
+    cached copy still carries what the run that made it spent."""
+    if not (getattr(response, "_hidden_params", None) or {}).get("cache_hit"):
+        return
+    if getattr(response, FIELD, None) is not None:
+        setattr(response, FIELD, 0.0)
+    used = getattr(response, "usage", None)
+    if used is not None and getattr(used, "cost", None) is not None:
+        used.cost = 0.0
 
 
 def exact(original: Callable[..., float]) -> Callable[..., float]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from litellm import CustomLLM
 
-from . import _sync, cost, dump, estimates, policy, remote, response
+from . import _sync, cost, dump, estimates, policy, remote, response, telemetry
 from .calls import MAX_DEPTH, Nested, count_calls
 from .engine import (
     ESTIMATE_ONLY,
@@ -25,6 +25,7 @@ from .engine import (
 from .errors import ParamError, SpecError
 from .estimates import Estimate
 from .host import IN_PROCESS, Host
+from .metrics import label as metric_label
 from .spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
 from .typed_params import problems
 
@@ -237,6 +238,9 @@ class MixtureLLM(CustomLLM):
             remember(PREFIX + model, pipeline)
         budget = estimates.budget(params, pipeline, cost_cap)
         where = _where(self.host, model)
+        entry = _routed_entry(call)
+        label = metric_label(model, entry if entry in self.host.aliases() else None)
+        metadata, observer = telemetry.begin(label, _parent_metadata(call))
         run = Run(
             pipeline,
             list(messages),
@@ -247,7 +251,8 @@ class MixtureLLM(CustomLLM):
             max_tokens=cap,
             max_cost=budget[0] if budget else None,
             pricer=estimates.pricer(where),
-            metadata=_parent_metadata(call),
+            metadata=metadata,
+            observer=observer,
             takes=self.host.takes,
             keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
             panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
@@ -261,6 +266,7 @@ class MixtureLLM(CustomLLM):
 
     @staticmethod
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
+        telemetry.end(run, error)
         folder = dump.directory()
         if folder is not None:
             dump.submit(folder, run.record(), PREFIX + model, outcome, error)

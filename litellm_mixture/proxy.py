@@ -15,7 +15,7 @@ from typing import Any
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import host, params, policy, prices, redaction, report
+from . import cost, host, params, policy, prices, redaction, report
 from .engine import litellm_caller, litellm_embedder
 from .host import Host, Models
 from .spec import PREFIX
@@ -248,3 +248,10 @@ class ProxyGuard(CustomLogger):
         hidden = getattr(response, "_hidden_params", None)
         lost = hidden.get(report.DEGRADED) if isinstance(hidden, dict) else None
         return {report.DEGRADED_HEADER: lost} if lost else None
+
+    async def async_post_call_success_hook(
+        self, data: dict, user_api_key_dict: Any, response: Any
+    ) -> Any:
+        # A mixture answered by the response cache (another instance's run, through Redis).
+        cost.unspent(response)
+        return response

@@ -28,6 +28,7 @@ def summary(name: str, record: RunRecord) -> dict[str, Any]:
         "cost_complete": record.usage.cost_known,
         report.DEGRADED: report.degraded(record),
         "trace": record.trace_dicts(),
+        "saved_calls": sum(report.saved_calls(record).values()),
     }
 
 

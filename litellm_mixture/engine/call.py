@@ -40,7 +40,10 @@ def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None)
 
 
 def _response_cost(response: Any) -> float | None:
-    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if hidden.get("cache_hit"):  # litellm's response cache answered: nothing was spent
+        return 0.0
+    cost = hidden.get("response_cost")
     return None if cost is None else float(cost)
 
 

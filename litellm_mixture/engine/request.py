@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import prompts
+from .. import cache_keys, prompts
 from ..errors import ParamError, SpecError
 from ..params import fit
 from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
@@ -154,6 +154,8 @@ def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
     if limits:
         kwargs["timeout"] = min(limits)
     kwargs["metadata"] = call_metadata(ctx, ask.entry, kwargs.get("metadata"))
+    if (cache := cache_keys.member_cache(ask.entry, kwargs.get("cache"))) is not None:
+        kwargs["cache"] = cache
     return kwargs
 
 
