@@ -20,6 +20,7 @@ Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
         ├── MembersRateLimitedError   litellm.RateLimitError
         ├── MembersTimedOutError      litellm.Timeout
         ├── MembersOverBudgetError    litellm.BadRequestError (max_cost reached mid-run)
+        ├── MembersContextWindowError litellm.ContextWindowExceededError (a prompt too long)
         ├── MembersRejectedError      litellm.BadRequestError
         ├── MembersAuthError          litellm.AuthenticationError
         ├── MembersPermissionError    PermissionDeniedError
@@ -206,6 +207,34 @@ class MembersRejectedError(_MembersFailed, litellm.BadRequestError):
     """Every failed member rejected its request as invalid."""
 
 
+class MembersContextWindowError(_MembersFailed, litellm.ContextWindowExceededError):
+    """Every failed member was sent more than its context window holds: the same request fails
+    the same way, and litellm's context-window fallbacks (and aider) react to this type."""
+
+
+class StoppedEmptyError(_Refused):
+    """The final answer was empty because the caller's own ``stop`` ended it before any text:
+    asking again with the same ``stop`` gets the same empty answer."""
+
+    def __init__(self, stop: Any, model: str) -> None:
+        self.stop = stop
+        super().__init__(
+            f"the aggregator's answer is empty: the request's stop={stop!r} ended it before any "
+            "text. Change or drop stop",
+            model,
+        )
+
+
+class ContextOverflowError(MixtureError, litellm.ContextWindowExceededError):
+    """A call's prompt and ``max_tokens`` would not fit its model's context window: found
+    before the call (the model's ``max_input_tokens``, by litellm's model info)."""
+
+    def __init__(self, message: str, model: str) -> None:
+        litellm.ContextWindowExceededError.__init__(
+            self, message=message, model=model[:200], llm_provider=PROVIDER
+        )
+
+
 class MembersAuthError(_MembersFailed, litellm.AuthenticationError):
     """Every failed member had no credentials, or had them refused or not permitted."""
 
@@ -232,6 +261,7 @@ _BY_CAUSE: tuple[
     ((litellm.AuthenticationError, PermissionDeniedError), MembersAuthError),
     (litellm.NotFoundError, MembersNotFoundError),
     (NotStarted, MembersOverBudgetError),
+    (litellm.ContextWindowExceededError, MembersContextWindowError),
     (litellm.BadRequestError, MembersRejectedError),
 )
 

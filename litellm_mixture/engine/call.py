@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import prices, prompts, retry
@@ -18,7 +19,49 @@ from .records import TraceEntry
 from .request import Ask, settings
 
 T = TypeVar("T")
-EMPTY = "empty answer (no text after removing reasoning)"
+# Why a member's answer is no reference, by prompts.unanswered's verdict.
+NO_ANSWER = {
+    "empty": "empty answer: the model sent no text",
+    "reasoning": "reasoning only: no text after the model's reasoning",
+    "unclosed": "reasoning only: a <think> block that never closed, and no answer",
+}
+THOUGHT_OUT = (
+    "ran out of tokens inside its leading <think> block (finish_reason=length), before any "
+    "answer: give it a larger max_tokens"
+)
+CUT = (
+    "cut answer: the stream ended without a finish reason after {n} characters (the server "
+    "stopped it; llama.cpp's server does so when another request arrives)"
+)
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a member sent back: its text, why it stopped (None: a stream that ended without
+    saying), and whether it sent reasoning apart from the text (``reasoning_content``)."""
+
+    content: str | None
+    finish: str | None
+    reasoned: bool = False
+
+
+def why_no_answer(said: Said) -> str | None:
+    """Why ``said`` gives no answer a later step can read; None when it gives one."""
+    verdict = prompts.unanswered(said.content)
+    return None if verdict is None else unanswered_reason(verdict, said)
+
+
+def unanswered_reason(verdict: str, said: Said) -> str:
+    """The trace's reason for an answer :func:`prompts.unanswered` found none in."""
+    if verdict == "unclosed" and said.finish == "length":
+        return THOUGHT_OUT
+    if verdict == "empty" and said.reasoned:
+        verdict = "reasoning"
+    return NO_ANSWER[verdict]
+
+
+class NoAnswer(ValueError):
+    """A member answered, but with nothing a later step can use (the reason says why)."""
 
 
 def _tokens(usage: Any) -> tuple[int, int]:
@@ -37,6 +80,14 @@ def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None)
     usage at litellm's prices."""
     entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
     entry.cost = cost if cost is not None else cost_from_usage(model, usage)
+
+
+def usage_sent(stream: Any) -> bool:
+    """Whether the server sent a stream's usage. litellm ends every stream with usage, counted
+    by its own tokenizer when the server sent none (llama.cpp's server ignores
+    ``include_usage``); only the chunks it kept tell the two apart."""
+    chunks = getattr(stream, "chunks", None)
+    return chunks is None or any(getattr(c, "usage", None) for c in chunks)
 
 
 def _response_cost(response: Any) -> float | None:
@@ -101,6 +152,10 @@ async def close_stream(stream: Any) -> None:
             return
 
 
+def _reasoned(part: Any) -> bool:
+    return bool(getattr(part, "reasoning_content", None))
+
+
 async def whole(ctx: Context, ask: Ask, started: float) -> Any:
     """A member's answer read whole (its first choice), billed and kept."""
     response = await call(ctx, ask)
@@ -110,9 +165,9 @@ async def whole(ctx: Context, ask: Ask, started: float) -> Any:
     return choice
 
 
-async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
+async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
     """A member's answer streamed, each piece told to ``hear`` as it arrives."""
-    entry, parts, usage, finish = ask.entry, [], None, None
+    entry, parts, usage, finish, reasoned = ask.entry, [], None, None, False
     stream = await call(ctx, ask, stream=True, stream_options={"include_usage": True})
     try:
         async for chunk in stream:
@@ -120,6 +175,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
             if not chunk.choices:
                 continue
             choice = chunk.choices[0]
+            reasoned = reasoned or _reasoned(choice.delta)
             if choice.delta.content:
                 parts.append(choice.delta.content)
                 hear.say(entry, choice.delta.content)
@@ -133,10 +189,30 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
         hear.done(entry)
     entry.latency_ms = (time.perf_counter() - started) * 1000
     billed(entry, ask.member.model, usage)
+    entry.usage_estimated = not usage_sent(stream)
     ctx.recorder.account(entry)
     text = "".join(parts)
+    # litellm makes up a "stop" for a stream that ended without one, but never records it.
+    if getattr(stream, "received_finish_reason", "stop") is None:
+        finish = None
     ctx.recorder.kept(entry, content=text, tool_calls=None, finish_reason=finish)
-    return text
+    return Said(text, finish, reasoned)
+
+
+def _usable(ctx: Context, ask: Ask, said: Said) -> str:
+    """The answer a later step reads; raises :class:`NoAnswer` when there is none. A cut
+    answer is one only where the step's ``cut_answers`` is ``keep``."""
+    entry = ask.entry
+    why = why_no_answer(said)
+    if why is None and said.finish is None:
+        why = CUT.format(n=len(said.content or ""))
+        if ctx.setting(ask.step, "cut_answers") == "keep":
+            entry.add_note(f"{why}; kept as a reference (cut_answers: keep)")
+            why = None
+    if why is not None:
+        entry.error = why
+        raise NoAnswer(why)
+    return prompts.clean_answer(said.content)
 
 
 async def answer(
@@ -150,18 +226,14 @@ async def answer(
     hear = hear or ctx.panel
     try:
         if hear is None:
-            content = (await whole(ctx, ask, started)).message.content
+            choice = await whole(ctx, ask, started)
+            said = Said(choice.message.content, choice.finish_reason, _reasoned(choice.message))
         else:
-            content = await _heard(ctx, ask, started, hear)
+            said = await _heard(ctx, ask, started, hear)
+        return model, _usable(ctx, ask, said)
     except Exception as e:
         entry.error = entry.error or describe(e)
         return MemberFailure(entry.step, model, e)
-    else:
-        text = prompts.clean_answer(content)
-        if not text:
-            entry.error = EMPTY
-            return MemberFailure(entry.step, model, ValueError(entry.error))
-        return model, text
     finally:
         ctx.recorder.ended(entry)
 
