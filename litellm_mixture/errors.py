@@ -13,6 +13,10 @@ Refused before any member call (``litellm.BadRequestError``, HTTP 400 through th
     ├── ParamError                a request param has the wrong type or range
     └── BudgetError               the worst case costs more than max_cost, or is unbounded
 
+Refused by the run before a member call (the step's failure, as below): ``NotStarted`` (the
+call could pass ``max_cost``), ``ContextOverflowError`` (its prompt cannot fit the model's
+context window, a ``litellm.ContextWindowExceededError``).
+
 Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
 
     MixtureError
@@ -102,6 +106,12 @@ class BudgetError(_Refused):
             if missing
             else f"the worst case ${estimate.worst:.6f} exceeds it"
         )
+        if estimate.unpriced:
+            why += (
+                f". A model with no price (a local one) needs one registered, zero included: "
+                f"litellm.register_model({{{estimate.unpriced[0]!r}: {{'input_cost_per_token': "
+                "0, 'output_cost_per_token': 0, 'max_output_tokens': N}}) (docs/local-models.md)"
+            )
         super().__init__(
             f"refused by max_cost=${max_cost:g}, {source}: {why}. Estimate: {estimate.summary()}",
             estimate.model,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import prices, prompts, retry
-from ..errors import MemberFailure, NotStarted, as_auth, describe
+from ..errors import ContextOverflowError, MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
 from .panel import Hearer
@@ -102,17 +102,29 @@ def settle(ctx: Context, entry: TraceEntry, model: str, response: Any, started: 
     ctx.recorder.account(entry)
 
 
+def _admit(ctx: Context, ask: Ask, kwargs: dict[str, Any]) -> None:
+    """Refuses a call before it starts: one that could take the run past its ``max_cost``, or
+    whose prompt cannot fit its model's context window (the same request would fail again)."""
+    entry, budget = ask.entry, ctx.recorder.budget
+    if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
+        entry.error = why
+        raise NotStarted(why, ask.member.model)
+    if why := prices.past_window(ask.member.model, ask.messages, kwargs.get("tools")):
+        if entry.step > 0:
+            why += f": the answers before step {entry.step} are too long (bound their max_tokens)"
+        entry.error = why
+        raise ContextOverflowError(why, ask.member.model)
+
+
 async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
     """One member call with its retries. Raises the last error; records time and attempts."""
     entry, retries = ask.entry, ctx.setting(ask.step, "retries") or 0
     kwargs = {"model": ask.member.model, "messages": ask.messages, **transport}
     kwargs.update(settings(ctx, ask))
     if ctx.recorder.keep:  # a copy: litellm adds its own fields to the metadata it is given
-        entry.request = {**kwargs, "metadata": dict(kwargs["metadata"])}
-    budget = ctx.recorder.budget
-    if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
-        entry.error = why
-        raise NotStarted(why, ask.member.model)
+        kept = {k: v for k, v in kwargs.items() if k != "api_key"}  # the caller's key stays
+        entry.request = {**kept, "metadata": dict(kwargs["metadata"])}
+    _admit(ctx, ask, kwargs)
     started = time.perf_counter()
     while True:
         try:

@@ -12,7 +12,7 @@ from typing import Any
 from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
 from .budget import Budget, Pricer, litellm_prices
-from .context import Caller, Clock, Context, litellm_caller
+from .context import NO_ENDPOINT, Caller, Clock, Context, Endpoint, litellm_caller
 from .early import early_events
 from .final import answer_events
 from .panel import Panel, Result
@@ -37,7 +37,8 @@ class Run:
     takes (litellm's lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each
     call's request and reply on its trace entry (intermediate responses, dumps). ``panel``
     streams every member's answer to the caller as reasoning while the steps before the final
-    one run.
+    one run. ``endpoint`` is the caller's ``api_base`` / ``api_key``, for the members that name
+    no endpoint of their own.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class Run:
         observer: Observer | None = None,
         keep_calls: bool = False,
         panel: bool = False,
+        endpoint: Endpoint = NO_ENDPOINT,
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
@@ -77,6 +79,7 @@ class Run:
             id=uuid.uuid4().hex,
             rng=random.Random(pipeline.seed),
             panel=Panel() if panel else None,
+            endpoint=endpoint,
         )
 
     @property

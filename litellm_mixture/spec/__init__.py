@@ -191,8 +191,15 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
         )
     _refuse_spaces_and_commas(spec)
     if ">" in spec:
-        return _cached(spec, from_one_line)
+        return _cached(spec, _one_line_with_params)
     return _decode_name(spec, aliases)
+
+
+def _one_line_with_params(spec: str) -> Pipeline:
+    """A one-line spec, with a preset's ``?params`` after it: ``a*3>b?api_base=http://...``."""
+    text, _, query = spec.partition("?")
+    pipeline = from_one_line(text)
+    return apply_params(pipeline, query, spec) if query else pipeline
 
 
 def encode(pipeline: Pipeline) -> str:
