@@ -106,11 +106,12 @@ class BudgetError(_Refused):
             if missing
             else f"the worst case ${estimate.worst:.6f} exceeds it"
         )
-        if estimate.unpriced:
+        if missing:
             why += (
-                f". A model with no price (a local one) needs one registered, zero included: "
-                f"litellm.register_model({{{estimate.unpriced[0]!r}: {{'input_cost_per_token': "
-                "0, 'output_cost_per_token': 0, 'max_output_tokens': N}}) (docs/local-models.md)"
+                ". A model litellm has no price or output limit for (a local one) needs them "
+                f"registered, a zero price included: litellm.register_model({{{missing[0]!r}: "
+                "{'input_cost_per_token': 0, 'output_cost_per_token': 0, 'max_output_tokens': "
+                "N}}) (docs/local-models.md)"
             )
         super().__init__(
             f"refused by max_cost=${max_cost:g}, {source}: {why}. Estimate: {estimate.summary()}",

@@ -164,6 +164,18 @@ async def close_stream(stream: Any) -> None:
             return
 
 
+def stream_finish(stream: Any, seen: str | None) -> str | None:
+    """How a member's stream ended: the finish reason the server sent, or None when it sent
+    none (a cut stream). litellm makes one up ("stop") in the last chunk it yields, but leaves
+    it out of the chunks it keeps (``stream.chunks``), through a Router too; without those, the
+    reason ``seen``."""
+    chunks = getattr(stream, "chunks", None)
+    if chunks is None:
+        return seen
+    reasons = [c.choices[0].finish_reason for c in chunks if getattr(c, "choices", None)]
+    return next((r for r in reversed(reasons) if r), None)
+
+
 def _reasoned(part: Any) -> bool:
     return bool(getattr(part, "reasoning_content", None))
 
@@ -204,9 +216,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
     entry.usage_estimated = not usage_sent(stream)
     ctx.recorder.account(entry)
     text = "".join(parts)
-    # litellm makes up a "stop" for a stream that ended without one, but never records it.
-    if getattr(stream, "received_finish_reason", "stop") is None:
-        finish = None
+    finish = stream_finish(stream, finish)
     ctx.recorder.kept(entry, content=text, tool_calls=None, finish_reason=finish)
     return Said(text, finish, reasoned)
 
@@ -216,11 +226,12 @@ def _usable(ctx: Context, ask: Ask, said: Said) -> str:
     answer is one only where the step's ``cut_answers`` is ``keep``."""
     entry = ask.entry
     why = why_no_answer(said)
-    if why is None and said.finish is None:
-        why = CUT.format(n=len(said.content or ""))
-        if ctx.setting(ask.step, "cut_answers") == "keep":
-            entry.add_note(f"{why}; kept as a reference (cut_answers: keep)")
-            why = None
+    if said.finish is None:  # cut, whatever it holds: an empty cut answer is no empty answer
+        cut = CUT.format(n=len(said.content or ""))
+        if why is None and ctx.setting(ask.step, "cut_answers") == "keep":
+            entry.add_note(f"{cut}; kept as a reference (cut_answers: keep)")
+        else:
+            why = cut
     if why is not None:
         entry.error = why
         raise NoAnswer(why)

@@ -22,6 +22,7 @@ from .call import (
     call,
     close_stream,
     first_answer,
+    stream_finish,
     unanswered_reason,
     usage_sent,
     whole,
@@ -108,6 +109,8 @@ async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
             raise ValueError(entry.error)
         if not read.produced:
             _no_answer(ctx, ask, read.verdict, Said(None, read.finish, read.reasoned))
+        if not read.ended:  # sent already: the caller has it, the trace says it may be cut
+            entry.add_note("the stream ended without a finish reason: the answer may be cut")
         yield StreamEvent(finish_reason=read.finish)
     except Exception as e:
         entry.error = entry.error or describe(e)
@@ -158,7 +161,7 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
             read.produced = True
             yield StreamEvent(text=text)
         read.complete = True
-        read.ended = getattr(stream, "received_finish_reason", "stop") is not None
+        read.ended = stream_finish(stream, read.finish) is not None
         read.estimated = not usage_sent(stream)
     finally:
         if not read.complete:  # stopped early: give its connection back now, not at GC
