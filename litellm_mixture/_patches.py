@@ -31,7 +31,15 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    and is moved into the delta, where litellm's bridges turn it into Anthropic ``thinking``
    blocks (1.81's opens one only for ``thinking_blocks``) and Responses reasoning items. Only
    chunks that carry that field are touched. All versions so far.
-7. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
+7. ``CustomStreamWrapper.model_response_creator`` (``_closing_cost``): the chunks litellm
+   itself makes to close a mixture's stream (the one with the finish reason, and the usage
+   chunk) carry ``mixture_cost`` too, so the stream's last chunk has it, as documented. litellm
+   holds back a custom provider's finish and makes that chunk anew, without the fields of the
+   provider's last chunk. The run's summary is on the request's logging object by then
+   (``cost.carry``); chunks of other providers, and those made before the run ended, are left
+   alone. Also set as the chunk's provider fields: the proxy (1.108) serializes a chunk
+   without them by a fast path that drops every other field. All versions so far.
+8. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions.
 
@@ -76,6 +84,11 @@ def install(provider: str, handler: Any) -> None:
     _wrap((litellm.main,), "get_optional_params", lambda o: params.keeping(provider, o))
     _wrap((litellm,), "completion_cost", cost.exact)
     _wrap((CustomStreamWrapper,), "chunk_creator", _reasoning_deltas)
+    _wrap(
+        (CustomStreamWrapper,),
+        "model_response_creator",
+        lambda original: _closing_cost(provider, original),
+    )
     for key, entry in preset_entries().items():
         litellm.model_cost.setdefault(key, entry)
     guard_logs()
@@ -114,6 +127,22 @@ def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
         return out
 
     return chunk_creator
+
+
+def _closing_cost(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def model_response_creator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        if self.custom_llm_provider == provider:
+            details = getattr(self.logging_obj, "model_call_details", None) or {}
+            summary = details.get(cost.HIDDEN_KEY)
+            if isinstance(summary, dict) and summary.get("cost") is not None:
+                setattr(out, cost.FIELD, summary["cost"])
+                # The proxy serializes a chunk without provider fields by a fast path that
+                # sends only OpenAI's fields.
+                out.provider_specific_fields = {cost.FIELD: summary["cost"]}
+        return out
+
+    return model_response_creator
 
 
 def guard_logs() -> None:
