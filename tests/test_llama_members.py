@@ -125,11 +125,13 @@ def test_streams_the_server_interrupts_are_cut_answers_not_references(tmp_path):
             )
         except litellm_mixture.MembersFailedError as e:  # every sample cut: a 5xx, retryable
             reasons = [f.reason for f in e.failures]
-            assert reasons and all("cut answer" in r for r in reasons), reasons
+            assert reasons and all(("cut answer" in r or "empty answer" in r) for r in reasons)
             return
         proposals = [e for e in trace_of(response) if e["step"] == 0]
         cut = [e for e in proposals if e["error"]]
-        assert all(e["error"].startswith("cut answer") for e in cut), [e["error"] for e in cut]
+        # A stream cut before its first token may be read as an empty answer: a failure too.
+        reasons = [e["error"] for e in cut]
+        assert all(r.startswith(("cut answer", "empty answer")) for r in reasons), reasons
         system = response._hidden_params[HIDDEN_KEY]
         assert len(proposals) - len(cut) >= 1 and system["trace"][-1]["error"] is None
 

@@ -87,7 +87,7 @@ def usage_sent(stream: Any) -> bool:
     by its own tokenizer when the server sent none (llama.cpp's server ignores
     ``include_usage``); only the chunks it kept tell the two apart."""
     chunks = getattr(stream, "chunks", None)
-    return chunks is None or any(getattr(c, "usage", None) for c in chunks)
+    return not chunks or any(getattr(c, "usage", None) for c in chunks)
 
 
 def _response_cost(response: Any) -> float | None:
@@ -164,14 +164,21 @@ async def close_stream(stream: Any) -> None:
             return
 
 
+# litellm's Router wraps a stream in this: it records no finish reason and, on 1.81, no chunks.
+_ROUTED = "FallbackStreamWrapper"
+
+
 def stream_finish(stream: Any, seen: str | None) -> str | None:
     """How a member's stream ended: the finish reason the server sent, or None when it sent
     none (a cut stream). litellm makes one up ("stop") in the last chunk it yields, but leaves
-    it out of the chunks it keeps (``stream.chunks``), through a Router too; without those, the
-    reason ``seen``."""
+    it out of the chunks it keeps (``stream.chunks``), through a Router too (1.108). Where it
+    kept none, the reason it recorded (none for a body it could not read); a Router's wrapper
+    records none, so there (litellm 1.81's Router) the reason ``seen``: a cut stream cannot be
+    told."""
     chunks = getattr(stream, "chunks", None)
-    if chunks is None:
-        return seen
+    if not chunks:
+        recorded = getattr(stream, "received_finish_reason", seen)
+        return seen if recorded is not None or type(stream).__name__ == _ROUTED else None
     reasons = [c.choices[0].finish_reason for c in chunks if getattr(c, "choices", None)]
     return next((r for r in reversed(reasons) if r), None)
 
