@@ -18,7 +18,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import cost
-from tests.helpers import NEWER_LITELLM, wait_for
+from tests.helpers import NEWER_LITELLM, three_proposers, wait_for
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 # retries: 0 turns off the provider SDK's own retries, so every call the upstream sees is ours.
@@ -29,15 +29,7 @@ THREE = (
 
 def spec(**top):
     """THREE with more top-level settings, as inline JSON."""
-    doc = {
-        "retries": 0,
-        "steps": [
-            {"propose": ["openai/p1", "openai/p2", "openai/p3"]},
-            {"aggregate": "openai/agg"},
-        ],
-        **top,
-    }
-    return json.dumps(doc)
+    return three_proposers(**top)
 
 
 def ask(model, stream, **kwargs):

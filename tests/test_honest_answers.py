@@ -9,20 +9,13 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import cost
+from tests.helpers import three_proposers
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 
 
 def spec(**top):
-    doc = {
-        "retries": 0,
-        "steps": [
-            {"propose": ["openai/p1", "openai/p2", "openai/p3"]},
-            {"aggregate": "openai/agg"},
-        ],
-        **top,
-    }
-    return "mixture/" + json.dumps(doc)
+    return "mixture/" + three_proposers(**top)
 
 
 def ask(model, stream, **kwargs):

@@ -136,13 +136,21 @@ def test_streams_the_server_interrupts_are_cut_answers_not_references(tmp_path):
         assert len(proposals) - len(cut) >= 1 and system["trace"][-1]["error"] is None
 
 
-def test_through_the_proxy_overflow_is_a_400_and_panel_usage_is_not_all_reasoning(
+def test_through_the_proxy_local_members_overflow_as_a_400_and_panel_usage_is_not_all_reasoning(
     llama_smollm2, tmp_path
 ):
     smol = {"model_name": "smol", "litellm_params": {"model": llama_smollm2.model}}
     smol["litellm_params"]["api_key"] = API_KEY
-    with litellm_proxy(tmp_path, llama_smollm2.base, models=[smol]) as proxy:
+    # An operator's mixture of local models: its entry's api_base and key reach the members.
+    spec = f"mixture/{llama_smollm2.model}*2>{llama_smollm2.model}"
+    local = {"model_name": "local-mix", "litellm_params": {"model": spec, "api_key": API_KEY}}
+    local["litellm_params"]["api_base"] = llama_smollm2.base
+    with litellm_proxy(tmp_path, llama_smollm2.base, models=[smol, local]) as proxy:
         client = openai.OpenAI(base_url=proxy.base, api_key=proxy.master_key, max_retries=0)
+        mixed = client.chat.completions.create(
+            model="local-mix", messages=ASK, max_tokens=16, timeout=120, **SETTINGS
+        )
+        assert mixed.choices[0].message.content.strip()
         with pytest.raises(openai.BadRequestError) as err:
             client.chat.completions.create(
                 model="mixture/smol*2>smol", messages=LONG, max_tokens=16, timeout=120

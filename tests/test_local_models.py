@@ -21,6 +21,13 @@ def local(upstream_process):
     return upstream_process
 
 
+def at(local, model, **kwargs):
+    """``model`` run with the caller's base and key pointing at ``local``."""
+    return litellm.completion(
+        model="mixture/" + model, messages=ASK, api_base=local.base, api_key=KEY, **kwargs
+    )
+
+
 def sent(upstream, model):
     return [c for c in upstream.calls() if c["request"]["model"] == model]
 
@@ -49,13 +56,7 @@ def registered():
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 def test_the_callers_api_base_and_key_reach_every_member(local, stream):
-    response = litellm.completion(
-        model="mixture/openai/p1*2+openai/p2>openai/agg",
-        messages=ASK,
-        api_base=local.base,
-        api_key=KEY,
-        stream=stream,
-    )
+    response = at(local, "openai/p1*2+openai/p2>openai/agg", stream=stream)
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in response if c.choices)
     else:
@@ -78,9 +79,7 @@ def test_a_member_with_an_endpoint_of_its_own_keeps_it(local, respx_upstream):
         ]
     }
     respx_upstream.respx.route(host="127.0.0.1").pass_through()
-    r = litellm.completion(
-        model="mixture/" + json.dumps(doc), messages=ASK, api_base=local.base, api_key=KEY
-    )
+    r = at(local, json.dumps(doc))
     assert r.choices[0].message.content.endswith("aggregating 2 references")
     assert [b["model"] for b in respx_upstream.requests] == ["remote"]
     (remote,) = [c for c in respx_upstream.respx.calls if c.request.url.host == "api.openai.com"]
@@ -99,13 +98,7 @@ def test_a_key_that_would_reach_no_member_is_refused_before_any_call(local):
 
 def test_the_callers_key_is_in_no_trace_or_dump(local, tmp_path, monkeypatch):
     monkeypatch.setenv("LITELLM_MIXTURE_DUMP_DIR", str(tmp_path))
-    r = litellm.completion(
-        model="mixture/openai/p1>openai/agg",
-        messages=ASK,
-        api_base=local.base,
-        api_key=KEY,
-        intermediate_responses=True,
-    )
+    r = at(local, "openai/p1>openai/agg", intermediate_responses=True)
     seen = json.dumps(r._hidden_params[cost.HIDDEN_KEY], default=str)
     seen += json.dumps(r.model_dump(), default=str)
     seen += "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
@@ -157,13 +150,7 @@ def test_the_callers_max_tokens_bounds_the_proposers_unless_the_spec_sets_theirs
             {"aggregate": "openai/agg"},
         ]
     }
-    litellm.completion(
-        model="mixture/" + json.dumps(doc),
-        messages=ASK,
-        api_base=local.base,
-        api_key=KEY,
-        max_tokens=64,
-    )
+    at(local, json.dumps(doc), max_tokens=64)
     assert sent(local, "p1")[0]["request"]["max_tokens"] == 64
     assert sent(local, "p2")[0]["request"]["max_tokens"] == 300
     assert sent(local, "agg")[0]["request"]["max_tokens"] == 64
