@@ -85,9 +85,12 @@ def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None)
 def usage_sent(stream: Any) -> bool:
     """Whether the server sent a stream's usage. litellm ends every stream with usage, counted
     by its own tokenizer when the server sent none (llama.cpp's server ignores
-    ``include_usage``); only the chunks it kept tell the two apart."""
+    ``include_usage``); only the chunks it keeps tell the two apart (litellm 1.81's Router
+    keeps none: taken as sent)."""
     chunks = getattr(stream, "chunks", None)
-    return not chunks or any(getattr(c, "usage", None) for c in chunks)
+    if chunks is None or _keeps_nothing(stream):
+        return True
+    return any(getattr(c, "usage", None) for c in chunks)
 
 
 def _response_cost(response: Any) -> float | None:
@@ -164,21 +167,25 @@ async def close_stream(stream: Any) -> None:
             return
 
 
-# litellm's Router wraps a stream in this: it records no finish reason and, on 1.81, no chunks.
-_ROUTED = "FallbackStreamWrapper"
+def _keeps_nothing(stream: Any) -> bool:
+    """Whether ``stream`` is litellm 1.81's Router wrapper, which records neither the finish
+    reason nor the chunks (1.108's shares the chunks of the stream it wraps)."""
+    names = [c.__name__ for c in type(stream).__mro__]
+    return names[0] == "FallbackStreamWrapper" and "FallbackAwareStreamWrapper" not in names
 
 
-def stream_finish(stream: Any, seen: str | None) -> str | None:
+def stream_finish(stream: Any, seen: str | None, said: bool) -> str | None:
     """How a member's stream ended: the finish reason the server sent, or None when it sent
     none (a cut stream). litellm makes one up ("stop") in the last chunk it yields, but leaves
     it out of the chunks it keeps (``stream.chunks``), through a Router too (1.108). Where it
-    kept none, the reason it recorded (none for a body it could not read); a Router's wrapper
-    records none, so there (litellm 1.81's Router) the reason ``seen``: a cut stream cannot be
-    told."""
+    kept none, the reason it recorded (none for a body it could not read). litellm 1.81's
+    Router keeps neither: there a stream that ``said`` something ended with the reason
+    ``seen`` (a cut one cannot be told), and one that said nothing is taken as cut."""
     chunks = getattr(stream, "chunks", None)
     if not chunks:
-        recorded = getattr(stream, "received_finish_reason", seen)
-        return seen if recorded is not None or type(stream).__name__ == _ROUTED else None
+        if _keeps_nothing(stream):
+            return seen if said else None
+        return getattr(stream, "received_finish_reason", seen)
     reasons = [c.choices[0].finish_reason for c in chunks if getattr(c, "choices", None)]
     return next((r for r in reversed(reasons) if r), None)
 
@@ -223,7 +230,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
     entry.usage_estimated = not usage_sent(stream)
     ctx.recorder.account(entry)
     text = "".join(parts)
-    finish = stream_finish(stream, finish)
+    finish = stream_finish(stream, finish, bool(parts))
     ctx.recorder.kept(entry, content=text, tool_calls=None, finish_reason=finish)
     return Said(text, finish, reasoned)
 

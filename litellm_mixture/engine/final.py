@@ -161,7 +161,8 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
             read.produced = True
             yield StreamEvent(text=text)
         read.complete = True
-        read.ended = stream_finish(stream, read.finish) is not None
+        said = read.produced or read.think.seen or read.think.unclosed
+        read.ended = stream_finish(stream, read.finish, said) is not None
         read.estimated = not usage_sent(stream)
     finally:
         if not read.complete:  # stopped early: give its connection back now, not at GC
