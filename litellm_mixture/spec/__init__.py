@@ -195,11 +195,17 @@ def decode(model: str, aliases: Container[str] = ()) -> Pipeline:
     return _decode_name(spec, aliases)
 
 
+# A preset's ?params after a one-line spec: key=value pairs (a member may hold a "?" itself:
+# a nested inline spec's pattern).
+_QUERY = re.compile(r"\?([a-z_]+=[^&?>]+(?:&[a-z_]+=[^&?>]+)*)$")
+
+
 def _one_line_with_params(spec: str) -> Pipeline:
     """A one-line spec, with a preset's ``?params`` after it: ``a*3>b?api_base=http://...``."""
-    text, _, query = spec.partition("?")
-    pipeline = from_one_line(text)
-    return apply_params(pipeline, query, spec) if query else pipeline
+    query = _QUERY.search(spec)
+    if query is None:
+        return from_one_line(spec)
+    return apply_params(from_one_line(spec[: query.start()]), query[1], spec)
 
 
 def encode(pipeline: Pipeline) -> str:
