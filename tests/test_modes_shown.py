@@ -40,7 +40,9 @@ def test_run_with_a_panel_prints_the_panels_text(respx_upstream):
     spec = "{panel: reasoning, steps: [{propose: [openai/p1, openai/p2]}, {aggregate: openai/agg}]}"
     result = invoke("run", spec, "What is 2+2?")
     assert result.exit_code == 0, result.output
-    assert "answer from p1 #" in result.stderr and "answer from p2 #" in result.stderr
+    # Each member's answer as a labelled block (the rows of the calls may fall between words).
+    assert "[step 1 propose · openai/p1]\nanswer" in result.stderr
+    assert "[step 1 propose · openai/p2]\nanswer" in result.stderr
     assert result.stdout.startswith("answer from agg #")  # the answer alone on stdout
     assert "answer from p1" not in result.stdout
 
