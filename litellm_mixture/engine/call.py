@@ -125,8 +125,7 @@ async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
     kwargs = {"model": ask.member.model, "messages": ask.messages, **transport}
     kwargs.update(settings(ctx, ask))
     if ctx.recorder.keep:  # a copy: litellm adds its own fields to the metadata it is given
-        kept = {k: v for k, v in kwargs.items() if k != "api_key"}  # the caller's key stays
-        entry.request = {**kept, "metadata": dict(kwargs["metadata"])}
+        entry.request = {**kwargs, "metadata": dict(kwargs["metadata"])}
     _admit(ctx, ask, kwargs)
     started = time.perf_counter()
     while True:
