@@ -31,11 +31,19 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    and is moved into the delta, where litellm's bridges turn it into Anthropic ``thinking``
    blocks (1.81's opens one only for ``thinking_blocks``) and Responses reasoning items. Only
    chunks that carry that field are touched. All versions so far.
-7. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
+7. ``CustomStreamWrapper.model_response_creator`` (``_closing_cost``): the chunks litellm
+   itself makes to close a mixture's stream (the one with the finish reason, and the usage
+   chunk) carry ``mixture_cost`` (and ``mixture_degraded``) too, so the stream's last chunk
+   has them, as documented. litellm holds back a custom provider's finish and makes that chunk
+   anew, without the fields of the provider's last chunk. The run's summary is on the request's
+   logging object by then (``cost.carry``); chunks of other providers, and those made before
+   the run ended, are left alone. Also set as the chunk's provider fields: the proxy (1.108) serializes a chunk
+   without them by a fast path that drops every other field. All versions so far.
+8. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions. Another (``errors.ONE_LINE_REFUSALS``) on the proxy's logger drops the traceback
    of a request our checks refused (a 400 the client caused): one line each. All versions.
-8. ``litellm.caching.caching.Cache.get_cache_key`` (``cache_keys.keyed``): a ``mixture/...``
+9. ``litellm.caching.caching.Cache.get_cache_key`` (``cache_keys.keyed``): a ``mixture/...``
    request's own params (``estimate_only``, ``intermediate_responses``, ``max_cost``,
    ``panel``) in its response-cache key; litellm keys only the OpenAI params, so an estimate
    would be served as an answer. Only requests that send one of them are touched. All versions.
@@ -60,7 +68,7 @@ import litellm.utils
 from litellm.caching.caching import Cache
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import cache_keys, cost, errors, params, redaction, response
+from . import cache_keys, cost, errors, params, redaction, report, response
 from .modelinfo import preset_entries
 
 # Set on every function installed here: a second install() leaves it in place.
@@ -83,6 +91,11 @@ def install(provider: str, handler: Any) -> None:
     _wrap((litellm,), "completion_cost", cost.exact)
     _wrap((CustomStreamWrapper,), "chunk_creator", _reasoning_deltas)
     _wrap((Cache,), "get_cache_key", cache_keys.keyed)
+    _wrap(
+        (CustomStreamWrapper,),
+        "model_response_creator",
+        lambda original: _closing_cost(provider, original),
+    )
     for key, entry in preset_entries().items():
         litellm.model_cost.setdefault(key, entry)
     guard_logs()
@@ -121,6 +134,26 @@ def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
         return out
 
     return chunk_creator
+
+
+def _closing_cost(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def model_response_creator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        if self.custom_llm_provider == provider:
+            details = getattr(self.logging_obj, "model_call_details", None) or {}
+            summary = details.get(cost.HIDDEN_KEY)
+            if isinstance(summary, dict) and summary.get("cost") is not None:
+                fields = {cost.FIELD: summary["cost"]}
+                if summary.get(report.DEGRADED):
+                    fields[report.DEGRADED] = summary[report.DEGRADED]
+                for key, value in fields.items():
+                    setattr(out, key, value)
+                # The proxy serializes a chunk without provider fields by a fast path that
+                # sends only OpenAI's fields.
+                out.provider_specific_fields = fields
+        return out
+
+    return model_response_creator
 
 
 def guard_logs() -> None:

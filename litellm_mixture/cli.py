@@ -156,7 +156,13 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     width = live.label_width(pipeline)
     view = None if as_json else live.LiveView(sys.stderr, tty=sys.stderr.isatty(), width=width)
     folder = dump.directory()
-    execution = Run(pipeline, messages, observer=view, keep_calls=as_json or folder is not None)
+    execution = Run(
+        pipeline,
+        messages,
+        observer=view,
+        keep_calls=as_json or folder is not None,
+        panel=pipeline.panel == "reasoning",
+    )
     started = time.perf_counter()
     content, finish = live.execute(execution, view, name, folder)
     record = execution.record()

@@ -13,6 +13,10 @@ Refused before any member call (``litellm.BadRequestError``, HTTP 400 through th
     ├── ParamError                a request param has the wrong type or range
     └── BudgetError               the worst case costs more than max_cost, or is unbounded
 
+Refused by the run before a member call (the step's failure, as below): ``NotStarted`` (the
+call could pass ``max_cost``), ``ContextOverflowError`` (its prompt cannot fit the model's
+context window, a ``litellm.ContextWindowExceededError``).
+
 Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
 
     MixtureError
@@ -20,6 +24,7 @@ Raised by a run whose members failed (``quorum_error``, ``deadline_error``)::
         ├── MembersRateLimitedError   litellm.RateLimitError
         ├── MembersTimedOutError      litellm.Timeout
         ├── MembersOverBudgetError    litellm.BadRequestError (max_cost reached mid-run)
+        ├── MembersContextWindowError litellm.ContextWindowExceededError (a prompt too long)
         ├── MembersRejectedError      litellm.BadRequestError
         ├── MembersAuthError          litellm.AuthenticationError
         ├── MembersPermissionError    PermissionDeniedError
@@ -102,6 +107,13 @@ class BudgetError(_Refused):
             if missing
             else f"the worst case ${estimate.worst:.6f} exceeds it"
         )
+        if missing:
+            why += (
+                ". A model litellm has no price or output limit for (a local one) needs them "
+                f"registered, a zero price included: litellm.register_model({{{missing[0]!r}: "
+                "{'input_cost_per_token': 0, 'output_cost_per_token': 0, 'max_output_tokens': "
+                "N}}) (docs/local-models.md)"
+            )
         super().__init__(
             f"refused by max_cost=${max_cost:g}, {source}: {why}. Estimate: {estimate.summary()}",
             estimate.model,
@@ -207,6 +219,34 @@ class MembersRejectedError(_MembersFailed, litellm.BadRequestError):
     """Every failed member rejected its request as invalid."""
 
 
+class MembersContextWindowError(_MembersFailed, litellm.ContextWindowExceededError):
+    """Every failed member was sent more than its context window holds: the same request fails
+    the same way, and litellm's context-window fallbacks (and aider) react to this type."""
+
+
+class StoppedEmptyError(_Refused):
+    """The final answer was empty because the caller's own ``stop`` ended it before any text:
+    asking again with the same ``stop`` gets the same empty answer."""
+
+    def __init__(self, stop: Any, model: str) -> None:
+        self.stop = stop
+        super().__init__(
+            f"the aggregator's answer is empty: the request's stop={stop!r} ended it before any "
+            "text. Change or drop stop",
+            model,
+        )
+
+
+class ContextOverflowError(MixtureError, litellm.ContextWindowExceededError):
+    """A call's prompt and ``max_tokens`` would not fit its model's context window: found
+    before the call (the model's ``max_input_tokens``, by litellm's model info)."""
+
+    def __init__(self, message: str, model: str) -> None:
+        litellm.ContextWindowExceededError.__init__(
+            self, message=message, model=model[:200], llm_provider=PROVIDER
+        )
+
+
 class MembersAuthError(_MembersFailed, litellm.AuthenticationError):
     """Every failed member had no credentials, or had them refused or not permitted."""
 
@@ -233,6 +273,7 @@ _BY_CAUSE: tuple[
     ((litellm.AuthenticationError, PermissionDeniedError), MembersAuthError),
     (litellm.NotFoundError, MembersNotFoundError),
     (NotStarted, MembersOverBudgetError),
+    (litellm.ContextWindowExceededError, MembersContextWindowError),
     (litellm.BadRequestError, MembersRejectedError),
 )
 

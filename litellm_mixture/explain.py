@@ -15,7 +15,7 @@ _LAYOUTS = {
     "inline": "as <option> blocks in the user's turn (mixtcha inline)",
     "concat": "as <option> blocks in a separate user turn (mixtcha concat)",
 }
-_FAILURE = ("deadline", "timeout", "retries", "grace", "seed")
+_FAILURE = ("deadline", "timeout", "retries", "grace", "cut_answers", "seed")
 
 
 def canonical_yaml(pipeline: Pipeline) -> str:
@@ -70,6 +70,8 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
     lines.append(f"  answers are passed on {_LAYOUTS[pipeline.references]}")
     if top := _settings(pipeline, _FAILURE):
         lines.append(f"  {top}")
+    if pipeline.panel == "reasoning":
+        lines.append("  panel: every member's answer streams to the caller as reasoning")
     counts = most_calls(pipeline)
     for index, (step, calls) in enumerate(zip(pipeline.steps, counts, strict=True)):
         head = f"  {index + 1}. {step.kind}  {_settings(step, _STEP_SETTINGS)}".rstrip()
@@ -80,17 +82,34 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
         details += [f"fallback: {_member(m)}" for m in getattr(step, "fallbacks", ())]
         if getattr(step, "best_proposal", False):
             details.append("if every model fails: the previous step's first answer")
+        details.append(_mode(step))
         details += [f"{k}: {getattr(step, k)!r}" for k in _FILTER if k in _given(step)]
         if getattr(step, "fn", None) is not None:
             details.append(f"Python function {getattr(step.fn, '__name__', '')}".rstrip())
         if step.members:
             details.append(_prompt(step) or "")
-            details.append(_settings(step, ("timeout", "retries", "grace")))
+            details.append(_settings(step, ("timeout", "retries", "grace", "cut_answers")))
         details = [d for d in details if d]
         for i, detail in enumerate(details):
             lines.append(f"     {'└─' if i == len(details) - 1 else '├─'} {detail}")
     lines.append(f"  at most {sum(counts)} member calls per request, retries aside")
     return "\n".join(lines)
+
+
+def _mode(step: Any) -> str:
+    """How an opt-in mode changes the step: until_agree's waves, early aggregation."""
+    if getattr(step, "until_agree", None) is not None:
+        return (
+            f"until_agree: calls in waves until {step.until_agree} answers agree "
+            f"(by {step.agree_by}), the rest not made"
+        )
+    early = getattr(step, "early", None)
+    if early is not None:
+        return (
+            f"early: writes the answer in up to {early.segments} segments of at most "
+            f"{early.chunk_tokens} tokens while the proposals stream"
+        )
+    return ""
 
 
 def _given(step: Any) -> dict[str, Any]:

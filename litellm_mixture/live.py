@@ -150,6 +150,9 @@ async def _stream(execution: Run, view: LiveView | None) -> tuple[str, str]:
     async for event in execution.stream():
         if event.finish_reason is not None:
             finish = event.finish_reason
+        if event.reasoning and view is not None:  # the live panel: beside the calls, on stderr
+            view.freeze()
+            click.echo(event.reasoning, nl=False, err=True)
         if event.text:
             parts.append(event.text)
             if view is not None:

@@ -103,6 +103,30 @@ def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None
     return float(sum(costs))
 
 
+def input_limit(model: str) -> int | None:
+    """The most tokens ``model`` reads in one prompt (``max_input_tokens`` in litellm's price
+    map: a dict look-up, cheap enough for every call); None if unknown."""
+    limit = member_info(model).get("max_input_tokens")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def past_window(model: str, messages: list[dict[str, Any]], tools: Any = None) -> str | None:
+    """Why ``messages`` cannot fit ``model``'s context window, or None (also when its window is
+    unknown). Tokenized only when its bytes, which no byte-level tokenizer exceeds, might not
+    fit; counted by :data:`TOKENIZER`, which undercounts most local models' tokens: a prompt it
+    finds too long is."""
+    limit = input_limit(model)
+    if limit is None or len(json.dumps([messages, tools], default=str).encode()) <= limit:
+        return None
+    tokens = litellm.token_counter(model=TOKENIZER, messages=messages, tools=tools)
+    if tokens <= limit:
+        return None
+    return (
+        f"{model}'s prompt is about {tokens} tokens, past its context window of {limit} "
+        "(max_input_tokens in litellm's model info); found before the call"
+    )
+
+
 def output_limit(model: str) -> int | None:
     """The most tokens ``model`` writes in one answer, by litellm's model info; None if unknown."""
     try:

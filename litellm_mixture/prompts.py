@@ -21,16 +21,23 @@ MIXTCHA_4OSO = DEFAULTS["mixtcha-4oso"]
 
 Message = dict[str, Any]
 
-_THINK = re.compile(r"<think(?:ing)?>.*?(?:</think(?:ing)?>|\Z)", re.DOTALL)
-
 
 def clean_answer(text: str | None) -> str:
-    """A member's answer as a reference: reasoning blocks removed, whitespace stripped."""
-    if not text:
-        return ""
-    if "<think" in text:
-        text = _THINK.sub("", text)
-    return text.strip()
+    """A member's answer as a reference: its leading reasoning blocks removed, whitespace
+    stripped. A ``<think>`` later in the answer is part of it (an answer may be about tags)."""
+    return without_leading_think(text).strip() if text else ""
+
+
+def unanswered(text: str | None) -> str | None:
+    """Why ``text`` holds no answer once its leading reasoning is removed: ``empty``,
+    ``reasoning`` (closed blocks only) or ``unclosed`` (a block that never ended); None when
+    it holds one."""
+    think = LeadingThink()
+    if (think.feed(text or "") + think.flush()).strip():
+        return None
+    if think.unclosed:
+        return "unclosed"
+    return "reasoning" if think.seen else "empty"
 
 
 _OPEN_TAGS = ("<think>", "<thinking>")
@@ -72,6 +79,16 @@ class LeadingThink:
                 self._held = self._held[-len("</thinking>") :]
                 return ""
             self._held, self._seen, self._open = self._held[end.end() :], True, False
+
+    @property
+    def seen(self) -> bool:
+        """A leading reasoning block was removed."""
+        return self._seen
+
+    @property
+    def unclosed(self) -> bool:
+        """The answer so far ends inside a leading reasoning block."""
+        return self._open
 
     def flush(self) -> str:
         """At the end of the answer: what was held back that is not reasoning."""

@@ -17,6 +17,7 @@ from .engine import (
     INTERMEDIATE,
     PANEL,
     Caller,
+    Endpoint,
     Outcome,
     Run,
     RunRecord,
@@ -128,6 +129,24 @@ def _nested(host: Host, found: list[tuple[str, Pipeline]] | None, spec: str) -> 
         return pipeline, trusted
 
     return nested
+
+
+def _endpoint(host: Host, pipeline: Pipeline, call: dict[str, Any], model: str) -> Endpoint:
+    """The caller's ``api_base`` / ``api_key``, for the members that name no endpoint of their
+    own; refused when the pipeline has no such member (it would reach nowhere)."""
+    given = {k: call[k] for k in ("api_base", "api_key") if isinstance(call.get(k), str)}
+    endpoint = Endpoint(given, frozenset(host.aliases()))
+    members = [m for s in pipeline.steps for m in (*s.members, *getattr(s, "fallbacks", ()))]
+    reached = {k for m in members for k in endpoint.for_member(m)}
+    if unused := [k for k in given if k not in reached]:
+        raise ParamError(
+            [
+                f"{' and '.join(unused)} would reach no member: every member names its own "
+                "(in its params, or as a proxy alias)"
+            ],
+            model=model,
+        )
+    return endpoint
 
 
 def _where(host: Host, spec: str) -> estimates.Where:
@@ -256,6 +275,7 @@ class MixtureLLM(CustomLLM):
             takes=self.host.takes,
             keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
             panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
+            endpoint=_endpoint(self.host, pipeline, call, model),
         )
         if budget is None and not params.get(ESTIMATE_ONLY):
             return run, None

@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 import litellm
+from litellm.types.utils import CompletionTokensDetailsWrapper
 
 from . import cost, report
-from .engine import INTERMEDIATE, Outcome, RunRecord, StreamEvent
+from .engine import INTERMEDIATE, PANEL, Outcome, RunRecord, StreamEvent
 from .estimates import Estimate
 
 logger = logging.getLogger("litellm_mixture")
@@ -41,8 +42,19 @@ def degraded(name: str, record: RunRecord) -> str | None:
     return lost
 
 
+def _panel_tokens(record: RunRecord) -> int | None:
+    """With the live panel, the tokens it showed as reasoning: every answer before the final
+    step's. litellm would count the panel's text instead, and take it all for reasoning."""
+    if record.pipeline.panel != "reasoning" and record.params.get(PANEL) != "reasoning":
+        return None
+    last = len(record.pipeline.steps) - 1
+    return sum(e.completion_tokens for e in record.trace if e.step < last)
+
+
 def usage(record: RunRecord) -> litellm.Usage:
     out = litellm.Usage(**record.usage.as_dict())
+    if (panel := _panel_tokens(record)) is not None:
+        out.completion_tokens_details = CompletionTokensDetailsWrapper(reasoning_tokens=panel)
     # litellm >= 1.10x reads usage.cost (responses, stream chunks, completion_cost).
     out.cost = record.usage.cost
     return out

@@ -28,8 +28,12 @@ K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call;
 the error's text, where ``{key}`` stands for the key the call carried, as providers echo it),
 makes it fail: an HTTP status such as ``500``, ``401``, ``403`` or ``429`` (with
 ``Retry-After: S``), ``hang``, ``malformed`` (truncated JSON), ``reset`` (the connection drops;
-mid-stream after two chunks), ``empty`` (an empty message) or ``reasoning`` (only ``<think>``
-text). ``fail_rate`` answers that share of all other calls with a 500 (seeded). With
+mid-stream after two chunks), ``empty`` (an empty message), ``reasoning`` (only ``<think>``
+text), ``cut`` (a stream that ends without a finish reason, as llama.cpp's server ends one it
+interrupts), ``overflow`` (llama-cpp-python's HTTP 400 for a prompt past the context window),
+``thinking`` (an unclosed ``<think>`` cut by ``finish_reason: length``) or ``no_usage`` (a stream
+that sends no usage, asked or not, as llama.cpp's server does). ``fail_rate`` answers that
+share of all other calls with a 500 (seeded). With
 ``"require_key": true`` a call without a bearer key is answered 401, as providers do.
 """
 
@@ -107,7 +111,26 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finish(reply: dict[str, Any]) -> str:
+    if "finish_reason" in reply:
+        return reply["finish_reason"]
     return "tool_calls" if reply["message"].get("tool_calls") else "stop"
+
+
+def _open(chunk: dict[str, Any]) -> bool:
+    return chunk["choices"][0]["finish_reason"] is None
+
+
+# llama-cpp-python's server answers a prompt past its context window with this (HTTP 400).
+_OVERFLOW = {
+    "error": {
+        "message": "This model's maximum context length is 2048 tokens. However, you requested "
+        "2100 tokens (2036 in the messages, 64 in the completion). Please reduce the length of "
+        "the messages or completion.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
 
 
 def completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
@@ -202,9 +225,11 @@ class Upstream:
         reply = reply_for(body)
         key = request.headers.get("authorization", "").removeprefix("Bearer ")
         fault = self._fault(body["model"], key)
-        text = {"empty": "", "reasoning": "<think>only thinking</think>"}.get(
-            fault or "", self._scripted(body)
-        )
+        text = {
+            "empty": "",
+            "reasoning": "<think>only thinking</think>",
+            "thinking": "<think>thinking until the tokens run out",
+        }.get(fault or "", self._scripted(body))
         if text is not None:
             reply["message"] = {"role": "assistant", "content": text}
             reply["usage"]["completion_tokens"] = len(text.split())
@@ -222,14 +247,14 @@ class Upstream:
         try:
             if (
                 (fault or "").isdigit()
-                or fault in ("hang", "malformed")
+                or fault in ("hang", "malformed", "overflow")
                 or (fault == "reset" and not body.get("stream"))
             ):
                 call["fault"] = fault
                 response = await self._broken(request, fault, body["model"], key)
             else:
                 call["fault"] = fault
-                response = await self._answer(request, body, reply, reset=fault == "reset")
+                response = await self._answer(request, body, reply, fault)
         except (asyncio.CancelledError, ConnectionResetError):
             call["state"] = "cancelled"
             raise
@@ -244,6 +269,8 @@ class Upstream:
         if fault == "reset":
             request.transport.abort()
             raise ConnectionResetError("reset by the fake upstream")
+        if fault == "overflow":
+            return web.json_response(_OVERFLOW, status=400)
         if fault == "malformed":
             return web.Response(
                 text='{"id": "chatcmpl-x", "choices": [', content_type="application/json"
@@ -265,12 +292,14 @@ class Upstream:
         return table.get(model, table.get("*", 0.0))
 
     async def _answer(
-        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any], reset: bool = False
+        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any], fault: str | None
     ) -> web.StreamResponse:
         delay = self._setting(self.latencies, body["model"])
         if delay:
             await asyncio.sleep(delay)
         pace = self._setting(self.paces, body["model"])
+        if fault == "thinking":
+            reply["finish_reason"] = "length"
         if not body.get("stream"):
             if pace:
                 await asyncio.sleep(pace * len(stream_chunks(body, reply)))
@@ -278,13 +307,15 @@ class Upstream:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         gap = self._setting(self.gaps, body["model"]) or pace
-        words = 0
-        for chunk in stream_chunks(body, reply):
+        words, chunks = 0, stream_chunks(body, reply)
+        if fault in ("cut", "no_usage"):  # no usage; a cut stream also has no finish reason
+            chunks = [c for c in chunks if c["choices"] and (fault != "cut" or _open(c))]
+        for chunk in chunks:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             if gap:
                 await asyncio.sleep(gap)
             words += "content" in (chunk["choices"] or [{"delta": {}}])[0]["delta"]
-            if reset and words == 2:  # two chunks of the answer out, then the connection drops
+            if fault == "reset" and words == 2:  # two chunks of the answer out, then it drops
                 request.transport.abort()
                 raise ConnectionResetError("reset by the fake upstream mid-stream")
         await response.write(b"data: [DONE]\n\n")

@@ -1,5 +1,6 @@
 """Plain helpers the test modules share (fixtures live in conftest.py)."""
 
+import json
 import shlex
 import time
 from importlib.metadata import version
@@ -24,6 +25,20 @@ PRICED_AS = {"deepseek-chat": "deepseek/deepseek-chat"}
 AIDER_DIR = ROOT / "integrations" / "aider"
 # The litellm aider 0.86.2 pins: the shipped metadata's numbers come from its price map.
 AIDER_LITELLM = "1.81.10"
+
+
+def three_proposers(**top) -> str:
+    """Three proposers and an aggregator, no retries (each call the upstream sees is one the
+    mixture made), with more top-level settings: inline JSON."""
+    doc = {
+        "retries": 0,
+        "steps": [
+            {"propose": ["openai/p1", "openai/p2", "openai/p3"]},
+            {"aggregate": "openai/agg"},
+        ],
+        **top,
+    }
+    return json.dumps(doc)
 
 
 def complete(model: str, messages=ASK, **kwargs):

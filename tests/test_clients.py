@@ -513,6 +513,30 @@ def test_completion_cost_of_a_reply_through_the_proxy_is_the_summed_cost(
     )
 
 
+@pytest.mark.parametrize("usage", [False, True], ids=["no-usage", "usage"])
+def test_a_streams_last_chunk_carries_the_summed_cost(upstream_process, codex, usage):
+    """mixture_cost rides the last chunk, the one litellm makes up to close the stream (with
+    the finish reason, or the usage when asked for)."""
+    extra = {"stream_options": {"include_usage": True}} if usage else {}
+    ask = [{"role": "user", "content": "Name a prime number."}]
+    chunks = list(codex.chat.completions.create(model=CLIENT, messages=ask, stream=True, **extra))
+    assert chunks[-1].usage or not usage
+    cost = (chunks[-1].model_extra or {}).get("mixture_cost")
+    assert cost == pytest.approx(billed(upstream_process)[2], rel=1e-9) and cost > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["response", "stream"])
+def test_with_a_panel_only_the_panels_tokens_count_as_reasoning(upstream_process, codex, stream):
+    ask = [{"role": "user", "content": "Name a prime number."}]
+    extra = {"stream_options": {"include_usage": True}} if stream else {}
+    reply = codex.chat.completions.create(model=PANEL, messages=ask, stream=stream, **extra)
+    usage = list(reply)[-1].usage if stream else reply.usage
+    details = usage.completion_tokens_details
+    reasoning = (details.reasoning_tokens or 0) if details is not None else 0
+    assert usage.completion_tokens == billed(upstream_process)[1]
+    assert reasoning < usage.completion_tokens, usage
+
+
 # ------------------------------------------------------------------ the shipped settings
 
 

@@ -183,7 +183,7 @@ def test_the_aggregator_falls_back_in_order_until_one_answers(stream):
     assert caller.calls == ["p1", "a1", "a2", "a3"]
     finals = [(e.model, e.member, e.sample, e.error) for e in record.trace if e.step == 1]
     assert finals[0][:3] == ("openai/a1", 0, 0) and finals[0][3].startswith("InternalServerError")
-    assert finals[1] == ("openai/a2", 1, 1, "empty answer (no text after removing reasoning)")
+    assert finals[1] == ("openai/a2", 1, 1, "empty answer: the model sent no text")
     assert finals[2] == ("openai/a3", 2, 2, None)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import cost
-from tests.helpers import NEWER_LITELLM, wait_for
+from tests.helpers import NEWER_LITELLM, three_proposers, wait_for
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 # retries: 0 turns off the provider SDK's own retries, so every call the upstream sees is ours.
@@ -29,15 +29,7 @@ THREE = (
 
 def spec(**top):
     """THREE with more top-level settings, as inline JSON."""
-    doc = {
-        "retries": 0,
-        "steps": [
-            {"propose": ["openai/p1", "openai/p2", "openai/p3"]},
-            {"aggregate": "openai/agg"},
-        ],
-        **top,
-    }
-    return json.dumps(doc)
+    return three_proposers(**top)
 
 
 def ask(model, stream, **kwargs):
@@ -71,8 +63,10 @@ def states(upstream, model):
         ("malformed", "OpenAIException - Expecting value: line 1 column 34"),
         # openai 3.x says only "Connection error."; what happened is in the exception it chains.
         ("reset", "OpenAIException - Connection error. (cause: ReadError: Server disconnected)"),
-        ("empty", "empty answer (no text after removing reasoning)"),
-        ("reasoning", "empty answer (no text after removing reasoning)"),
+        ("empty", "empty answer: the model sent no text"),
+        ("reasoning", "reasoning only: no text after the model's reasoning"),
+        # a stream llama.cpp's server interrupted; whole, the same reply is a complete answer
+        ("thinking", "ran out of tokens inside its leading <think> block"),
     ],
 )
 def test_a_failing_proposer_is_left_out_and_the_survivors_answer(served, stream, kind, why):
@@ -221,7 +215,7 @@ def test_the_quorum_names_every_failed_member(served, stream):
     message = err.value.message
     assert "0 of 2 required member answers" in message
     assert "member openai/p1 -> InternalServerError" in message
-    assert "member openai/p2 -> ValueError: empty answer" in message
+    assert "member openai/p2 -> NoAnswer: empty answer" in message
     # Two failures out of three: p3 could no longer make the quorum, so it was not waited for.
     assert (
         "member openai/p3 -> TimeoutError: cancelled: the quorum could no longer be met" in message
@@ -320,10 +314,12 @@ def with_aggregate(**step):
 # What a failed aggregator is recorded as. A streamed request answered with (malformed) JSON
 # yields no chunk from litellm's stream reader: an empty answer, like the others.
 AGGREGATOR_FAULTS = [
-    ("reasoning", False, "ValueError: empty answer (no text after removing reasoning)"),
-    ("reasoning", True, "ValueError: empty answer (no text after removing reasoning)"),
-    ("empty", False, "ValueError: empty answer (no text after removing reasoning)"),
-    ("empty", True, "ValueError: empty answer (no text after removing reasoning)"),
+    ("reasoning", False, "NoAnswer: reasoning only: no text after the model's reasoning"),
+    ("reasoning", True, "NoAnswer: reasoning only: no text after the model's reasoning"),
+    ("empty", False, "NoAnswer: empty answer: the model sent no text"),
+    ("empty", True, "NoAnswer: empty answer: the model sent no text"),
+    ("thinking", False, "NoAnswer: ran out of tokens inside its leading <think> block"),
+    ("thinking", True, "NoAnswer: ran out of tokens inside its leading <think> block"),
     ("malformed", False, "InternalServerError: litellm.InternalServerError: InternalServerError: "),
     # litellm makes up a final chunk for a body it cannot read: not an empty answer.
     (
@@ -341,7 +337,7 @@ def test_an_aggregator_without_an_answer_falls_back(served, kind, stream, why):
     text, trace = ask(with_aggregate(fallbacks=["openai/agg2"]), stream)
     assert text.startswith("answer from agg2 #") and text.endswith("aggregating 3 references")
     (agg,) = [t for t in trace if t["model"] == "openai/agg"]
-    assert agg["error"].startswith(why.removeprefix("ValueError: "))
+    assert agg["error"].startswith(why.removeprefix("ValueError: ").removeprefix("NoAnswer: "))
 
 
 @pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)
@@ -354,7 +350,8 @@ def test_an_aggregator_without_an_answer_and_no_fallback_is_a_typed_error(
     assert f"0 of 1 required member answers (1 failed): step 2 member openai/agg -> {why}" in (
         err.value.message
     )
-    assert "think" not in err.value.message  # nothing of the reasoning reaches the caller
+    # nothing of the reasoning reaches the caller
+    assert "only thinking" not in err.value.message and "run out" not in err.value.message
 
 
 @pytest.mark.parametrize(("kind", "stream", "why"), AGGREGATOR_FAULTS)

@@ -151,8 +151,8 @@ def test_request_params_outside_the_allowed_set_are_refused(proxy_router, respx_
 def test_only_the_operators_entry_is_trusted_not_a_copy_of_its_spec(proxy_router, respx_upstream):
     # "team" is mixture/small*2>big in the model list: called by its name it is trusted...
     asyncio.run(proxy_router.acompletion(model="team", messages=ASK, max_tokens=10_000))
-    # (the caller's max_tokens binds the aggregator; no cap reaches the proposers)
-    assert [q.get("max_tokens") for q in respx_upstream.requests] == [None, None, 10_000]
+    # (the caller's max_tokens bounds every answer; no policy cap reaches them)
+    assert [q.get("max_tokens") for q in respx_upstream.requests] == [10_000] * 3
     # ...while the same text sent as a client spec, directly or through the wildcard route,
     # is the client's and is checked.
     with pytest.raises(PolicyError, match="max_tokens"):

@@ -17,6 +17,7 @@ PUBLIC = [
     "Member",
     "MemberFailure",
     "MembersAuthError",
+    "MembersContextWindowError",
     "MembersFailedError",
     "MembersNotFoundError",
     "MembersOverBudgetError",

@@ -123,8 +123,10 @@ def test_a_judge_answering_nonsense_keeps_the_first_n_and_says_so(respx_upstream
     assert answers(result, 1) == answers(result, 0)[:2]
     (entry,) = [t for t in result.trace if t["kind"] == "rank"]
     assert entry["error"] is None
-    assert entry["note"].startswith("named 0 of 2 responses in 'They are all lovely answers.'")
-    assert "the judge openai/judge named 0 of 2" in caplog.text
+    assert entry["note"].startswith(
+        "named 0 of the 2 asked for (among 3 responses) in 'They are all lovely answers.'"
+    )
+    assert "the judge openai/judge named 0 of the 2 asked for (among 3" in caplog.text
 
     respx_upstream.overrides["judge"] = "9, 2"  # 9 is no response: the 2 is kept, the rest filled
     result = run(pipeline)

@@ -13,7 +13,7 @@ All of them share one immutable :class:`~.context.Context` (the request, the cal
 :class:`~.records.Recorder`); a reader gets a frozen :class:`RunRecord`.
 """
 
-from .context import Caller, Clock, litellm_caller, litellm_embedder
+from .context import Caller, Clock, Endpoint, litellm_caller, litellm_embedder
 from .quorum import Quorum
 from .records import Observer, Outcome, RunRecord, StepResult, StreamEvent, TraceEntry, Usage
 from .request import ESTIMATE_ONLY, INTERMEDIATE, MAX_COST, PANEL, check_prompt
@@ -26,6 +26,7 @@ __all__ = [
     "PANEL",
     "Caller",
     "Clock",
+    "Endpoint",
     "Observer",
     "Outcome",
     "Quorum",

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import prices, prompts, retry
-from ..errors import MemberFailure, NotStarted, as_auth, describe
+from ..errors import ContextOverflowError, MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
 from .context import CANCELLED, Context
 from .panel import Hearer
@@ -18,7 +19,49 @@ from .records import TraceEntry
 from .request import Ask, settings
 
 T = TypeVar("T")
-EMPTY = "empty answer (no text after removing reasoning)"
+# Why a member's answer is no reference, by prompts.unanswered's verdict.
+NO_ANSWER = {
+    "empty": "empty answer: the model sent no text",
+    "reasoning": "reasoning only: no text after the model's reasoning",
+    "unclosed": "reasoning only: a <think> block that never closed, and no answer",
+}
+THOUGHT_OUT = (
+    "ran out of tokens inside its leading <think> block (finish_reason=length), before any "
+    "answer: give it a larger max_tokens"
+)
+CUT = (
+    "cut answer: the stream ended without a finish reason after {n} characters (the server "
+    "stopped it; llama.cpp's server does so when another request arrives)"
+)
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a member sent back: its text, why it stopped (None: a stream that ended without
+    saying), and whether it sent reasoning apart from the text (``reasoning_content``)."""
+
+    content: str | None
+    finish: str | None
+    reasoned: bool = False
+
+
+def why_no_answer(said: Said) -> str | None:
+    """Why ``said`` gives no answer a later step can read; None when it gives one."""
+    verdict = prompts.unanswered(said.content)
+    return None if verdict is None else unanswered_reason(verdict, said)
+
+
+def unanswered_reason(verdict: str, said: Said) -> str:
+    """The trace's reason for an answer :func:`prompts.unanswered` found none in."""
+    if verdict == "unclosed" and said.finish == "length":
+        return THOUGHT_OUT
+    if verdict == "empty" and said.reasoned:
+        verdict = "reasoning"
+    return NO_ANSWER[verdict]
+
+
+class NoAnswer(ValueError):
+    """A member answered, but with nothing a later step can use (the reason says why)."""
 
 
 def _tokens(usage: Any) -> tuple[int, int]:
@@ -39,6 +82,17 @@ def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None)
     entry.cost = cost if cost is not None else cost_from_usage(model, usage)
 
 
+def usage_sent(stream: Any) -> bool:
+    """Whether the server sent a stream's usage. litellm ends every stream with usage, counted
+    by its own tokenizer when the server sent none (llama.cpp's server ignores
+    ``include_usage``); only the chunks it keeps tell the two apart (litellm 1.81's Router
+    keeps none: taken as sent)."""
+    chunks = getattr(stream, "chunks", None)
+    if chunks is None or _keeps_nothing(stream):
+        return True
+    return any(getattr(c, "usage", None) for c in chunks)
+
+
 def _response_cost(response: Any) -> float | None:
     hidden = getattr(response, "_hidden_params", None) or {}
     if hidden.get("cache_hit"):  # litellm's response cache answered: nothing was spent
@@ -54,6 +108,20 @@ def settle(ctx: Context, entry: TraceEntry, model: str, response: Any, started: 
     ctx.recorder.account(entry)
 
 
+def _admit(ctx: Context, ask: Ask, kwargs: dict[str, Any]) -> None:
+    """Refuses a call before it starts: one that could take the run past its ``max_cost``, or
+    whose prompt cannot fit its model's context window (the same request would fail again)."""
+    entry, budget = ask.entry, ctx.recorder.budget
+    if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
+        entry.error = why
+        raise NotStarted(why, ask.member.model)
+    if why := prices.past_window(ask.member.model, ask.messages, kwargs.get("tools")):
+        if entry.step > 0:
+            why += f": the answers before step {entry.step} are too long (bound their max_tokens)"
+        entry.error = why
+        raise ContextOverflowError(why, ask.member.model)
+
+
 async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
     """One member call with its retries. Raises the last error; records time and attempts."""
     entry, retries = ask.entry, ctx.setting(ask.step, "retries") or 0
@@ -61,10 +129,7 @@ async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
     kwargs.update(settings(ctx, ask))
     if ctx.recorder.keep:  # a copy: litellm adds its own fields to the metadata it is given
         entry.request = {**kwargs, "metadata": dict(kwargs["metadata"])}
-    budget = ctx.recorder.budget
-    if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
-        entry.error = why
-        raise NotStarted(why, ask.member.model)
+    _admit(ctx, ask, kwargs)
     started = time.perf_counter()
     while True:
         try:
@@ -104,6 +169,33 @@ async def close_stream(stream: Any) -> None:
             return
 
 
+def _keeps_nothing(stream: Any) -> bool:
+    """Whether ``stream`` is litellm 1.81's Router wrapper, which records neither the finish
+    reason nor the chunks (1.108's shares the chunks of the stream it wraps)."""
+    names = [c.__name__ for c in type(stream).__mro__]
+    return names[0] == "FallbackStreamWrapper" and "FallbackAwareStreamWrapper" not in names
+
+
+def stream_finish(stream: Any, seen: str | None, said: bool) -> str | None:
+    """How a member's stream ended: the finish reason the server sent, or None when it sent
+    none (a cut stream). litellm makes one up ("stop") in the last chunk it yields, but leaves
+    it out of the chunks it keeps (``stream.chunks``), through a Router too (1.108). Where it
+    kept none, the reason it recorded (none for a body it could not read). litellm 1.81's
+    Router keeps neither: there a stream that ``said`` something ended with the reason
+    ``seen`` (a cut one cannot be told), and one that said nothing is taken as cut."""
+    chunks = getattr(stream, "chunks", None)
+    if not chunks:
+        if _keeps_nothing(stream):
+            return seen if said else None
+        return getattr(stream, "received_finish_reason", seen)
+    reasons = [c.choices[0].finish_reason for c in chunks if getattr(c, "choices", None)]
+    return next((r for r in reversed(reasons) if r), None)
+
+
+def _reasoned(part: Any) -> bool:
+    return bool(getattr(part, "reasoning_content", None))
+
+
 async def whole(ctx: Context, ask: Ask, started: float) -> Any:
     """A member's answer read whole (its first choice), billed and kept."""
     response = await call(ctx, ask)
@@ -113,9 +205,9 @@ async def whole(ctx: Context, ask: Ask, started: float) -> Any:
     return choice
 
 
-async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
+async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
     """A member's answer streamed, each piece told to ``hear`` as it arrives."""
-    entry, parts, usage, finish = ask.entry, [], None, None
+    entry, parts, usage, finish, reasoned = ask.entry, [], None, None, False
     stream = await call(ctx, ask, stream=True, stream_options={"include_usage": True})
     try:
         async for chunk in stream:
@@ -123,6 +215,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
             if not chunk.choices:
                 continue
             choice = chunk.choices[0]
+            reasoned = reasoned or _reasoned(choice.delta)
             if choice.delta.content:
                 parts.append(choice.delta.content)
                 hear.say(entry, choice.delta.content)
@@ -136,10 +229,29 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> str:
         hear.done(entry)
     entry.latency_ms = (time.perf_counter() - started) * 1000
     billed(entry, ask.member.model, usage)
+    entry.usage_estimated = not usage_sent(stream)
     ctx.recorder.account(entry)
     text = "".join(parts)
+    finish = stream_finish(stream, finish, bool(parts))
     ctx.recorder.kept(entry, content=text, tool_calls=None, finish_reason=finish)
-    return text
+    return Said(text, finish, reasoned)
+
+
+def _usable(ctx: Context, ask: Ask, said: Said) -> str:
+    """The answer a later step reads; raises :class:`NoAnswer` when there is none. A cut
+    answer is one only where the step's ``cut_answers`` is ``keep``."""
+    entry = ask.entry
+    why = why_no_answer(said)
+    if said.finish is None:  # cut, whatever it holds: an empty cut answer is no empty answer
+        cut = CUT.format(n=len(said.content or ""))
+        if why is None and ctx.setting(ask.step, "cut_answers") == "keep":
+            entry.add_note(f"{cut}; kept as a reference (cut_answers: keep)")
+        else:
+            why = cut
+    if why is not None:
+        entry.error = why
+        raise NoAnswer(why)
+    return prompts.clean_answer(said.content)
 
 
 async def answer(
@@ -153,18 +265,14 @@ async def answer(
     hear = hear or ctx.panel
     try:
         if hear is None:
-            content = (await whole(ctx, ask, started)).message.content
+            choice = await whole(ctx, ask, started)
+            said = Said(choice.message.content, choice.finish_reason, _reasoned(choice.message))
         else:
-            content = await _heard(ctx, ask, started, hear)
+            said = await _heard(ctx, ask, started, hear)
+        return model, _usable(ctx, ask, said)
     except Exception as e:
         entry.error = entry.error or describe(e)
         return MemberFailure(entry.step, model, e)
-    else:
-        text = prompts.clean_answer(content)
-        if not text:
-            entry.error = EMPTY
-            return MemberFailure(entry.step, model, ValueError(entry.error))
-        return model, text
     finally:
         ctx.recorder.ended(entry)
 

@@ -105,6 +105,35 @@ class Clock:
             raise deadline_error(seconds, running, self.models, bound) from None
 
 
+# A member's own params that say what the caller's api_base / api_key would.
+_OWN = {"api_base": ("api_base", "base_url"), "api_key": ("api_key",)}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The caller's ``api_base`` / ``api_key`` (those given). Each goes to every member that
+    has none of its own in its params and is not one of ``elsewhere`` (the proxy's aliases,
+    whose deployments say where they live and with which key); given with an ``api_base``, the
+    key goes only where that base goes. Only trusted callers get here (a proxy client can send
+    neither), so a key given alone may follow a base the spec names (``?api_base=``)."""
+
+    settings: dict[str, str]
+    elsewhere: frozenset[str] = frozenset()
+
+    def for_member(self, member: Member) -> dict[str, str]:
+        if member.model in self.elsewhere:
+            return {}
+        out = {
+            k: v for k, v in self.settings.items() if not any(o in member.params for o in _OWN[k])
+        }
+        if "api_base" in self.settings and "api_base" not in out:
+            out.pop("api_key", None)  # the key is for the caller's base, not the member's
+        return out
+
+
+NO_ENDPOINT = Endpoint({})
+
+
 @dataclass(frozen=True)
 class Context:
     """One run's inputs and shared state. ``max_tokens`` caps every call's (the policy's, for
@@ -128,6 +157,7 @@ class Context:
     rng: random.Random
     panel: Panel | None = None  # the live panel, when the caller asked for it
     embedder: Caller = litellm_embedder  # the seam of embedding calls (agree_by: embedding)
+    endpoint: Endpoint = NO_ENDPOINT  # the caller's api_base / api_key
 
     @property
     def last(self) -> Step:

@@ -9,13 +9,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import prompts
-from ..errors import MemberFailure, describe, quorum_error
+from ..errors import MemberFailure, StoppedEmptyError, describe, quorum_error
 from ..spec import Aggregate, Member, Vote
-from .call import EMPTY, billed, call, close_stream, first_answer, whole
+from .call import (
+    NoAnswer,
+    Said,
+    billed,
+    call,
+    close_stream,
+    first_answer,
+    stream_finish,
+    unanswered_reason,
+    usage_sent,
+    whole,
+)
 from .context import Context
 from .records import StreamEvent, TraceEntry
 from .request import Ask, Refs, messages
@@ -31,11 +42,12 @@ async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
         choice = await ctx.clock.within(whole(ctx, ask, time.perf_counter()))
         # As when streamed: reasoning alone is no answer (litellm moves <think> out of some
         # providers' content, not all), and a leading block is not part of the answer.
-        content = choice.message.content
-        text = content and prompts.without_leading_think(content)
-        if not text and not choice.message.tool_calls:
-            entry.error = EMPTY
-            raise ValueError(entry.error)
+        message = choice.message
+        text = message.content and prompts.without_leading_think(message.content)
+        if not text and not message.tool_calls:
+            reasoned = bool(getattr(message, "reasoning_content", None))
+            said = Said(message.content, choice.finish_reason, reasoned)
+            _no_answer(ctx, ask, prompts.unanswered(message.content) or "empty", said)
     finally:
         ctx.recorder.ended(entry)
     if text:
@@ -43,6 +55,18 @@ async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
     for tool_call in choice.message.tool_calls or ():
         yield StreamEvent(tool_call=tool_call)
     yield StreamEvent(finish_reason=choice.finish_reason or "stop")
+
+
+def _no_answer(ctx: Context, ask: Ask, verdict: str, said: Said) -> None:
+    """Raises why the final answer is empty: the caller's own ``stop`` (a 400: asking again
+    gets the same), or the aggregator's (recorded on its trace entry)."""
+    stop = ctx.params.get("stop")
+    if stop and verdict == "empty" and said.finish == "stop" and not said.reasoned:
+        error: Exception = StoppedEmptyError(stop, ask.member.model)
+        ask.entry.error = f"empty answer: the request's stop={stop!r} ended it before any text"
+        raise error
+    ask.entry.error = unanswered_reason(verdict, said)
+    raise NoAnswer(ask.entry.error)
 
 
 @dataclass
@@ -58,6 +82,16 @@ class _Read:
     ended: bool = True
     text: list[str] | None = None  # kept only when the run keeps its calls
     tool_calls: list[Any] | None = None
+    reasoned: bool = False  # sent reasoning_content
+    estimated: bool = False  # the server sent no usage: litellm counted it
+    think: prompts.LeadingThink = field(default_factory=prompts.LeadingThink)
+
+    @property
+    def verdict(self) -> str:
+        """Why an answer that produced nothing has none (see prompts.unanswered)."""
+        if self.think.unclosed:
+            return "unclosed"
+        return "reasoning" if self.think.seen else "empty"
 
 
 async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
@@ -70,9 +104,13 @@ async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
         async with contextlib.aclosing(_chunks(ctx, ask, read)) as chunks:
             async for event in chunks:
                 yield event
-        if not read.produced:
-            entry.error = EMPTY if read.ended else CUT_OFF
+        if not read.produced and not read.ended:
+            entry.error = CUT_OFF
             raise ValueError(entry.error)
+        if not read.produced:
+            _no_answer(ctx, ask, read.verdict, Said(None, read.finish, read.reasoned))
+        if not read.ended:  # sent already: the caller has it, the trace says it may be cut
+            entry.add_note("the stream ended without a finish reason: the answer may be cut")
         yield StreamEvent(finish_reason=read.finish)
     except Exception as e:
         entry.error = entry.error or describe(e)
@@ -82,6 +120,7 @@ async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
         if read.complete or read.usage is not None:  # what a failed stream billed
             billed(entry, ask.member.model, read.usage)
             ctx.recorder.account(entry)
+            entry.usage_estimated = read.estimated
         if read.text is not None:
             ctx.recorder.kept(
                 entry,
@@ -99,12 +138,13 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
     try:
         # A leading reasoning block is held back: reasoning alone is an empty answer that a
         # fallback may still replace, which it no longer can once text has gone out.
-        think, chunks = prompts.LeadingThink(), aiter(stream)
+        think, chunks = read.think, aiter(stream)
         while (chunk := await ctx.clock.within(anext(chunks, None), ask.entry)) is not None:
             read.usage = getattr(chunk, "usage", None) or read.usage
             if not chunk.choices:
                 continue
             choice = chunk.choices[0]
+            read.reasoned = read.reasoned or bool(getattr(choice.delta, "reasoning_content", None))
             if choice.delta.content:
                 if read.text is not None:
                     read.text.append(choice.delta.content)
@@ -121,7 +161,9 @@ async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEv
             read.produced = True
             yield StreamEvent(text=text)
         read.complete = True
-        read.ended = getattr(stream, "received_finish_reason", "stop") is not None
+        said = read.produced or read.think.seen or read.think.unclosed
+        read.ended = stream_finish(stream, read.finish, said) is not None
+        read.estimated = not usage_sent(stream)
     finally:
         if not read.complete:  # stopped early: give its connection back now, not at GC
             await close_stream(stream)

@@ -30,6 +30,8 @@ class TraceEntry:
     error: str | None = None
     attempts: int = 1
     cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
+    # The server sent no usage (a llama.cpp stream): the tokens are litellm's own count.
+    usage_estimated: bool = False
     # Settings not sent to this member, how a judge's unclear answer was read.
     note: str | None = None
     samples: int = 1  # how many samples its member has (its label numbers them)

@@ -127,14 +127,28 @@ def _capped(kwargs: dict[str, Any], cap: int) -> None:
         kwargs["max_completion_tokens"] = min(kwargs["max_completion_tokens"], cap)
 
 
+def _callers_length(ctx: Context) -> int | None:
+    """The caller's bound on an answer's length: max_tokens, else max_completion_tokens."""
+    for key in ("max_tokens", "max_completion_tokens"):
+        if isinstance(ctx.params.get(key), int):
+            return ctx.params[key]
+    return None
+
+
 def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
     kwargs = _callers(ctx, ask)
     own = _own(ask.step, ask.member)
     if ask.final and "max_tokens" in own and "max_tokens" in kwargs:
         # Both the caller's contract and the step's budget bind the final answer.
         own["max_tokens"] = min(own["max_tokens"], kwargs["max_tokens"])
+    length = _callers_length(ctx)
+    if not ask.final and length is not None and "max_tokens" not in own:
+        # Every answer before the final one is as long as the caller lets the final one be,
+        # unless the spec says otherwise: what it passes on stays within the aggregator's reach.
+        own["max_tokens"] = length
     kwargs.update(own)
     kwargs.update(ask.member.params)
+    kwargs.update(ctx.endpoint.for_member(ask.member))
     for cap in (ctx.max_tokens, ask.cap):
         if cap is not None:
             _capped(kwargs, cap)

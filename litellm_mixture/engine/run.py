@@ -12,7 +12,15 @@ from typing import Any
 from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
 from .budget import Budget, Pricer, litellm_prices
-from .context import Caller, Clock, Context, litellm_caller, litellm_embedder
+from .context import (
+    NO_ENDPOINT,
+    Caller,
+    Clock,
+    Context,
+    Endpoint,
+    litellm_caller,
+    litellm_embedder,
+)
 from .early import early_events
 from .final import answer_events
 from .panel import Panel, Result
@@ -37,7 +45,8 @@ class Run:
     takes (litellm's lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each
     call's request and reply on its trace entry (intermediate responses, dumps). ``panel``
     streams every member's answer to the caller as reasoning while the steps before the final
-    one run.
+    one run. ``endpoint`` is the caller's ``api_base`` / ``api_key``, for the members that name
+    no endpoint of their own.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class Run:
         keep_calls: bool = False,
         panel: bool = False,
         embedder: Caller = litellm_embedder,
+        endpoint: Endpoint = NO_ENDPOINT,
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
@@ -79,6 +89,7 @@ class Run:
             rng=random.Random(pipeline.seed),
             panel=Panel() if panel else None,
             embedder=embedder,
+            endpoint=endpoint,
         )
 
     @property

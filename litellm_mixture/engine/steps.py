@@ -124,8 +124,8 @@ async def _judge(ctx: Context, index: int, step: Rank | Vote, refs: Refs) -> Ref
             failure = MemberFailure(index, judge, ValueError(entry.error))
             raise quorum_error(index, 1, 0, [failure], judge)
         unclear = (
-            f"named {len(picks)} of {keep} responses in {said!r:.120}; "
-            "the rest kept in the order they came"
+            f"named {len(picks)} of the {keep} asked for (among {len(refs)} responses) in "
+            f"{said!r:.120}; the rest kept in the order they came"
         )
         entry.add_note(unclear)
         logger.warning("%s step %d: the judge %s %s", step.kind, index + 1, judge, unclear)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -87,3 +87,6 @@ class Failure(Frozen):
     """Retries of a member call that was rate limited, timed out or hit a server error."""
     grace: Finite | None = Field(None, ge=0)
     """Once ``min_successful`` members have answered, seconds the rest get before they are cut."""
+    cut_answers: Literal["fail", "keep"] | None = None
+    """A streamed answer that ended without a finish reason (the server cut it): a failure
+    (``fail``, the default), or a reference that counts toward the quorum (``keep``)."""

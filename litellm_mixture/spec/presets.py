@@ -33,6 +33,7 @@ _PRESET_PARAMS = (
     "panel",
     "early",
     "degraded",
+    "api_base",
 )
 _EXAMPLES = {
     "proposers": "proposers=openai/gpt-4o-mini*2+anthropic/claude-3-5-haiku",
@@ -44,6 +45,7 @@ _EXAMPLES = {
     "panel": "panel=reasoning",
     "early": "early=yes",
     "degraded": "degraded=error",
+    "api_base": "api_base=http://127.0.0.1:8080/v1",
 }
 
 
@@ -152,7 +154,23 @@ def _with_params(
             members = (members[0].model_copy(update={"model": params[key]}),)
     if updates:
         members = tuple(m.model_copy(update=updates) for m in members)
-    return step.with_members(members)
+    if "api_base" not in params:
+        return step.with_members(members)
+    # Where members (fallbacks too) that name no endpoint of their own live.
+    base = params["api_base"]
+    step = step.with_members(tuple(at_base(m, base) for m in members))
+    if getattr(step, "fallbacks", ()):
+        step = step.model_copy(
+            update={"fallbacks": tuple(at_base(m, base) for m in step.fallbacks)}
+        )
+    return step
+
+
+def at_base(member: Any, base: str) -> Any:
+    """``member`` served at ``base``, unless its params name an endpoint of their own."""
+    if "api_base" in member.params or "base_url" in member.params:
+        return member
+    return member.model_copy(update={"params": {**member.params, "api_base": base}})
 
 
 def apply_params(pipeline: Pipeline, query: str, spec: str) -> Pipeline:
