@@ -37,8 +37,9 @@ module named. Each leaves other providers' calls and other replies as litellm ma
    has them, as documented. litellm holds back a custom provider's finish and makes that chunk
    anew, without the fields of the provider's last chunk. The run's summary is on the request's
    logging object by then (``cost.carry``); chunks of other providers, and those made before
-   the run ended, are left alone. Also set as the chunk's provider fields: the proxy (1.108) serializes a chunk
-   without them by a fast path that drops every other field. All versions so far.
+   the run ended, are left alone. Also set as the chunk's provider fields: the proxy (1.108)
+   serializes a chunk without them by a fast path that drops every other field. All versions
+   so far.
 8. A log filter (``redaction.SCRUBBER``) on litellm's loggers and ours (``redaction.LOGGERS``):
    strikes known secrets from log records, which carry member errors and tracebacks. All
    versions. Another (``errors.ONE_LINE_REFUSALS``) on the proxy's logger drops the traceback
