@@ -354,8 +354,9 @@ def check_fields(data: Mapping[str, Any], model: str) -> None:
 
 
 def _messages_problem(messages: Any) -> str | None:
-    if not isinstance(messages, list) or not messages:
-        return "a non-empty list of messages is required"
+    # An empty list is well formed: engine.check_prompt refuses it as nothing to answer.
+    if not isinstance(messages, list):
+        return "a list of messages is required"
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
             return f"item {i} is not a message with a role"

@@ -48,8 +48,9 @@ def test_a_degraded_reply_says_what_it_lost_without_secrets_and_logs_once(one_do
 def test_a_degraded_stream_says_it_on_its_last_chunk(one_down):
     chunks = list(litellm.completion(SPEC, messages=ASK, stream=True))
     said = [getattr(c, report.DEGRADED, None) for c in chunks]
-    assert said[-1] == SAID or SAID in said, said
-    assert said.count(SAID) == 1
+    # The closing chunks litellm makes carry it too (with mixture_cost): the last one says it.
+    assert said[-1] == SAID, said
+    assert {s for s in said if s} == {SAID}
 
 
 @pytest.mark.parametrize("where", ["request", "spec"])
@@ -117,7 +118,8 @@ def test_through_the_proxy_the_header_and_body_say_it(proxy, upstream_process):
     client = openai.OpenAI(base_url=proxy.base + "/v1", api_key=proxy.master_key, max_retries=0)
     chunks = list(client.chat.completions.create(model=TEAM, messages=ASK, stream=True))
     said = [c.to_dict().get(report.DEGRADED) or "" for c in chunks]
-    assert [s.startswith(TEAM_SAID) for s in said].count(True) == 1, said
+    assert said[-1].startswith(TEAM_SAID), said
+    assert len({s for s in said if s}) == 1, said
     failed = httpx.post(
         proxy.base + "/v1/chat/completions",
         json={**body, "degraded": "error"},
