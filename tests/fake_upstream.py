@@ -210,7 +210,9 @@ class Upstream:
         right, wrong = f"answer {k}", f"wrong {k} from {body['model']}"
         if "Responses from models:" in texts[0] or "<option>" in last_user:
             shown = (
-                texts[0].split("Responses from models:")[-1] + last_user.split("<option>", 1)[-1]
+                texts[0].split("Responses from models:")[-1]
+                + "\n"
+                + last_user.split("<option>", 1)[-1]
             )
             return right if re.search(rf"\b{right}\b", shown) else wrong
         return right if (k + 1) * share // 1 > k * share // 1 else wrong
