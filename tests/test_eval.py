@@ -280,3 +280,32 @@ def test_the_html_report_opens_in_headless_chromium_and_shows_the_plot(evaluated
     red = ((pixels[..., 0] > 0.8) & (pixels[..., 1] < 0.25) & (pixels[..., 2] < 0.25)).sum()
     blue = ((pixels[..., 2] > 0.6) & (pixels[..., 0] < 0.25)).sum()
     assert red > 20 and blue > 20
+
+
+def _problem(task_id: str = "HumanEval/0") -> dict:
+    sample = next(s for s in tasks.humaneval_task().dataset if s.id == task_id)
+    return {**sample.metadata, "solution": sample.target}
+
+
+def test_humaneval_runs_the_answers_code_in_a_child_process(monkeypatch):
+    import asyncio
+
+    from litellm_mixture.evals import humaneval
+
+    p = _problem()
+    whole = f"```python\n{p['prompt']}{p['solution']}```"
+    body_only = p["solution"]
+    wrong = f"```python\ndef {p['entry_point']}(numbers, threshold):\n    return False\n```"
+    outcomes = [
+        asyncio.run(
+            humaneval.passes(humaneval.program(p["prompt"], a, p["test"], p["entry_point"]))
+        )
+        for a in (whole, body_only, wrong)
+    ]
+    assert [ok for ok, _ in outcomes] == [True, True, False]
+    assert "AssertionError" in outcomes[2][1]
+    # What the child may not do: outlive its timeout, or take the eval's files with it.
+    monkeypatch.setattr(humaneval, "TIMEOUT", 1.0)
+    assert asyncio.run(humaneval.passes("while True: pass\n")) == (False, "timed out")
+    ok, why = asyncio.run(humaneval.passes("import os\nos.kill(os.getppid(), 9)\n"))
+    assert not ok and "NoneType" in why
