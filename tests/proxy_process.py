@@ -13,14 +13,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from tests.processes import stop, wait_until_serving
 from tests.upstream_process import ROOT
 
 SPEND_SPY = '''
@@ -142,22 +141,8 @@ def litellm_proxy(
         process = subprocess.Popen(args, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     proxy.pid = process.pid
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"proxy exited:\n{proxy.log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{proxy.base}/health/liveliness", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("proxy did not start in time") from None
-                time.sleep(0.25)
+        url = f"{proxy.base}/health/liveliness"
+        wait_until_serving(process, url, proxy.log, startup_timeout, "proxy")
         yield proxy
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop(process)

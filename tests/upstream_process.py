@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,9 +87,4 @@ def fake_upstream(
             raise RuntimeError("fake upstream did not start in time")
         yield UpstreamProcess(int(line.split()[1]), process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process, timeout=10)
