@@ -309,3 +309,18 @@ def test_humaneval_runs_the_answers_code_in_a_child_process(monkeypatch):
     assert asyncio.run(humaneval.passes("while True: pass\n")) == (False, "timed out")
     ok, why = asyncio.run(humaneval.passes("import os\nos.kill(os.getppid(), 9)\n"))
     assert not ok and "NoneType" in why
+
+
+def test_a_degraded_run_is_noted_in_its_summary():
+    from litellm_mixture.evals.model import _run_summary
+
+    class Reply:
+        _hidden_params = {
+            "mixture": {"model": SPEC, "trace": [{"model": "a"}]},
+            "response_cost": 0.25,
+            "mixture_degraded": "1 of 2 proposers failed",
+        }
+
+    summary = _run_summary(Reply())
+    assert summary["cost"] == 0.25 and summary["degraded"] == "1 of 2 proposers failed"
+    assert summary["trace"] == [{"model": "a"}]

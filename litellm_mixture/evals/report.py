@@ -105,7 +105,12 @@ def mean_score(log: EvalLog) -> float:
 
 
 def _ratio(a: float, b: float) -> float:
-    return a / b if b else math.inf
+    return a / b if b else math.nan
+
+
+def _times(ratio: float, what: str) -> str:
+    """``at 3.4x the cost``; nothing when unknown (free local models, an unpriced member)."""
+    return f"{ratio:.1f}x the {what}" if math.isfinite(ratio) else ""
 
 
 def _versus(mine: Sequence[Row], best: Sequence[Row]) -> Versus:
@@ -158,19 +163,19 @@ def verdict(results: Sequence[Result], best: str | None) -> str:
         return f"mixture: {100 * mixture.score:.1f} points (no single member to compare with)"
     v = mixture.versus_best
     told = f"{v.points:+.1f} points [{v.low:+.1f}, {v.high:+.1f}]"
+    known = [t for t in (_times(v.cost_ratio, "cost"), _times(v.latency_ratio, "latency")) if t]
+    at = f", at {' and '.join(known)}" if known else ""
     if v.low > 0:
-        line = (
-            f"mixture: {told} over {best}, at {v.cost_ratio:.1f}x the cost "
-            f"and {v.latency_ratio:.1f}x the latency"
-        )
+        line = f"mixture: {told} over {best}{at}"
     elif v.high < 0:
-        line = f"mixture: {told} below {best}, at {v.cost_ratio:.1f}x the cost"
+        line = f"mixture: {told} below {best}{at}"
     else:
-        line = f"no evidence the mixture beats {best} ({told}, at {v.cost_ratio:.1f}x the cost)"
+        line = f"no evidence the mixture beats {best} ({told}{at})"
     for r in results:
         if r.role == "self-moa" and r.versus_best is not None:
             s = r.versus_best
-            line += f"; self-sampling {best}: {s.points:+.1f} at {s.cost_ratio:.1f}x"
+            cost = _times(s.cost_ratio, "cost")
+            line += f"; self-sampling {best}: {s.points:+.1f}" + (f" at {cost}" if cost else "")
     return line
 
 
@@ -219,6 +224,9 @@ def table(report: Report) -> str:
             f"{vs}{p}{r.cost_per_sample:11.6f}{per_correct}"
             f"{r.latency_p50:8.2f}{r.latency_p95:8.2f}{r.calls_per_sample:7.1f}{r.failed:5d}"
         )
+    for r in report.systems:
+        if r.degraded:
+            lines.append(f"{r.label}: {r.degraded} of {r.samples} answers degraded (see the log)")
     if report.oracle is not None:
         lines.append(f"oracle (some member right): {100 * report.oracle:.1f}%")
     lines.append(report.verdict)

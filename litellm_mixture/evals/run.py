@@ -40,6 +40,8 @@ class Options:
     log_dir: Path = Path("mixture-eval-logs")
     judge: str | None = None
     display: str | None = None
+    at_once: int | None = None
+    """Samples at once per system (default: see ``model.MEMBER_CALLS_IN_FLIGHT``)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def _round(options: Options, planned: list[System], where: str) -> list[EvalLog]
         retry_immediate=False,
         max_tasks=1,
         display=options.display,
+        max_connections=options.at_once,
     )
     by_model = {log.eval.model: read_eval_log(log.location) for log in logs}
     return [by_model[str(m)] for m in models]
