@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -54,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=320)
-    parser.add_argument("--log-dir", type=Path, default=ROOT / "benchmarks" / ".eval-local-logs")
+    parser.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "eval-local")
     parser.add_argument("--html", type=Path)
     args = parser.parse_args()
     quiet_litellm()
