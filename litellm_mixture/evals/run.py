@@ -30,6 +30,11 @@ class OverBudget(TaskError):
     """The whole eval's worst case passes ``--max-cost``, or cannot be bounded."""
 
 
+class Unfinished(TaskError):
+    """A round of the eval stopped before every system finished (interrupted, or a system's
+    task failed): what finished is in the log directory, and a rerun resumes from it."""
+
+
 @dataclass(frozen=True)
 class Options:
     spec: str
@@ -126,7 +131,7 @@ def check(cost: Cost, cap: float | None) -> None:
 def _round(options: Options, planned: list[System], where: str) -> list[EvalLog]:
     """One eval_set over ``planned``: each system's log, read whole, in their order."""
     models = [s.model(i) for i, s in enumerate(planned)]
-    _, logs = eval_set(
+    finished, logs = eval_set(
         options.task,
         model=models,
         log_dir=str(options.log_dir / where),
@@ -138,8 +143,13 @@ def _round(options: Options, planned: list[System], where: str) -> list[EvalLog]
         display=options.display,
         max_connections=options.at_once,
     )
-    by_model = {log.eval.model: read_eval_log(log.location) for log in logs}
-    return [by_model[str(m)] for m in models]
+    by_model = {log.eval.model: log for log in logs if log.status == "success"}
+    if not finished or any(str(m) not in by_model for m in models):
+        raise Unfinished(
+            f"the eval did not finish; run the same command again (same --log-dir "
+            f"{options.log_dir}) to resume from the samples done"
+        )
+    return [read_eval_log(by_model[str(m)].location) for m in models]
 
 
 def run(options: Options, say: Callable[[str], None] = print) -> list[tuple[System, EvalLog]]:
