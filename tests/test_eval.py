@@ -324,3 +324,24 @@ def test_a_degraded_run_is_noted_in_its_summary():
     summary = _run_summary(Reply())
     assert summary["cost"] == 0.25 and summary["degraded"] == "1 of 2 proposers failed"
     assert summary["trace"] == [{"model": "a"}]
+
+
+def test_the_model_api_forwards_tools_and_settings_and_reports_the_billed_cost(upstream_env):
+    import asyncio
+
+    from inspect_ai.model import GenerateConfig, get_model
+    from inspect_ai.tool import ToolInfo, ToolParams
+
+    upstream_env.configure()
+    upstream_env.clear()
+    model = get_model("mixture/openai/gpt-4o-mini*2>openai/gpt-4o", memoize=False)
+    tool = ToolInfo(name="lookup", description="Look a word up.", parameters=ToolParams())
+    config = GenerateConfig(temperature=0.3, max_tokens=50, seed=7)
+    output = asyncio.run(model.generate("item 1: look it up", tools=[tool], config=config))
+    assert output.message.tool_calls[0].function == "lookup"
+    calls = upstream_env.calls()
+    final = calls[-1]["request"]
+    assert (final["model"], final["temperature"], final["max_tokens"]) == ("gpt-4o", 0.3, 50)
+    assert final["tools"][0]["function"]["name"] == "lookup"
+    assert output.usage.total_cost == pytest.approx(_billed(calls), rel=1e-9)
+    assert output.time > 0 and len(output.metadata["mixture"]["trace"]) == 3

@@ -29,20 +29,22 @@ from inspect_ai.model import (
     GenerateConfig,
     ModelAPI,
     ModelCall,
+    ModelCost,
     ModelOutput,
     ModelUsage,
+    RetryDecision,
+    ServedModelUsage,
     messages_to_openai,
     model_output_from_openai,
 )
-from inspect_ai.model._model import RetryDecision
-from inspect_ai.model._model_data.model_data import ModelCost
-from inspect_ai.model._model_output import ServedModelUsage
+
+# Inspect's own mapping of its settings and tools to OpenAI's chat fields (not exported).
 from inspect_ai.model._openai import (
     openai_chat_tool_choice,
     openai_chat_tools,
     openai_completion_params,
 )
-from inspect_ai.solver._task_state import sample_state
+from inspect_ai.solver._task_state import sample_state  # the running sample (not exported)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 import litellm_mixture
