@@ -176,15 +176,20 @@ def cli_env(upstream_env) -> dict[str, str]:
         ("openai/gpt-4o-mini", "nope", None, "unknown task 'nope'"),
         ("openai/gpt-4o-mini", None, '{"input": "item 1"}', "items.jsonl:2: a sample is an object"),
         ("openai/gpt-4o-mini", None, "{not json", "items.jsonl:2: not JSON"),
+        ("openai/gpt-4o-mini", None, "--scorer=judge:a>>", "Invalid mixture spec"),
+        ("openai/gpt-4o-mini", None, "--scorer=regex:(", "--scorer regex: missing )"),
+        ("openai/gpt-4o-mini", None, "--scorer=fuzzy", "unknown scorer 'fuzzy'"),
+        ("openai/gpt-4o-mini", "smoke", "--scorer=exact", "--scorer applies to a .jsonl task"),
     ],
 )
 def test_bad_input_is_one_clear_line_before_any_call(
     cli_env, upstream_env, tmp_path, spec, task, line, says
 ):
     items = _items(tmp_path / "items.jsonl", 1)
-    if line is not None:
+    option = () if line is None or not line.startswith("--") else (line,)
+    if line is not None and not option:
         items.write_text(items.read_text() + line + "\n")
-    done = _cli("eval", spec, "--task", task or str(items), env=cli_env, cwd=tmp_path)
+    done = _cli("eval", spec, "--task", task or str(items), *option, env=cli_env, cwd=tmp_path)
     assert done.returncode == 1
     errors = [x for x in done.stderr.splitlines() if x.strip()]
     assert len(errors) == 1 and errors[0].startswith("Error: ") and says in errors[0], done.stderr

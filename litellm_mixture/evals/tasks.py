@@ -99,26 +99,26 @@ def jsonl(path: Path, scorer: str) -> Task:
     )
 
 
+def _task_file(task: str) -> Task:
+    found = load_tasks([task])
+    if len(found) != 1:
+        raise TaskError(f"{task}: {len(found)} tasks; name one as FILE.py@TASK")
+    return found[0]
+
+
 def resolve(task: str, scorer: str | None) -> Task:
-    """The Task ``--task`` names (see the module's docstring)."""
-    if task == "smoke":
-        return smoke()
-    if task == "humaneval":
-        return humaneval_task()
+    """The Task ``--task`` names (see the module's docstring); ``scorer`` is for a JSONL file
+    only (the others score as they were written to)."""
     path = Path(task.split("@", 1)[0])
-    if path.suffix == ".jsonl":
-        if not path.is_file():
-            raise TaskError(f"no such file: {path}")
-        return jsonl(path, scorer or "exact")
-    if path.suffix == ".py":
-        if not path.is_file():
-            raise TaskError(f"no such file: {path}")
-        if scorer:
-            raise TaskError("--scorer applies to a JSONL task; a task file names its own")
-        found = load_tasks([task])
-        if len(found) != 1:
-            raise TaskError(f"{task}: {len(found)} tasks; name one as FILE.py@TASK")
-        return found[0]
-    raise TaskError(
-        f"unknown task {task!r}: one of {', '.join(BUILT_IN)}, a .jsonl file or an Inspect .py file"
-    )
+    if path.suffix != ".jsonl" and scorer:
+        raise TaskError("--scorer applies to a .jsonl task; the others name their own scorer")
+    if task in BUILT_IN:
+        return smoke() if task == "smoke" else humaneval_task()
+    if path.suffix not in (".jsonl", ".py"):
+        raise TaskError(
+            f"unknown task {task!r}: one of {', '.join(BUILT_IN)}, a .jsonl file or an Inspect "
+            ".py file"
+        )
+    if not path.is_file():
+        raise TaskError(f"no such file: {path}")
+    return jsonl(path, scorer or "exact") if path.suffix == ".jsonl" else _task_file(task)
