@@ -3,6 +3,7 @@ grading a known share of items right per model (``right``), so every expected fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -140,6 +141,16 @@ def test_a_rerun_with_the_same_log_dir_makes_no_call_twice(evaluated, upstream_e
     again = report.build("items", run.run(options, say=lambda line: None))
     assert upstream_env.calls() == []
     assert again.model_dump() == found.model_dump()
+
+
+def test_another_against_runs_only_the_new_system(evaluated, upstream_env):
+    options, found, _ = evaluated
+    upstream_env.clear()
+    wider = dataclasses.replace(options, against=("openai/gpt-4.1-nano*2>openai/gpt-4o",))
+    again = report.build("items", run.run(wider, say=lambda line: None))
+    assert len(upstream_env.calls()) == N * 3  # its two samples and aggregator, nothing else
+    assert [r.label for r in again.systems][-2] == "against openai/gpt-4.1-nano*2>openai/gpt-4o"
+    assert again.systems[0] == found.systems[0]
 
 
 def test_a_sample_whose_members_all_fail_counts_as_failed(upstream_env, tmp_path):

@@ -142,6 +142,9 @@ def _round(options: Options, planned: list[System], where: str) -> list[EvalLog]
         max_tasks=1,
         display=options.display,
         max_connections=options.at_once,
+        # Another --against, or a changed spec, adds systems beside the logs of those that
+        # stayed: they are reused, not run again.
+        log_dir_allow_dirty=True,
     )
     by_model = {log.eval.model: log for log in logs if log.status == "success"}
     if not finished or any(str(m) not in by_model for m in models):
