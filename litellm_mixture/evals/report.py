@@ -116,7 +116,9 @@ def _times(ratio: float, what: str) -> str:
 def _versus(mine: Sequence[Row], best: Sequence[Row]) -> Versus:
     a, b = [r.score for r in mine], [r.score for r in best]
     mean, low, high = stats.paired(a, b)
-    exact = stats.mcnemar(a, b) if stats.binary(a + b) else None
+    exact = None
+    if stats.binary(a + b):  # a pass/fail difference lies in [-1, 1], whatever t says
+        low, high, exact = max(low, -1.0), min(high, 1.0), stats.mcnemar(a, b)
     cost = _ratio(sum(r.cost for r in mine), sum(r.cost for r in best))
     latency = _ratio(
         stats.percentile([r.latency for r in mine], 50),
