@@ -417,3 +417,9 @@ def aider_settings(
         raise click.ClickException(f"--write {folder}: no such folder; create it first")
     for path in aider.write(folder, settings, metadata):
         click.echo(f"wrote {path}")
+
+
+# `litellm-mixture eval` (the [eval] extra): its module imports only click until it runs.
+from .evals.command import eval_command  # noqa: E402
+
+main.add_command(eval_command)

@@ -23,7 +23,11 @@ running. A ``reply`` entry fixes what that model answers; a ``pick`` entry, ``MO
 WEIGHT], ...]``, makes it answer one of the texts at random by weight (seeded), as a sampled
 model that mostly agrees with itself; a model named in ``judge`` (a list) answers with the number
 of the first of the numbered responses it was shown whose text most of them share, as a
-self-consistency judge does. A ``fault`` entry, ``MODEL: {"kind":
+self-consistency judge does. A ``right`` entry, ``MODEL: SHARE`` (a fraction), grades it on
+items: asked about ``item <k>`` (in the last user message), it answers ``answer <k>`` on exactly
+``floor(N * SHARE)`` of items 0..N-1 (when ``floor((k + 1) * SHARE) > floor(k * SHARE)``), else
+``wrong <k> from <model>``; as an aggregator it answers ``answer <k>`` when one of the references
+it was shown does, as an oracle would. A ``fault`` entry, ``MODEL: {"kind":
 K, "times": N, "retry_after": S, "message": M}`` (``times`` omitted: every call; ``message``:
 the error's text, where ``{key}`` stands for the key the call carried, as providers echo it),
 makes it fail: an HTTP status such as ``500``, ``401``, ``403`` or ``429`` (with
@@ -48,6 +52,7 @@ import random
 import re
 import struct
 import time
+from fractions import Fraction
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +66,11 @@ def _text_of(content: Any) -> str:
     return content or ""
 
 
+def _last_user(messages: list[dict[str, Any]], texts: list[str]) -> str:
+    pairs = zip(reversed(messages), reversed(texts), strict=True)
+    return next((t for m, t in pairs if m.get("role") == "user"), "")
+
+
 def reply_for(body: dict[str, Any]) -> dict[str, Any]:
     """The assistant message and usage the server answers ``body`` with."""
     model = body["model"]
@@ -68,14 +78,7 @@ def reply_for(body: dict[str, Any]) -> dict[str, Any]:
     texts = [_text_of(m.get("content")) for m in messages]
     # The first message: litellm sends o-series models their system message as a user message.
     system = texts[0] if messages and messages[0].get("role") in ("system", "user") else ""
-    last_user = next(
-        (
-            t
-            for m, t in zip(reversed(messages), reversed(texts), strict=True)
-            if m.get("role") == "user"
-        ),
-        "",
-    )
+    last_user = _last_user(messages, texts)
     if "Responses from models:" in system:
         refs = system.split("Responses from models:")[-1].count("\n")
     else:
@@ -186,6 +189,7 @@ class Upstream:
         self.replies: dict[str, str] = {}
         self.picks: dict[str, list[tuple[str, float]]] = {}
         self.judges: list[str] = []
+        self.right: dict[str, Fraction] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.fail_rate = 0.0
         self.require_key = False
@@ -213,12 +217,30 @@ class Upstream:
         if model in self.picks:
             texts, weights = zip(*self.picks[model], strict=True)
             return self.random.choices(texts, weights)[0]
+        if model in self.right:
+            return self._graded(body, self.right[model])
         if model in self.judges:
             system = _text_of(body["messages"][0].get("content"))
             listed = re.findall(r"^(\d+)\. (.*)$", system, flags=re.MULTILINE)
             texts = [text for _, text in listed]
             return max(listed, key=lambda item: texts.count(item[1]))[0] if listed else "1"
         return None
+
+    def _graded(self, body: dict[str, Any], share: Fraction) -> str:
+        """A ``right`` model's answer: right on a known share of items, or as an oracle."""
+        texts = [_text_of(m.get("content")) for m in body["messages"]]
+        last_user = _last_user(body["messages"], texts)
+        found = re.search(r"item (\d+)", last_user)
+        k = int(found.group(1)) if found else 0
+        right, wrong = f"answer {k}", f"wrong {k} from {body['model']}"
+        if "Responses from models:" in texts[0] or "<option>" in last_user:
+            shown = (
+                texts[0].split("Responses from models:")[-1]
+                + "\n"
+                + last_user.split("<option>", 1)[-1]
+            )
+            return right if re.search(rf"\b{right}\b", shown) else wrong
+        return right if (k + 1) * share // 1 > k * share // 1 else wrong
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -329,6 +351,7 @@ class Upstream:
         self.replies = body.get("reply", {})
         self.picks = body.get("pick", {})
         self.judges = body.get("judge", [])
+        self.right = {m: Fraction(str(v)) for m, v in body.get("right", {}).items()}
         self.faults = body.get("fault", {})
         self.fail_rate = body.get("fail_rate", 0.0)
         self.require_key = body.get("require_key", False)

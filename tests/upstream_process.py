@@ -38,11 +38,13 @@ class UpstreamProcess:
         pick: dict[str, list[tuple[str, float]]] | None = None,
         judge: list[str] | None = None,
         seed: int = 0,
+        right: dict[str, float] | None = None,
     ) -> None:
         """Replace the running server's latencies, stream gaps, paces, picks, replies and faults."""
         settings = {
             "pick": pick or {},
             "judge": judge or [],
+            "right": right or {},
             "seed": seed,
             "latency": latency or {},
             "gap": gap or {},
