@@ -149,15 +149,20 @@ def _mixture_id(proxy) -> str:
     return ids[-1] if ids else [r["mixture_id"] for r in proxy.spend() if r.get("mixture_id")][-1]
 
 
+def _outcomes(span, trace) -> dict:
+    """Each member span's outcome, by its model."""
+    return {
+        m.attributes["mixture.model"]: m.attributes["mixture.outcome"]
+        for m in members_of(span, trace)
+    }
+
+
 def test_failed_and_saved_calls_are_spans_with_their_outcome(proxy, receiver, upstream_process):
     upstream_process.configure(fault={"deepseek-chat": {"kind": "500"}})
     r = post(proxy, {"model": "team-moa", "messages": ask()})
     assert r.status_code == 200, r.text
     span, trace = the_trace(receiver, _mixture_id(proxy), 4)
-    outcomes = {
-        m.attributes["mixture.model"]: m.attributes["mixture.outcome"]
-        for m in members_of(span, trace)
-    }
+    outcomes = _outcomes(span, trace)
     assert outcomes["deepseek-chat"] == "failed"
     assert next(
         m for m in members_of(span, trace) if m.attributes["mixture.outcome"] == "failed"
@@ -167,10 +172,7 @@ def test_failed_and_saved_calls_are_spans_with_their_outcome(proxy, receiver, up
     r = post(proxy, {"model": "straggle", "messages": ask()})
     assert r.status_code == 200, r.text
     span, trace = the_trace(receiver, _mixture_id(proxy), 3)
-    outcomes = {
-        m.attributes["mixture.model"]: m.attributes["mixture.outcome"]
-        for m in members_of(span, trace)
-    }
+    outcomes = _outcomes(span, trace)
     assert outcomes == {"gpt-4o-mini": "ok", "deepseek-chat": "cut", "gpt-4o": "ok"}
 
     upstream_process.configure(reply={"gpt-4o-mini": "42"})  # every sample agrees
