@@ -134,6 +134,7 @@ def run_aider(repo, env, *extra, model="mixture/e2e-moa", weak="openai/gpt-3.5-t
     """aider with the settings (and, if ``aider-settings`` writes one, the metadata) entry for
     ``model``. A preset gets no metadata entry: aider must learn its info from LiteLLM."""
     settings = repo.parent / "settings"
+    settings.mkdir(exist_ok=True)  # aider-settings --write refuses a folder that is not there
     write = ["aider-settings", model, "--weak-model", weak, "--write", str(settings)]
     subprocess.run(
         [str(_bin("litellm-mixture")), *write],
