@@ -134,6 +134,14 @@ def test_samples_are_samples_in_every_dialect_and_a_bad_count_is_an_error():
             decode(bad)
 
 
+def test_an_alias_like_a_transform_word_is_a_member_where_no_transform_may_stand():
+    # A proxy's alias `smol` is not a near miss of `sample` as the first or last layer.
+    pipeline = decode("mixture/smol*2>smol")
+    assert [m.model for s in pipeline.steps for m in s.members] == ["smol", "smol"]
+    with pytest.raises(SpecError, match="did you mean 'sample'"):
+        decode("mixture/a*2>smol>b")
+
+
 def test_a_query_after_a_one_line_spec_applies_or_is_refused():
     aggregate = decode("mixture/openai/a+openai/b>openai/qwen05?early=1").steps[-1]
     assert aggregate.members[0].model == "openai/qwen05" and aggregate.early is not None

@@ -27,16 +27,18 @@ _TRANSFORMS = ("shuffle", "dropout", "sample", "take")
 _TRANSFORM_FORMS = "shuffle, dropout=R (0 <= R < 1), sample=N or take=N"
 
 
-def _not_a_transform(layer: str, index: int, spec: str) -> None:
+def _not_a_transform(layer: str, index: int, spec: str, middle: bool) -> None:
     """Refuses a layer written like a transform but not one (``shufle``, ``sample=abc``): it
-    would otherwise be read as a model of that name, and paid for up to that step."""
+    would otherwise be read as a model of that name, and paid for up to that step. Near misses
+    only count between two layers, where a transform may stand: the first and last layers are
+    members, often a proxy's aliases (``smol`` is not a typo of ``sample`` there)."""
     word, eq, _ = layer.partition("=")
     if word in _TRANSFORMS:
         raise spec_error(
             f"layer {index + 1}: {layer!r} is not a transform; write {_TRANSFORM_FORMS}",
             spec=spec,
         )
-    if any(c in layer for c in "/+*%"):
+    if not middle or any(c in layer for c in "/+*%"):
         return  # members: a provider's model, several, samples, or an escaped name
     hint = did_you_mean(word, _TRANSFORMS)
     if hint or eq:
@@ -69,10 +71,10 @@ def members_from_layer(text: str, layer: int, spec: str) -> list[Member]:
     return members
 
 
-def _transform(layer: str, index: int, spec: str) -> Any:
+def _transform(layer: str, index: int, spec: str, middle: bool) -> Any:
     match = _TRANSFORM.match(layer)
     if match is None:
-        _not_a_transform(layer, index, spec)
+        _not_a_transform(layer, index, spec, middle)
         return None
     if match["kind"]:
         return Shuffle()
@@ -93,7 +95,8 @@ def from_one_line(spec: str) -> Pipeline:
         raise spec_error(
             "empty layer in one-line spec (two '>' in a row, or one at an end)", spec=spec
         )
-    transforms = [_transform(layer, i, spec) for i, layer in enumerate(layers)]
+    last = len(layers) - 1
+    transforms = [_transform(layer, i, spec, 0 < i < last) for i, layer in enumerate(layers)]
     if transforms[0] is not None or transforms[-1] is not None:
         raise spec_error(
             "a transform (shuffle, dropout=R, sample=N, take=N) goes between two layers of "
