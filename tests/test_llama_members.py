@@ -86,7 +86,7 @@ def test_a_zero_price_makes_max_cost_work_and_streamed_usage_is_marked_estimated
 
 def test_unpriced_local_models_under_max_cost_are_told_how_to_register_a_price(llama_smollm2):
     # A name of its own: litellm remembers a registered model after its entry is removed.
-    model = f"mixture/openai/unpriced-smol?api_base={llama_smollm2.base}"
+    model = f"mixture/openai/unpriced-smol*2>openai/unpriced-smol?api_base={llama_smollm2.base}"
     with pytest.raises(litellm_mixture.BudgetError, match="register_model"):
         litellm.completion(model, ASK, api_key=API_KEY, max_cost=0.001)
 
