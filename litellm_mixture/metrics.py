@@ -41,14 +41,19 @@ def label(spec: str, entry: str | None = None) -> str:
     or ``spec-<hash>``; never the client's text."""
     if entry is not None:
         return entry
-    spec = spec.removeprefix(PREFIX)
-    if spec in _presets():
-        return spec
-    digest = "spec-" + hashlib.sha256(spec.encode()).hexdigest()[:10]
+    if spec.removeprefix(PREFIX) in _presets():
+        return spec.removeprefix(PREFIX)
+    digest = hashed(spec)
     if digest not in _hashed and len(_hashed) >= MAX_HASHED:
         return "other"
     _hashed[digest] = None
     return digest
+
+
+def hashed(spec: str) -> str:
+    """``spec-<hash>``: the label of a spec that is neither an entry nor a preset, while
+    fewer than ``MAX_HASHED`` of them have been seen (then ``other``)."""
+    return "spec-" + hashlib.sha256(spec.removeprefix(PREFIX).encode()).hexdigest()[:10]
 
 
 @functools.lru_cache(maxsize=1)
