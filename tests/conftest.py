@@ -2,6 +2,7 @@
 fixtures test modules share."""
 
 import os
+import time
 from collections.abc import Iterator
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -62,6 +63,13 @@ def served(upstream_process, monkeypatch) -> Iterator[UpstreamProcess]:
 def proxy(proxy_process, upstream_process):
     """The module's proxy process (its ``proxy_process`` fixture), its spend log emptied, in
     front of ``upstream_process``."""
+    # A previous test's logging may still be landing (litellm logs after the reply): wait until
+    # the log has been quiet for 0.3 s, at most 2 s, so its records are not taken for this test's.
+    for _ in range(20):
+        spend = proxy_process.spend_file
+        if not spend.exists() or time.time() - spend.stat().st_mtime > 0.3:
+            break
+        time.sleep(0.1)
     proxy_process.spend_file.unlink(missing_ok=True)
     return proxy_process
 
