@@ -150,7 +150,8 @@ def _closing_cost(provider: str, original: Callable[..., Any]) -> Callable[..., 
                 for key, value in fields.items():
                     setattr(out, key, value)
                 # The proxy serializes a chunk without provider fields by a fast path that
-                # sends only OpenAI's fields.
+                # sends only OpenAI's fields. (So the 1.108 proxy no longer strips the usage
+                # chunk it asked for itself: a client that did not ask gets it too.)
                 out.provider_specific_fields = fields
         return out
 
