@@ -168,18 +168,25 @@ def run_command(spec: str, prompt: str | None, as_json: bool) -> None:
     record = execution.record()
     figures = report.summary(record, (time.perf_counter() - started) * 1000)
     if as_json:
-        document = {"model": name, "content": content, "finish_reason": finish, **figures}
-        document.update(
-            history=report.history(record),
-            intermediate_responses=report.intermediate_responses(record),
-            trace=record.trace_dicts(),
-        )
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        _echo_run_json(name, content, finish, figures, record)
         return
     click.echo()
     if view is not None:
         view.finish()
     click.echo(live.summary_line(figures), err=True)
+
+
+def _echo_run_json(name: str, content: str, finish: Any, figures: dict, record: Any) -> None:
+    """``run --json``: the answer, the run's figures, each step's history and answers, the trace."""
+    from . import report
+
+    document = {"model": name, "content": content, "finish_reason": finish, **figures}
+    document.update(
+        history=report.history(record),
+        intermediate_responses=report.intermediate_responses(record),
+        trace=record.trace_dicts(),
+    )
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _prompt(prompt: str | None) -> str:
