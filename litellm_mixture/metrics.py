@@ -18,6 +18,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from . import cost
 from .errors import BudgetError, MembersOverBudgetError
+from .report import DEGRADED
 from .spec import PREFIX
 from .spec.presets import preset_names
 
@@ -26,8 +27,6 @@ PROVIDER = PREFIX.rstrip("/")
 
 # Client specs labelled by hash before the rest share the label "other".
 MAX_HASHED = 64
-# The key another module sets when a step went on with fewer members than asked.
-DEGRADED = "mixture_degraded"
 _hashed: dict[str, None] = {}
 
 
@@ -117,13 +116,10 @@ def _seconds(start: Any, end: Any) -> float | None:
     return None
 
 
-def degraded(summary: dict[str, Any], response: Any) -> bool:
-    """Whether a step went on with fewer members than asked: the provider's flag when it sets
-    one, else a member call of the run failed or was cut."""
-    hidden = getattr(response, "_hidden_params", None) or {}
-    if DEGRADED in hidden:
-        return bool(hidden[DEGRADED])
-    return any(e.get("error") is not None or e.get("cut") for e in summary.get("trace", ()))
+def degraded(summary: dict[str, Any]) -> bool:
+    """Whether a step went on with fewer members than asked: the run summary's degraded line
+    (report.degraded, the one definition the response, header and CLI use too)."""
+    return bool(summary.get(DEGRADED))
 
 
 class MixtureMetrics(CustomLogger):
@@ -140,7 +136,7 @@ class MixtureMetrics(CustomLogger):
         series["requests"].labels(spec, "ok").inc()
         series["calls"].labels(spec).observe(len(summary.get("trace", ())))
         series["saved"].labels(spec).inc(summary.get("saved_calls", 0))
-        if degraded(summary, response_obj):
+        if degraded(summary):
             series["degraded"].labels(spec).inc()
         first = kwargs.get("completion_start_time") or end_time
         for name, took in (
