@@ -33,10 +33,9 @@ def summary(name: str, record: RunRecord) -> dict[str, Any]:
     }
 
 
-def degraded(name: str, record: RunRecord) -> str | None:
+def _logged(name: str, record: RunRecord, lost: str | None) -> str | None:
     """What the run lost on the way (:func:`report.degraded`), logged once: each request's
-    response (:func:`fill`) or stream end (:func:`last_chunk`) asks once."""
-    lost = report.degraded(record)
+    response (:func:`fill`) or stream end (:func:`last_chunk`) passes it here once."""
     if lost is not None:
         logger.warning("%s answered degraded (request %s): %s", name, record.id, lost)
     return lost
@@ -74,8 +73,9 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     response.usage = usage(record)
     # What litellm 1.81's callbacks and the proxy's cost header read.
     response._hidden_params["response_cost"] = record.usage.cost
-    response._hidden_params[cost.HIDDEN_KEY] = summary(name, record)
-    lost = degraded(name, record)
+    figures = summary(name, record)
+    response._hidden_params[cost.HIDDEN_KEY] = figures
+    lost = _logged(name, record, figures[report.DEGRADED])
     # The proxy's header: proxy.ProxyGuard.async_post_call_response_headers_hook.
     response._hidden_params[report.DEGRADED] = lost
     if lost is not None:
@@ -123,7 +123,7 @@ def last_chunk(name: str, finish: str, record: RunRecord) -> dict[str, Any]:
     # sends them on: a stream's cost reaches proxy clients that read no usage (aider's 1.81).
     # Its headers left before the members ran: mixture_degraded rides this chunk instead.
     fields: dict[str, Any] = {cost.FIELD: record.usage.cost}
-    if (lost := degraded(name, record)) is not None:
+    if (lost := _logged(name, record, report.degraded(record))) is not None:
         fields[report.DEGRADED] = lost
     if record.params.get(INTERMEDIATE):
         fields[INTERMEDIATE] = report.intermediate_responses(record)
