@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from .errors import SpecError
 from .spec import Member, Pipeline, Step
-from .spec.agreement import ByEmbedding
+from .spec.schema import calls_of
 
 # Even trusted specs stop here: a preset that names itself would otherwise recurse forever.
 MAX_DEPTH = 8
@@ -39,15 +39,43 @@ def step_calls(
     pipeline: Pipeline, step: Step, uses: list[int]
 ) -> Iterator[tuple[Member, int, bool]]:
     """:func:`member_calls` for one step, given its ``bounds`` (``uses``)."""
-    own = getattr(step, "retries", None)  # (a transform calls no model)
-    retries = own if own is not None else pipeline.retries
-    exact = retries is not None or (getattr(step, "timeout", None) or pipeline.timeout)
-    members = (*step.members, *getattr(step, "fallbacks", ()))
-    for member, used in zip(members, uses, strict=True):
+    calls = calls_of(step)
+    retries = calls.setting(pipeline, "retries")
+    exact = retries is not None or calls.setting(pipeline, "timeout")
+    for member, used in zip(calls.callees, uses, strict=True):
         yield member, used * (1 + (retries or 0)), bool(exact)
-    by = getattr(step, "agree_by", None)
-    if isinstance(by, ByEmbedding):
-        yield Member(by.embedding), sum(uses), False
+    if calls.embedding is not None:
+        yield Member(calls.embedding), sum(uses), False
+
+
+# inner(member, pipeline it runs, whether the operator wrote it, depth): the requests one call
+# to a member that is itself a mixture makes.
+Inner = Callable[[Member, Pipeline, bool, int], int]
+
+
+def upstream(
+    pipeline: Pipeline,
+    *,
+    nested: Nested,
+    attempts: Attempts,
+    inner: Inner,
+    depth: int = 0,
+    visit: Callable[[Member, bool], None] | None = None,
+) -> int:
+    """The requests one run of ``pipeline`` makes, at most: a plain member's calls as many as
+    ``attempts`` says, a nested mixture's as ``inner`` counts them (one level deeper).
+    ``visit(member, plain)`` sees each member first. The one walk of nested mixtures, shared by
+    :func:`count_calls` and the policy."""
+    calls = 0
+    for member, used, retried in member_calls(pipeline):
+        found = nested(member.model)
+        if visit is not None:
+            visit(member, found is None)
+        if found is None:
+            calls += used * attempts(member.model, retried)
+        else:
+            calls += used * inner(member, found[0], found[1], depth + 1)
+    return calls
 
 
 def count_calls(
@@ -61,19 +89,14 @@ def count_calls(
     """The most upstream requests one run of ``pipeline`` can make: each member call counts the
     requests ``attempts`` says it may take (its Router's or SDK's retries included), and a
     nested mixture counts its own members. Refuses nesting deeper than MAX_DEPTH."""
-    calls = 0
-    for member, used, retried in member_calls(pipeline):
-        inner = nested(member.model)
-        if inner is None:
-            calls += used * attempts(member.model, retried)
-            continue
-        if depth + 1 > MAX_DEPTH:
+
+    def inner(member: Member, inside: Pipeline, trusted: bool, depth: int) -> int:
+        if depth > MAX_DEPTH:
             raise SpecError(
                 f"mixtures nested more than {MAX_DEPTH} deep, down to member {member.model!r}: "
                 "does a preset or entry name itself, directly or through others?",
                 spec=spec,
             )
-        calls += used * count_calls(
-            inner[0], nested=nested, attempts=attempts, spec=spec, depth=depth + 1
-        )
-    return calls
+        return count_calls(inside, nested=nested, attempts=attempts, spec=spec, depth=depth)
+
+    return upstream(pipeline, nested=nested, attempts=attempts, inner=inner, depth=depth)

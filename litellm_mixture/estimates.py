@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import assert_never
+
 from . import prices
 from .calls import MAX_DEPTH, Attempts, Nested, once, step_calls
 from .engine import MAX_COST, Run
@@ -38,14 +40,18 @@ from .spec import (
     Dropout,
     Member,
     Pipeline,
+    Propose,
     Rank,
     Refine,
     SelfMoaSeq,
+    Synthesize,
     Vote,
     decode,
     is_url,
 )
-from .spec.steps import FanOut, MemberStep
+from .spec.schema import Calling
+from .spec.steps import MemberStep
+from .spec.transforms import Transform
 
 EXPECTED_TOKENS = 300
 """The likely case's answer length per call, in tokens, unless told otherwise."""
@@ -104,18 +110,21 @@ class _Walk:
     def steps(self) -> list[StepEstimate]:
         pipeline, out = self.ctx.pipeline, []
         for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
-            if isinstance(step, MemberStep):
-                out.append(self._step(index, step, uses))
-            else:
-                self._transform(step)
-                out.append(
-                    StepEstimate(
-                        step=index, kind=step.kind, calls=0, requests=0, likely=0.0, worst=0.0
+            match step:
+                case MemberStep():
+                    out.append(self._step(index, step, uses))
+                case Transform():
+                    self._transform(step)
+                    out.append(
+                        StepEstimate(
+                            step=index, kind=step.kind, calls=0, requests=0, likely=0.0, worst=0.0
+                        )
                     )
-                )
+                case _:
+                    assert_never(step)
         return out
 
-    def _transform(self, step: Any) -> None:
+    def _transform(self, step: Transform) -> None:
         """The longest answers a transform may keep (worst), the first it likely keeps."""
         width = step.bounds(len(self.worst_refs))[1]
         self.worst_refs = sorted(self.worst_refs)[len(self.worst_refs) - width :]
@@ -124,7 +133,7 @@ class _Walk:
             likely = max(1, round(len(self.likely_refs) * (1 - step.rate)))
         self.likely_refs = self.likely_refs[:likely]
 
-    def _step(self, index: int, step: MemberStep, uses: list[int]) -> StepEstimate:
+    def _step(self, index: int, step: Calling, uses: list[int]) -> StepEstimate:
         pipeline = self.ctx.pipeline
         seen_w, seen_l = self._seen(step)
         final = index == len(pipeline.steps) - 1 and isinstance(step, Aggregate)
@@ -149,7 +158,7 @@ class _Walk:
         self._passed(step, done, likely_uses)
         return step_estimate
 
-    def _seen(self, step: MemberStep) -> tuple[list[int], list[int]]:
+    def _seen(self, step: Calling) -> tuple[list[int], list[int]]:
         """The answers one call of ``step`` reads, worst and likely; -1 stands for the call's own
         earlier answer (self-moa-seq carries its synthesis into the next window)."""
         worst, likely = self.worst_refs, self.likely_refs
@@ -159,42 +168,47 @@ class _Walk:
             return [*sorted(worst)[1 - step.window :], -1], likely[: step.window]
         return list(worst), list(likely)
 
-    def _likely_uses(self, step: MemberStep) -> list[int]:
+    def _likely_uses(self, step: Calling) -> list[int]:
         """How many calls each member (fallbacks: none) likely gets."""
         width = len(self.likely_refs)
         if isinstance(step, (Rank, Vote)) and width <= 1:
             return [0]  # one answer: nothing to judge
         return step.bounds(width)[0][: len(step.members)]
 
-    def _passed(self, step: MemberStep, done: list[_Call], likely_uses: list[int]) -> None:
+    def _passed(self, step: Calling, done: list[_Call], likely_uses: list[int]) -> None:
         """The answers ``step`` passes on: their most and likely lengths."""
         worst, likely = self.worst_refs, self.likely_refs
         longest = max(c.worst_answer for c in done)
-        if isinstance(step, FanOut):
-            samples = [m.samples for m in step.members]
-            done = done[: len(samples)]  # an agreement's embedding calls pass nothing on
-            self.worst_refs = [
-                c.worst_answer for c, n in zip(done, samples, strict=True) for _ in range(n)
-            ]
-            self.likely_refs = [
-                c.likely_answer for c, n in zip(done, likely_uses, strict=True) for _ in range(n)
-            ]
-        elif isinstance(step, Refine):  # a failed refinement passes the answer on as it was
-            self.worst_refs = [max(r, longest) for r in worst]
-            self.likely_refs = [
-                done[i % len(step.members)].likely_answer for i in range(len(likely))
-            ]
-        elif isinstance(step, Rank):
-            self.worst_refs = sorted(worst)[max(0, len(worst) - step.n) :]
-            self.likely_refs = likely[: step.n]
-        elif isinstance(step, Vote):
-            self.worst_refs, self.likely_refs = [max(worst, default=0)], likely[:1]
-        else:  # the final answer; with best_proposal, maybe the longest proposal
-            extra = max(worst, default=0) if getattr(step, "best_proposal", False) else 0
-            self.worst_refs, self.likely_refs = [max(longest, extra)], [done[0].likely_answer]
+        match step:
+            case Propose() | Synthesize():
+                samples = [m.samples for m in step.members]
+                done = done[: len(samples)]  # an agreement's embedding calls pass nothing on
+                self.worst_refs = [
+                    c.worst_answer for c, n in zip(done, samples, strict=True) for _ in range(n)
+                ]
+                self.likely_refs = [
+                    c.likely_answer
+                    for c, n in zip(done, likely_uses, strict=True)
+                    for _ in range(n)
+                ]
+            case Refine():  # a failed refinement passes the answer on as it was
+                self.worst_refs = [max(r, longest) for r in worst]
+                self.likely_refs = [
+                    done[i % len(step.members)].likely_answer for i in range(len(likely))
+                ]
+            case Rank():
+                self.worst_refs = sorted(worst)[max(0, len(worst) - step.n) :]
+                self.likely_refs = likely[: step.n]
+            case Vote():
+                self.worst_refs, self.likely_refs = [max(worst, default=0)], likely[:1]
+            case Aggregate() | SelfMoaSeq():  # the final answer; maybe the longest proposal
+                extra = max(worst, default=0) if step.best_proposal else 0
+                self.worst_refs, self.likely_refs = [max(longest, extra)], [done[0].likely_answer]
+            case _:
+                assert_never(step)
 
     def _ask(
-        self, index: int, step: MemberStep, place: int, member: Member, refs: list[str], final: bool
+        self, index: int, step: Calling, place: int, member: Member, refs: list[str], final: bool
     ) -> Ask:
         """The call as the engine makes it, with these references."""
         entry = TraceEntry(index, step.kind, member.model, 0, place)
@@ -204,7 +218,7 @@ class _Walk:
     def _call(
         self,
         index: int,
-        step: MemberStep,
+        step: Calling,
         place: int,
         counted: tuple[Member, int, bool],
         seen: tuple[list[int], list[int]],

@@ -5,10 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from typing_extensions import assert_never
 
 from . import prompts
-from .spec import PREFIX, Member, Pipeline, decode, encode, is_url, route_error
+from .spec import (
+    PREFIX,
+    Aggregate,
+    Dropout,
+    Filter,
+    Map,
+    Member,
+    Pipeline,
+    Propose,
+    Sample,
+    Shuffle,
+    Step,
+    Take,
+    decode,
+    encode,
+    is_url,
+    route_error,
+)
 from .spec.documents import to_document as _document
+from .spec.schema import calls_of
+from .spec.steps import MemberStep
 
 _LAYOUTS = {
     "system": "numbered in the system message (Together MoA)",
@@ -78,33 +98,48 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
         if step.members:
             head += f"  (at most {calls} call{'s' if calls != 1 else ''})"
         lines.append(head)
-        details = [_member(m) for m in step.members]
-        details += [f"fallback: {_member(m)}" for m in getattr(step, "fallbacks", ())]
-        if getattr(step, "best_proposal", False):
-            details.append("if every model fails: the previous step's first answer")
-        details.append(_mode(step))
-        details += [f"{k}: {getattr(step, k)!r}" for k in _FILTER if k in _given(step)]
-        if getattr(step, "fn", None) is not None:
-            details.append(f"Python function {getattr(step.fn, '__name__', '')}".rstrip())
-        if step.members:
-            details.append(_prompt(step) or "")
-            details.append(_settings(step, ("timeout", "retries", "grace", "cut_answers")))
-        details = [d for d in details if d]
+        details = [d for d in _details(step) if d]
         for i, detail in enumerate(details):
             lines.append(f"     {'└─' if i == len(details) - 1 else '├─'} {detail}")
     lines.append(f"  at most {sum(counts)} member calls per request, retries aside")
     return "\n".join(lines)
 
 
-def _mode(step: Any) -> str:
+def _details(step: Step) -> list[str]:
+    """A step's lines under its head: who it calls and how, or what a transform keeps."""
+    given = [f"{k}: {getattr(step, k)!r}" for k in _FILTER if k in _given(step)]
+    match step:
+        case MemberStep():
+            calls = calls_of(step)
+            details = [_member(m) for m in calls.members]
+            details += [f"fallback: {_member(m)}" for m in calls.fallbacks]
+            if isinstance(step, Aggregate) and step.best_proposal:
+                details.append("if every model fails: the previous step's first answer")
+            return [
+                *details,
+                _mode(step),
+                *given,
+                _prompt(step) or "",
+                _settings(step, ("timeout", "retries", "grace", "cut_answers")),
+            ]
+        case Shuffle() | Dropout() | Sample() | Take():
+            return given
+        case Filter() | Map():
+            fn = "" if step.fn is None else f"Python function {getattr(step.fn, '__name__', '')}"
+            return [*given, fn.rstrip()]
+        case _:
+            assert_never(step)
+
+
+def _mode(step: MemberStep) -> str:
     """How an opt-in mode changes the step: until_agree's waves, early aggregation."""
-    if getattr(step, "until_agree", None) is not None:
+    if isinstance(step, Propose) and step.until_agree is not None:
         return (
             f"until_agree: calls in waves until {step.until_agree} answers agree "
             f"(by {step.agree_by}), the rest not made"
         )
-    early = getattr(step, "early", None)
-    if early is not None:
+    if isinstance(step, Aggregate) and step.early is not None:
+        early = step.early
         return (
             f"early: writes the answer in up to {early.segments} segments of at most "
             f"{early.chunk_tokens} tokens while the proposals stream"
@@ -121,9 +156,8 @@ def most_calls(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> list[i
     mixture counted as its own calls (``mixture/demo`` as a member is demo's 4, not 1)."""
     out = []
     for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
-        members = (*step.members, *getattr(step, "fallbacks", ()))
         calls = 0
-        for member, used in zip(members, uses, strict=True):
+        for member, used in zip(calls_of(step).callees, uses, strict=True):
             model, inner = member.model, 1
             if model.startswith(PREFIX) and model not in seen and not is_url(model[len(PREFIX) :]):
                 inner = sum(most_calls(decode(model), seen | {model}))
@@ -138,7 +172,7 @@ def unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[s
 
     found: dict[str, str] = {}
     for step in pipeline.steps:
-        for member in (*step.members, *getattr(step, "fallbacks", ())):
+        for member in calls_of(step).callees:
             model = member.model
             if model.startswith(PREFIX) and model not in seen:
                 found.update(unroutable(decode(model), seen | {model}))

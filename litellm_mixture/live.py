@@ -61,7 +61,7 @@ def row(entry: TraceEntry, done: bool, width: int = 0) -> str:
 
 def label_width(pipeline: Pipeline) -> int:
     """The widest call label a run of ``pipeline`` shows, so its rows line up as they come."""
-    members = [m for s in pipeline.steps for m in (*s.members, *getattr(s, "fallbacks", ()))]
+    members = pipeline.callees
     return max(
         (len(m.model) + (len(f" #{m.samples}") if m.samples > 1 else 0) for m in members), default=0
     )

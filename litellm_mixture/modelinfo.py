@@ -20,6 +20,8 @@ import litellm
 
 from .errors import SpecError
 from .spec import PREFIX, Aggregate, Pipeline, load_preset, preset_names
+from .spec.schema import calls_of
+from .spec.steps import MemberStep
 
 
 def member_info(model: str) -> dict[str, Any]:
@@ -40,11 +42,12 @@ def model_info(pipeline: Pipeline) -> dict[str, Any]:
     calls = [
         member
         for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True)
-        for member, used in zip(step.members, uses, strict=False)  # fallbacks aside
+        for member, used in zip(calls_of(step).members, uses, strict=False)  # fallbacks aside
         for _ in range(used)
     ]
     infos = {m.model: member_info(m.model) for m in calls}
     final_step = pipeline.steps[-1]
+    assert isinstance(final_step, MemberStep)  # the pipeline's shape: a transform is never last
     final = infos[final_step.members[0].model]
     entry: dict[str, Any] = {"litellm_provider": "mixture", "mode": "chat"}
 

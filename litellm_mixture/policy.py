@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import assert_never
 
-from .calls import Attempts, Nested, count_calls, member_calls, once
+from .calls import Attempts, Nested, count_calls, once, upstream
 from .errors import MixtureError, ParamError, RefusedFieldError, SpecError
 from .spec import Member, Pipeline
+from .spec.steps import MemberStep
+from .spec.transforms import Transform
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"
@@ -152,6 +155,8 @@ class PolicyError(SpecError):
         super().__init__(f"refused by rule {rule!r}: {message} ({where})", spec=spec)
 
 
+Refuse = Callable[[str, str], PolicyError]
+
 _cache: tuple[Any, Policy] | None = None
 # The application's opt-in: (what set it, the policy). None: not read yet.
 _enforced: tuple[str, Policy | None] | None = None
@@ -235,32 +240,53 @@ def check_request(params: Mapping[str, Any], policy: Policy, spec: str) -> None:
             raise PolicyError("max_tokens", f"{key}={value} > {policy.max_tokens}", spec=spec)
 
 
-def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Callable[..., PolicyError]) -> None:
+def _check_seconds(where: str, part: Pipeline | MemberStep, policy: Policy, refuse: Refuse) -> None:
+    for name in ("timeout", "grace", "deadline"):
+        value = getattr(part, name, None)  # (a step has no deadline)
+        if value is not None and value > policy.max_seconds:
+            raise refuse("max_seconds", f"{where}: {name}={value:g} > {policy.max_seconds:g}")
+
+
+def _check_layer(
+    index: int, step: MemberStep, uses: list[int], policy: Policy, refuse: Refuse
+) -> None:
+    """One step's calls and max_tokens."""
+    layer = sum(uses[: len(step.members)])
+    if layer > policy.max_members_per_layer:
+        raise refuse(
+            "max_members_per_layer",
+            f"layer {index + 1} makes {layer} calls > {policy.max_members_per_layer}",
+        )
+    limits = [step.max_tokens, *(m.max_tokens for m in step.members)]
+    for member in step.members:
+        limits += [member.params.get(k) for k in ("max_tokens", "max_completion_tokens")]
+    for value in limits:
+        if isinstance(value, int) and value > policy.max_tokens:
+            raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
+
+
+def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Refuse) -> None:
     """Layers, durations, calls per layer, and max_tokens."""
     if len(pipeline.steps) > policy.max_layers:
         raise refuse("max_layers", f"{len(pipeline.steps)} layers > {policy.max_layers}")
-    for where, part in [("the pipeline", pipeline)] + [
-        (f"layer {i + 1}", step) for i, step in enumerate(pipeline.steps)
-    ]:
-        for name in ("timeout", "grace", "deadline"):
-            value = getattr(part, name, None)
-            if value is not None and value > policy.max_seconds:
-                raise refuse("max_seconds", f"{where}: {name}={value:g} > {policy.max_seconds:g}")
+    _check_seconds("the pipeline", pipeline, policy, refuse)
+    layers = list(_layers(pipeline))
+    for index, step, _ in layers:
+        _check_seconds(f"layer {index + 1}", step, policy, refuse)
+    for index, step, uses in layers:
+        _check_layer(index, step, uses, policy, refuse)
+
+
+def _layers(pipeline: Pipeline) -> Iterator[tuple[int, MemberStep, list[int]]]:
+    """The steps that call models, with their place and ``bounds``."""
     for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
-        if not step.members:
-            continue  # a transform calls no model
-        layer = sum(uses[: len(step.members)])
-        if layer > policy.max_members_per_layer:
-            raise refuse(
-                "max_members_per_layer",
-                f"layer {index + 1} makes {layer} calls > {policy.max_members_per_layer}",
-            )
-        limits = [step.max_tokens, *(m.max_tokens for m in step.members)]
-        for member in step.members:
-            limits += [member.params.get(k) for k in ("max_tokens", "max_completion_tokens")]
-        for value in limits:
-            if isinstance(value, int) and value > policy.max_tokens:
-                raise refuse("max_tokens", f"layer {index + 1}: {value} > {policy.max_tokens}")
+        match step:
+            case MemberStep():
+                yield index, step, uses
+            case Transform():
+                pass  # it calls no model
+            case _:
+                assert_never(step)
 
 
 def _check_member(
@@ -268,7 +294,7 @@ def _check_member(
     plain: bool,
     policy: Policy,
     allowed: Callable[[str], bool],
-    refuse: Callable[..., PolicyError],
+    refuse: Refuse,
 ) -> None:
     """The member's own params, and (unless it is itself a mixture) its model."""
     extra = sorted(set(member.params) - set(policy.allow_params))
@@ -307,28 +333,24 @@ def check(
         return PolicyError(rule, message, spec=spec)
 
     _check_shape(pipeline, policy, refuse)
-    calls = 0
-    for member, used, retried in member_calls(pipeline):
-        inner = nested(member.model)
-        _check_member(member, inner is None, policy, allowed, refuse)
-        if inner is None:
-            calls += used * attempts(member.model, retried)
-            continue
-        if depth + 1 > policy.max_nesting:
+
+    def visit(member: Member, plain: bool) -> None:
+        _check_member(member, plain, policy, allowed, refuse)
+
+    def inner(member: Member, inside: Pipeline, trusted: bool, depth: int) -> int:
+        if depth > policy.max_nesting:
             raise refuse(
                 "max_nesting",
-                f"{member.model!r} nests mixtures {depth + 2} deep > {policy.max_nesting + 1}",
+                f"{member.model!r} nests mixtures {depth + 1} deep > {policy.max_nesting + 1}",
             )
-        pipeline_inside, trusted = inner
+        if trusted:
+            return count_calls(inside, nested=nested, attempts=attempts, spec=spec, depth=depth)
         rules = dict(allowed=allowed, nested=nested, attempts=attempts)
-        inner_calls = (
-            count_calls(
-                pipeline_inside, nested=nested, attempts=attempts, spec=spec, depth=depth + 1
-            )
-            if trusted
-            else check(pipeline_inside, policy, **rules, spec=spec, depth=depth + 1)
-        )
-        calls += used * inner_calls
+        return check(inside, policy, **rules, spec=spec, depth=depth)
+
+    calls = upstream(
+        pipeline, nested=nested, attempts=attempts, inner=inner, depth=depth, visit=visit
+    )
     if calls > policy.max_calls:
         raise refuse(
             "max_calls", f"up to {calls} upstream requests, retries included > {policy.max_calls}"

@@ -136,7 +136,7 @@ def _endpoint(host: Host, pipeline: Pipeline, call: dict[str, Any], model: str) 
     own; refused when the pipeline has no such member (it would reach nowhere)."""
     given = {k: call[k] for k in ("api_base", "api_key") if isinstance(call.get(k), str)}
     endpoint = Endpoint(given, frozenset(host.aliases()))
-    members = [m for s in pipeline.steps for m in (*s.members, *getattr(s, "fallbacks", ()))]
+    members = pipeline.callees
     reached = {k for m in members for k in endpoint.for_member(m)}
     if unused := [k for k in given if k not in reached]:
         raise ParamError(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from typing_extensions import assert_never
+
 from .. import prompts
 from ..errors import MemberFailure, quorum_error
 from ..spec import (
@@ -20,11 +22,11 @@ from ..spec import (
     Sample,
     SelfMoaSeq,
     Shuffle,
-    Step,
     Synthesize,
     Take,
     Vote,
 )
+from ..spec.schema import Reshaping
 from .agree import until_agree
 from .call import answer, first_answer
 from .context import Context
@@ -55,6 +57,8 @@ async def references(ctx: Context, until: int | None = None) -> Refs:
                 refs = await within(asyncio.to_thread(_transform, ctx, index, step, refs))
             case Shuffle() | Dropout() | Sample() | Take() | Map():
                 refs = _transform(ctx, index, step, refs)
+            case _:
+                assert_never(step)
         ctx.recorder.passed(index, step.kind, refs)
     return refs
 
@@ -133,7 +137,7 @@ async def _judge(ctx: Context, index: int, step: Rank | Vote, refs: Refs) -> Ref
     return [refs[i] for i in picks]
 
 
-def _transform(ctx: Context, index: int, step: Step, refs: Refs) -> Refs:
+def _transform(ctx: Context, index: int, step: Reshaping, refs: Refs) -> Refs:
     rng = ctx.rng
     match step:
         case Shuffle():
@@ -149,6 +153,8 @@ def _transform(ctx: Context, index: int, step: Step, refs: Refs) -> Refs:
             refs = [r for r in refs if step.keeps(r[1])]
         case Map(fn=fn):
             refs = [(model, out) for model, text in refs if (out := fn(text))]
+        case _:
+            assert_never(step)
     if not refs:
         why = ValueError(f"{step!r} kept none of the answers")
         raise quorum_error(index, 1, 0, [MemberFailure(index, step.kind, why)], step.kind)

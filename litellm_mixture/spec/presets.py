@@ -16,7 +16,7 @@ from .errors import describe, did_you_mean, spec_error
 from .oneline import members_from_layer
 from .safe_yaml import load_yaml
 from .schema import Pipeline
-from .steps import Aggregate, FanOut, Rank, Vote
+from .steps import Aggregate, FanOut, Rank, Single, Vote
 
 PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
 USER_PRESET_DIR = "mixtures"
@@ -159,7 +159,7 @@ def _with_params(
     # Where members (fallbacks too) that name no endpoint of their own live.
     base = params["api_base"]
     step = step.with_members(tuple(at_base(m, base) for m in members))
-    if getattr(step, "fallbacks", ()):
+    if isinstance(step, Single) and step.fallbacks:
         step = step.model_copy(
             update={"fallbacks": tuple(at_base(m, base) for m in step.fallbacks)}
         )

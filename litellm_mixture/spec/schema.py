@@ -6,37 +6,72 @@ Both document dialects and the one-line form produce one canonical, immutable
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StrictInt, model_validator
+from typing_extensions import assert_never
 
 from ..typed_params import Finite
-from .base import Failure
+from .agreement import ByEmbedding
+from .base import Failure, Member
 from .steps import Aggregate, MemberStep, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
 from .transforms import Dropout, Filter, Map, Sample, Shuffle, Take, Transform
 
 ReferenceMode = Literal["system", "inline", "concat"]
 
-Step = Annotated[
-    Propose
-    | Synthesize
-    | Refine
-    | Rank
-    | Vote
-    | Aggregate
-    | SelfMoaSeq
-    | Shuffle
-    | Dropout
-    | Sample
-    | Take
-    | Filter
-    | Map,
-    Field(discriminator="kind"),
-]
+# Every kind of step, in two unions: those that call members and those that reshape answers.
+# A walker ``match``es over them and ``assert_never``s the rest (see docs/architecture.md).
+Calling = Propose | Synthesize | Refine | Rank | Vote | Aggregate | SelfMoaSeq
+Reshaping = Shuffle | Dropout | Sample | Take | Filter | Map
+Step = Annotated[Calling | Reshaping, Field(discriminator="kind")]
 # Each step's class by its kind, read off the union: a new step class is named there only.
 KINDS: dict[str, type[MemberStep | Transform]] = {
     cls.model_fields["kind"].default: cls for cls in get_args(get_args(Step)[0])
 }
+
+
+@dataclass(frozen=True)
+class Calls:
+    """What a step may call, for every walker that counts, prices, polices or shows its calls
+    (the engine, the estimate, call counting, the policy, explain): read here, once per kind.
+    ``bounds`` on the step says how often each of ``callees`` is called and what it passes on."""
+
+    members: tuple[Member, ...] = ()
+    fallbacks: tuple[Member, ...] = ()  # tried in order when the member fails
+    embedding: str | None = None  # until_agree by embedding: one call to it per answer
+    settings: Failure | None = None  # its own timeout, retries, grace (None: it calls nothing)
+
+    @property
+    def callees(self) -> tuple[Member, ...]:
+        """Members then fallbacks: the order of ``bounds``' counts."""
+        return (*self.members, *self.fallbacks)
+
+    def setting(self, pipeline: Pipeline, name: str) -> Any:
+        """The step's failure setting ``name`` (timeout, retries, grace), else the pipeline's."""
+        own = None if self.settings is None else getattr(self.settings, name)
+        return own if own is not None else getattr(pipeline, name)
+
+
+NO_CALLS = Calls()
+
+
+def calls_of(step: Step) -> Calls:
+    """What ``step`` may call: one case per kind, so a new kind not named here fails
+    (``assert_never``) rather than being counted or policed as another."""
+    match step:
+        case Propose():
+            by = step.agree_by
+            embedding = by.embedding if isinstance(by, ByEmbedding) else None
+            return Calls(step.members, embedding=embedding, settings=step)
+        case Synthesize() | Refine():
+            return Calls(step.members, settings=step)
+        case Rank() | Vote() | Aggregate() | SelfMoaSeq():
+            return Calls(step.members, step.fallbacks, settings=step)
+        case Shuffle() | Dropout() | Sample() | Take() | Filter() | Map():
+            return NO_CALLS
+        case _:
+            assert_never(step)
 
 
 def _check_early(steps: tuple[Any, ...], i: int) -> None:
@@ -111,7 +146,7 @@ class Pipeline(Failure):
     @property
     def portable(self) -> bool:
         """Whether it can be written as a model string (no Python callables in it)."""
-        return all(getattr(step, "portable", True) for step in self.steps)
+        return all(isinstance(step, MemberStep) or step.portable for step in self.steps)
 
     def bounds(self) -> list[list[int]]:
         """For each step, the most calls each of its members (then fallbacks) may get."""
@@ -120,6 +155,11 @@ class Pipeline(Failure):
             calls, width = step.bounds(width)
             out.append(calls)
         return out
+
+    @property
+    def callees(self) -> list[Member]:
+        """Every member and fallback of every step, in order."""
+        return [m for step in self.steps for m in calls_of(step).callees]
 
     @property
     def max_calls(self) -> int:
