@@ -9,7 +9,7 @@ from typing import Any
 from typing_extensions import assert_never
 
 from .engine import RunRecord, TraceEntry
-from .engine.early import COMPLETE
+from .engine.records import CallState
 from .spec import Aggregate, Propose, Step, Vote
 from .spec.steps import MemberStep
 from .spec.transforms import Transform
@@ -85,7 +85,7 @@ def degraded(run: RunRecord) -> str | None:
     parts = []
     for index, step in enumerate(run.pipeline.steps):
         made = [e for e in run.trace if e.step == index and e.kind == step.kind]
-        lost = [e for e in made if not e.ok and e.error != COMPLETE]  # not needed
+        lost = [e for e in made if not e.ok and e.state is not CallState.UNNEEDED]
         if not lost:
             continue
         reasons: dict[str, int] = {}

@@ -132,15 +132,16 @@ def test_through_the_proxy_the_header_and_body_say_it(proxy, upstream_process):
 def test_degraded_is_read_off_the_trace_whatever_marked_an_entry_failed():
     from litellm_mixture.engine import RunRecord, TraceEntry, Usage
     from litellm_mixture.engine.early import COMPLETE
+    from litellm_mixture.engine.records import CallState
 
     pipeline = litellm_mixture.decode("mixture/openai/a*3+openai/b>openai/c")
     entries = [TraceEntry(0, "propose", "openai/a", i) for i in range(3)]
     entries.append(TraceEntry(0, "propose", "openai/b", 0, 1))
     entries.append(TraceEntry(1, "aggregate", "openai/c", 0))
-    entries[0].error, entries[0].cut = "cut: still running 1s after the quorum", True
+    entries[0].stop("cut: still running 1s after the quorum")
     entries[1].error = "not started: max_cost=$0.01 reached (...)"
     entries[2].error = "empty answer (no text after removing reasoning)"  # another helper's mark
-    entries[3].error, entries[3].cut = COMPLETE, True  # not needed: the answer was complete
+    entries[3].stop(COMPLETE, CallState.UNNEEDED)  # not needed: the answer was complete
     record = RunRecord("id", pipeline, [], {}, {}, tuple(entries), Usage(), ())
     assert report.degraded(record) == (
         "step 1 propose: 3 of 4 calls failed (openai/a: cut, openai/a: over budget, "

@@ -23,7 +23,7 @@ from ..errors import MemberFailure, NotStarted, describe
 from ..spec import Propose
 from ..spec.agreement import ByEmbedding, text_key
 from .call import answer, settle
-from .context import CANCELLED, Context
+from .context import Context
 from .quorum import Answer, Quorum, checked
 from .records import TraceEntry
 from .request import Ask, call_metadata
@@ -89,7 +89,7 @@ async def _embedding(ctx: Context, ask: Ask, by: ByEmbedding, text: str) -> list
             **({} if timeout is None else {"timeout": timeout}),
         )
     except asyncio.CancelledError:
-        entry.error = CANCELLED
+        entry.cancel()
         raise
     except Exception as e:
         entry.error = describe(e)

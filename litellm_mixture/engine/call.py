@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from .. import prices, prompts, retry
 from ..errors import ContextOverflowError, MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
-from .context import CANCELLED, Context
+from .context import Context
 from .panel import Hearer
 from .records import TraceEntry
 from .request import Ask, settings
@@ -135,7 +135,7 @@ async def call(ctx: Context, ask: Ask, **transport: Any) -> Any:
         try:
             return await ctx.caller(**kwargs)
         except asyncio.CancelledError:
-            entry.error = CANCELLED
+            entry.cancel()
             raise
         except Exception as e:
             error = as_auth(e)  # a missing key is no server error: never retried
@@ -222,7 +222,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
             finish = choice.finish_reason or finish
     except BaseException as e:
         if isinstance(e, asyncio.CancelledError):
-            entry.error = CANCELLED  # cut mid-stream, as the seam marks a call cut before it
+            entry.cancel()  # cut mid-stream, as the seam marks a call cut before it
         await close_stream(stream)  # stopped early: give its connection back now, not at GC
         raise
     finally:

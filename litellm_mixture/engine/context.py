@@ -18,11 +18,10 @@ from ..params import Lookup
 from ..spec import Member, Pipeline, Step
 from ..spec.steps import MemberStep, Single
 from .panel import Panel
-from .records import Recorder, TraceEntry
+from .records import CallState, Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
-CANCELLED = "cancelled"
 # The request param that fails a run rather than let a step go on with fewer answers.
 DEGRADED = "degraded"
 
@@ -96,11 +95,11 @@ class Clock:
         except asyncio.TimeoutError:
             self.expired = True
             if streaming is not None:
-                streaming.error = CANCELLED
-            cut = [e for e in self.trace if e.error == CANCELLED]
+                streaming.cancel()
+            cut = [e for e in self.trace if e.state is CallState.CANCELLED]
             seconds, bound = self.seconds or 0, self.bound
             for entry in cut:
-                entry.error, entry.cut = f"cut by the {seconds:g}s {bound}", True
+                entry.stop(f"cut by the {seconds:g}s {bound}")
             running = [MemberFailure(e.step, e.model, TimeoutError(e.error), True) for e in cut]
             raise deadline_error(seconds, running, self.models, bound) from None
 

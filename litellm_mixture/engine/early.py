@@ -23,9 +23,9 @@ from .. import prompts
 from ..errors import MemberFailure, quorum_error
 from ..spec import Aggregate, Member, Propose, Synthesize
 from .call import first_answer
-from .context import CANCELLED, Context
+from .context import Context
 from .final import STOP, Opened, final_entry, half_sent, open_answer, rest
-from .records import StreamEvent, TraceEntry
+from .records import CallState, StreamEvent, TraceEntry
 from .request import Ask, Refs, messages, settings
 from .seam import Seam
 from .steps import layer
@@ -174,8 +174,8 @@ async def early_events(ctx: Context, refs: Refs) -> AsyncIterator[StreamEvent]:
             task.cancel()
             await asyncio.wait({task})
             for entry in ctx.recorder.trace:
-                if entry.step == index and entry.error == CANCELLED:
-                    entry.error, entry.cut = COMPLETE, True
+                if entry.step == index and entry.state is CallState.CANCELLED:
+                    entry.stop(COMPLETE, CallState.UNNEEDED)
 
 
 async def _segments(

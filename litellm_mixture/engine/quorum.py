@@ -94,7 +94,7 @@ async def fan_out(
 
 def _cut(index: int, ask: Ask, why: str) -> MemberFailure:
     """A call the mixture cancelled, marked so on its trace entry."""
-    ask.entry.error, ask.entry.cut = why, True
+    ask.entry.stop(why)
     return MemberFailure(index, ask.entry.model, TimeoutError(why), True)
 
 

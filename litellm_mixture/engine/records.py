@@ -6,12 +6,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..spec import Pipeline
 
 if TYPE_CHECKING:
     from .budget import Budget
+
+
+class CallState(Enum):
+    """Where a member call stands beyond its answer or error: what the engine compares, never
+    the error's text (which traces, dumps and the JSON output print)."""
+
+    RAN = "ran"  # running, answered, or failed with ``error``
+    CANCELLED = "cancelled"  # its task was cancelled; whoever cancelled it then says why
+    CUT = "cut"  # stopped on purpose: past its quorum's grace, or the run's time limit
+    UNNEEDED = "unneeded"  # cut too: early aggregation's answer was complete before it
 
 
 @dataclass
@@ -29,7 +40,7 @@ class TraceEntry:
     cost: float | None = None
     error: str | None = None
     attempts: int = 1
-    cut: bool = False  # cancelled: a straggler after the quorum's grace, or the deadline
+    state: CallState = CallState.RAN  # printed as ``cut`` (see as_dict)
     # The server sent no usage (a llama.cpp stream): the tokens are litellm's own count.
     usage_estimated: bool = False
     # Settings not sent to this member, how a judge's unclear answer was read.
@@ -43,13 +54,29 @@ class TraceEntry:
 
     def as_dict(self) -> dict[str, Any]:
         # Entries hold scalars; dataclasses.asdict's recursive deep copy is measurably slow.
-        out = dict(vars(self))
-        del out["request"], out["reply"]
-        return out
+        # The state is shown as it always was: ``cut``, in its place, and the error's text.
+        return {
+            ("cut" if k == "state" else k): (self.cut if k == "state" else v)
+            for k, v in vars(self).items()
+            if k not in ("request", "reply")
+        }
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def cut(self) -> bool:
+        """Cancelled by the mixture: a straggler, the time limit, an answer complete first."""
+        return self.state in (CallState.CUT, CallState.UNNEEDED)
+
+    def cancel(self) -> None:
+        """Its task was cancelled; who cancelled it says why with :meth:`stop`."""
+        self.error, self.state = CallState.CANCELLED.value, CallState.CANCELLED
+
+    def stop(self, why: str, state: CallState = CallState.CUT) -> None:
+        """The mixture cut this call, for ``why``."""
+        self.error, self.state = why, state
 
     @property
     def label(self) -> str:
