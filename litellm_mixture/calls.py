@@ -40,8 +40,8 @@ def step_calls(
 ) -> Iterator[tuple[Member, int, bool]]:
     """:func:`member_calls` for one step, given its ``bounds`` (``uses``)."""
     calls = calls_of(step)
-    retries = calls.setting(pipeline, "retries")
-    exact = retries is not None or calls.setting(pipeline, "timeout")
+    retries = pipeline.setting(calls.settings, "retries")
+    exact = retries is not None or pipeline.setting(calls.settings, "timeout")
     for member, used in zip(calls.callees, uses, strict=True):
         yield member, used * (1 + (retries or 0)), bool(exact)
     if calls.embedding is not None:

@@ -25,14 +25,15 @@ from typing_extensions import assert_never
 
 from . import prices
 from .calls import MAX_DEPTH, Attempts, Nested, once, step_calls
-from .engine import MAX_COST, Run
+from .engine import MAX_COST
 from .engine.budget import Pricer
-from .engine.context import Context
+from .engine.context import NO_ENDPOINT, Endpoint
 from .engine.records import TraceEntry
-from .engine.request import Ask, messages, settings
+from .engine.request import Ask, Inputs, check_contract, messages, settings
 from .errors import BudgetError, SpecError
 from .estimate_model import Estimate, StepEstimate, names
 from .host import sdk_attempts
+from .params import Lookup, takes
 from .policy import SETTING
 from .spec import (
     PREFIX,
@@ -99,7 +100,7 @@ class _Call:
 class _Walk:
     """The steps of one run, in order, and the answers each passes on (their lengths)."""
 
-    ctx: Context
+    ctx: Inputs
     where: Where
     expected: int
     depth: int = 0
@@ -287,11 +288,31 @@ class _Walk:
         )
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What the engine would build a run's calls from (:class:`engine.request.Inputs`), for a
+    run that is never made: no clock, recorder, caller or budget."""
+
+    pipeline: Pipeline
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    timeout: float | None = None
+    max_tokens: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    endpoint: Endpoint = NO_ENDPOINT
+    takes: Lookup = takes
+
+    def setting(self, step: MemberStep, name: str) -> Any:
+        return self.pipeline.setting(step, name)
+
+
 def _context(
     pipeline: Pipeline, sent: list[dict[str, Any]], params: dict[str, Any], **run: Any
-) -> Context:
-    """The context a run of ``pipeline`` would have: what the engine builds its calls from."""
-    return Run(pipeline, sent, params, **run).context
+) -> Inputs:
+    """The inputs a run of ``pipeline`` would have, checked as a run checks them."""
+    check_contract(pipeline, params)
+    return _Inputs(pipeline, sent, params, **run)
 
 
 def _result(model: str, walk: _Walk) -> Estimate:
@@ -303,7 +324,7 @@ def _result(model: str, walk: _Walk) -> Estimate:
 
 
 def of_context(
-    ctx: Context, model: str, where: Where, expected_tokens: int = EXPECTED_TOKENS
+    ctx: Inputs, model: str, where: Where, expected_tokens: int = EXPECTED_TOKENS
 ) -> Estimate:
     """The estimate of the run ``ctx`` belongs to (made but not started): ``model`` names it."""
     return _result(model, _Walk(ctx, where, expected_tokens))
@@ -328,7 +349,7 @@ def estimate(
     """The estimate of running ``pipeline`` in this process on ``conversation`` with the
     caller's ``params`` (what ``litellm.completion`` would take)."""
     params = dict(params or {})
-    ctx = Run(pipeline, conversation, params, timeout=params.pop("timeout", None)).context
+    ctx = _context(pipeline, conversation, params, timeout=params.pop("timeout", None))
     return of_context(ctx, model, Where(in_process, sdk_attempts), expected_tokens)
 
 

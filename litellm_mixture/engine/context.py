@@ -179,5 +179,4 @@ class Context:
 
     def setting(self, step: MemberStep, name: str) -> Any:
         """A step's failure setting (retries, timeout, grace), or the pipeline's."""
-        value = getattr(step, name)
-        return value if value is not None else getattr(self.pipeline, name)
+        return self.pipeline.setting(step, name)

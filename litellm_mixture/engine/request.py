@@ -4,18 +4,45 @@ settings (the caller's contract, the step's and the member's own, the caps)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .. import cache_keys, prompts
 from ..errors import ParamError, SpecError
-from ..params import fit
+from ..params import Lookup, fit
 from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
-from .context import DEGRADED, Context
+from ..spec.steps import MemberStep
+from .context import DEGRADED, Endpoint
 from .records import TraceEntry
 
 # The steps whose members are called.
 Calling = Propose | Synthesize | Refine | Rank | Vote | Aggregate
 Refs = list[tuple[str, str]]
+
+
+class Inputs(Protocol):
+    """What building a member call reads: a run's inputs, none of its state. A run's
+    :class:`Context` is one; the estimate makes its own, for a run it never makes."""
+
+    @property
+    def pipeline(self) -> Pipeline: ...
+    @property
+    def messages(self) -> list[dict[str, Any]]: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def takes(self) -> Lookup: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def max_tokens(self) -> int | None: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def endpoint(self) -> Endpoint: ...
+    def setting(self, step: MemberStep, name: str) -> Any: ...
+
 
 # The request param that asks for every member's answer on the response (off by default).
 INTERMEDIATE = "intermediate_responses"
@@ -75,7 +102,7 @@ class Ask:
 
 
 def messages(
-    ctx: Context, step: Calling, member: Member, refs: Refs, *, final: bool = False
+    ctx: Inputs, step: Calling, member: Member, refs: Refs, *, final: bool = False
 ) -> list[dict[str, Any]]:
     """The conversation a member sees: text only unless it writes the final answer, with the
     references and the step's and member's prompts."""
@@ -106,7 +133,7 @@ def _own(*layers: Any) -> dict[str, Any]:
     return out
 
 
-def _callers(ctx: Context, ask: Ask) -> dict[str, Any]:
+def _callers(ctx: Inputs, ask: Ask) -> dict[str, Any]:
     """The caller's params for this call. The contract binds the final answer only; a param
     the member's model does not take is left out (noted on the trace entry), except the
     answer's shape, which fails loudly on a model that cannot give it."""
@@ -127,7 +154,7 @@ def _capped(kwargs: dict[str, Any], cap: int) -> None:
         kwargs["max_completion_tokens"] = min(kwargs["max_completion_tokens"], cap)
 
 
-def _callers_length(ctx: Context) -> int | None:
+def _callers_length(ctx: Inputs) -> int | None:
     """The caller's bound on an answer's length: max_tokens, else max_completion_tokens."""
     for key in ("max_tokens", "max_completion_tokens"):
         if isinstance(ctx.params.get(key), int):
@@ -135,7 +162,7 @@ def _callers_length(ctx: Context) -> int | None:
     return None
 
 
-def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
+def settings(ctx: Inputs, ask: Ask) -> dict[str, Any]:
     kwargs = _callers(ctx, ask)
     own = _own(ask.step, ask.member)
     if ask.final and "max_tokens" in own and "max_tokens" in kwargs:
@@ -173,7 +200,7 @@ def settings(ctx: Context, ask: Ask) -> dict[str, Any]:
     return kwargs
 
 
-def call_metadata(ctx: Context, entry: TraceEntry, own: Any) -> dict[str, Any]:
+def call_metadata(ctx: Inputs, entry: TraceEntry, own: Any) -> dict[str, Any]:
     """LiteLLM metadata for one member call: callbacks (Langfuse, OpenTelemetry, custom
     loggers) see which mixture, step and member it belongs to."""
     return {

@@ -47,11 +47,6 @@ class Calls:
         """Members then fallbacks: the order of ``bounds``' counts."""
         return (*self.members, *self.fallbacks)
 
-    def setting(self, pipeline: Pipeline, name: str) -> Any:
-        """The step's failure setting ``name`` (timeout, retries, grace), else the pipeline's."""
-        own = None if self.settings is None else getattr(self.settings, name)
-        return own if own is not None else getattr(pipeline, name)
-
 
 NO_CALLS = Calls()
 
@@ -155,6 +150,11 @@ class Pipeline(Failure):
             calls, width = step.bounds(width)
             out.append(calls)
         return out
+
+    def setting(self, step: Failure | None, name: str) -> Any:
+        """A step's failure setting ``name`` (timeout, retries, grace), else the pipeline's."""
+        own = None if step is None else getattr(step, name)
+        return own if own is not None else getattr(self, name)
 
     @property
     def callees(self) -> list[Member]:
