@@ -39,18 +39,23 @@ from .spec import (
     PREFIX,
     Aggregate,
     Dropout,
+    Filter,
+    Map,
     Member,
     Pipeline,
     Propose,
     Rank,
     Refine,
+    Sample,
     SelfMoaSeq,
+    Shuffle,
     Synthesize,
+    Take,
     Vote,
     decode,
     is_url,
 )
-from .spec.schema import Calling
+from .spec.schema import Calling, Reshaping
 from .spec.steps import MemberStep
 from .spec.transforms import Transform
 
@@ -125,13 +130,17 @@ class _Walk:
                     assert_never(step)
         return out
 
-    def _transform(self, step: Transform) -> None:
+    def _transform(self, step: Reshaping) -> None:
         """The longest answers a transform may keep (worst), the first it likely keeps."""
         width = step.bounds(len(self.worst_refs))[1]
         self.worst_refs = sorted(self.worst_refs)[len(self.worst_refs) - width :]
-        likely = step.bounds(len(self.likely_refs))[1]
-        if isinstance(step, Dropout):
-            likely = max(1, round(len(self.likely_refs) * (1 - step.rate)))
+        match step:
+            case Dropout():
+                likely = max(1, round(len(self.likely_refs) * (1 - step.rate)))
+            case Shuffle() | Sample() | Take() | Filter() | Map():
+                likely = step.bounds(len(self.likely_refs))[1]
+            case _:
+                assert_never(step)
         self.likely_refs = self.likely_refs[:likely]
 
     def _step(self, index: int, step: Calling, uses: list[int]) -> StepEstimate:
