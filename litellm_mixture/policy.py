@@ -345,8 +345,15 @@ def check(
             )
         if trusted:
             return count_calls(inside, nested=nested, attempts=attempts, spec=spec, depth=depth)
-        rules = dict(allowed=allowed, nested=nested, attempts=attempts)
-        return check(inside, policy, **rules, spec=spec, depth=depth)
+        return check(
+            inside,
+            policy,
+            allowed=allowed,
+            nested=nested,
+            attempts=attempts,
+            spec=spec,
+            depth=depth,
+        )
 
     calls = upstream(
         pipeline, nested=nested, attempts=attempts, inner=inner, depth=depth, visit=visit
