@@ -11,16 +11,10 @@ from . import prompts
 from .spec import (
     PREFIX,
     Aggregate,
-    Dropout,
-    Filter,
-    Map,
     Member,
     Pipeline,
     Propose,
-    Sample,
-    Shuffle,
     Step,
-    Take,
     decode,
     encode,
     is_url,
@@ -29,6 +23,7 @@ from .spec import (
 from .spec.documents import to_document as _document
 from .spec.schema import calls_of
 from .spec.steps import MemberStep
+from .spec.transforms import Dropout, Filter, Map, Sample, Shuffle, Take
 
 _LAYOUTS = {
     "system": "numbered in the system message (Together MoA)",
