@@ -9,13 +9,12 @@ from typing import Any, Protocol
 from .. import cache_keys, prompts
 from ..errors import ParamError, SpecError
 from ..params import Lookup, fit
-from ..spec import Aggregate, Member, Pipeline, Propose, Rank, Refine, Synthesize, Vote
+from ..spec import Aggregate, Member, Pipeline, Rank, Vote
+from ..spec.schema import Calling
 from ..spec.steps import MemberStep
 from .context import DEGRADED, Endpoint
 from .records import TraceEntry
 
-# The steps whose members are called.
-Calling = Propose | Synthesize | Refine | Rank | Vote | Aggregate
 Refs = list[tuple[str, str]]
 
 
