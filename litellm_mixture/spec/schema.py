@@ -34,7 +34,7 @@ KINDS: dict[str, type[MemberStep | Transform]] = {
 @dataclass(frozen=True)
 class Calls:
     """What a step may call, for every walker that counts, prices, polices or shows its calls
-    (the engine, the estimate, call counting, the policy, explain): read here, once per kind.
+    (the estimate, call counting, the policy, explain, modelinfo): read here, once per kind.
     ``bounds`` on the step says how often each of ``callees`` is called and what it passes on."""
 
     members: tuple[Member, ...] = ()
