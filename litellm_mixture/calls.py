@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .errors import SpecError
 from .spec import Member, Pipeline, Step
@@ -54,7 +54,7 @@ Inner = Callable[[Member, Pipeline, bool, int], int]
 
 
 def upstream(
-    pipeline: Pipeline,
+    counted: Iterable[tuple[Member, int, bool]],
     *,
     nested: Nested,
     attempts: Attempts,
@@ -62,12 +62,12 @@ def upstream(
     depth: int = 0,
     visit: Callable[[Member, bool], None] | None = None,
 ) -> int:
-    """The requests one run of ``pipeline`` makes, at most: a plain member's calls as many as
-    ``attempts`` says, a nested mixture's as ``inner`` counts them (one level deeper).
-    ``visit(member, plain)`` sees each member first. The one walk of nested mixtures, shared by
-    :func:`count_calls` and the policy."""
+    """The requests the ``counted`` calls (as :func:`member_calls` gives them) make, at most: a
+    plain member's calls as many as ``attempts`` says, a nested mixture's as ``inner`` counts
+    them (one level deeper). ``visit(member, plain)`` sees each member first. The one walk of
+    nested mixtures, shared by :func:`count_calls`, the policy and explain."""
     calls = 0
-    for member, used, retried in member_calls(pipeline):
+    for member, used, retried in counted:
         found = nested(member.model)
         if visit is not None:
             visit(member, found is None)
@@ -99,4 +99,5 @@ def count_calls(
             )
         return count_calls(inside, nested=nested, attempts=attempts, spec=spec, depth=depth)
 
-    return upstream(pipeline, nested=nested, attempts=attempts, inner=inner, depth=depth)
+    counted = member_calls(pipeline)
+    return upstream(counted, nested=nested, attempts=attempts, inner=inner, depth=depth)

@@ -149,16 +149,24 @@ def _given(step: Any) -> dict[str, Any]:
 def most_calls(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> list[int]:
     """Per step, the most member calls one run makes, retries aside, a member that is itself a
     mixture counted as its own calls (``mixture/demo`` as a member is demo's 4, not 1)."""
-    out = []
-    for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True):
-        calls = 0
-        for member, used in zip(calls_of(step).callees, uses, strict=True):
-            model, inner = member.model, 1
-            if model.startswith(PREFIX) and model not in seen and not is_url(model[len(PREFIX) :]):
-                inner = sum(most_calls(decode(model), seen | {model}))
-            calls += used * inner
-        out.append(calls)
-    return out
+    from .calls import once, upstream  # (its errors import litellm: not for --help)
+
+    def nested(model: str) -> tuple[Pipeline, bool] | None:
+        inside = model.startswith(PREFIX) and not is_url(model[len(PREFIX) :])
+        return (decode(model), True) if inside and model not in seen else None
+
+    def inner(member: Member, inside: Pipeline, trusted: bool, depth: int) -> int:
+        return sum(most_calls(inside, seen | {member.model}))
+
+    return [
+        upstream(
+            ((m, used, False) for m, used in zip(calls_of(step).callees, uses, strict=True)),
+            nested=nested,
+            attempts=once,
+            inner=inner,
+        )
+        for step, uses in zip(pipeline.steps, pipeline.bounds(), strict=True)
+    ]
 
 
 def unroutable(pipeline: Pipeline, seen: frozenset[str] = frozenset()) -> dict[str, str]:

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import assert_never
 
-from .calls import Attempts, Nested, count_calls, once, upstream
+from .calls import Attempts, Nested, count_calls, member_calls, once, upstream
 from .errors import MixtureError, ParamError, RefusedFieldError, SpecError
 from .spec import Member, Pipeline
 from .spec.steps import MemberStep
@@ -355,8 +355,9 @@ def check(
             depth=depth,
         )
 
+    counted = member_calls(pipeline)
     calls = upstream(
-        pipeline, nested=nested, attempts=attempts, inner=inner, depth=depth, visit=visit
+        counted, nested=nested, attempts=attempts, inner=inner, depth=depth, visit=visit
     )
     if calls > policy.max_calls:
         raise refuse(
