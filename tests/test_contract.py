@@ -1,0 +1,111 @@
+"""The contract with litellm: every internal the door (``litellm_mixture._litellm``) relies on
+still exists with the shape relied on. Run first on every CI leg: a litellm release that moved
+one fails here in seconds, naming it and the litellm version, not ten minutes into the suite.
+
+Sources are read, not imported, where importing is slow (the proxy server)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import re
+from typing import Any
+
+import pytest
+
+from litellm_mixture import _litellm
+from litellm_mixture._litellm import INTERNALS, Internal
+
+VERSION = importlib.metadata.version("litellm")
+
+
+def _resolve(path: str) -> tuple[Any, str | None]:
+    """The object at ``path`` (a module's source path instead, for a module named alone and
+    checked by its text only), and why it cannot be found."""
+    module_name, _, attrs = path.partition(":")
+    if not attrs:
+        spec = importlib.util.find_spec(module_name)
+        return (spec.origin, None) if spec and spec.origin else (None, "no such module")
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        return None, f"cannot import {module_name}: {e}"
+    for attr in attrs.split("."):
+        if not hasattr(found, attr):
+            return None, f"{attr!r} is gone"
+        found = getattr(found, attr)
+    return found, None
+
+
+def _source(found: Any) -> str:
+    """The text of the file ``found`` is defined in (inspect.getsource parses a class out of
+    it, seconds for the Router's)."""
+    path = found if isinstance(found, str) else inspect.getsourcefile(found)
+    with open(path or "", encoding="utf-8") as f:
+        return f.read()
+
+
+def _has_field(cls: type, name: str) -> bool:
+    annotated = any(name in getattr(k, "__annotations__", {}) for k in cls.__mro__)
+    if hasattr(cls, name) or annotated or name in getattr(cls, "__private_attributes__", {}):
+        return True
+    return re.search(rf"self\.{re.escape(name)}\s*(:[^=\n]*)?=", _source(cls)) is not None
+
+
+def _problems(internal: Internal) -> list[str]:
+    found, missing = _resolve(internal.path)
+    if missing:
+        return [missing]
+    out = []
+    if internal.params:
+        names = list(inspect.signature(found).parameters)
+        out += [f"no parameter {p!r}" for p in internal.params if p not in names]
+    for field in internal.fields:
+        if not any(_has_field(found, f) for f in field.split("|")):
+            out.append(f"no field {field!r}")
+    if internal.mentions:
+        text = _source(found)
+        out += [f"its source no longer mentions {m!r}" for m in internal.mentions if m not in text]
+    return out
+
+
+@pytest.mark.parametrize("internal", INTERNALS, ids=lambda i: i.path)
+def test_each_internal_the_door_relies_on_is_still_there(internal: Internal):
+    problems = _problems(internal)
+    assert not problems, (
+        f"litellm {VERSION} moved {internal.path} (relied on for: {internal.relies}): "
+        + "; ".join(problems)
+        + " -- fix litellm_mixture/_litellm.py"
+    )
+
+
+@pytest.mark.parametrize(
+    "pattern, name, model",
+    [
+        ("mixture/*", "mixture/x*3>y", "mixture/*"),
+        ("team-*", "team-big", "openai/*"),
+        ("a/*/b/*", "a/1/b/2", "openai/*-*"),
+        ("a/*/b/*", "a/1/b/2", "openai/*"),
+        ("plain-*", "plain-x", "openai/fixed"),
+    ],
+)
+def test_the_wildcard_filling_is_still_the_routers(pattern, name, model):
+    from litellm.router_utils.pattern_match_deployments import PatternMatchRouter
+
+    match = re.match(re.escape(pattern).replace(r"\*", "(.*)"), name)
+    assert match is not None
+    theirs = PatternMatchRouter().set_deployment_model_name(match, model)
+    assert _litellm.fill_wildcard(match, model) == theirs, (
+        f"litellm {VERSION}'s PatternMatchRouter.set_deployment_model_name fills {model!r} "
+        f"for {name!r} as {theirs!r}: update _litellm.fill_wildcard"
+    )
+
+
+def test_a_response_has_hidden_params_and_a_stream_wrapper_its_fields():
+    import litellm
+
+    response = litellm.ModelResponse()
+    _litellm.hide(response, response_cost=1.5)
+    assert _litellm.hidden(response)["response_cost"] == 1.5, f"litellm {VERSION}"
