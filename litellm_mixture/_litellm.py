@@ -170,6 +170,27 @@ INTERNALS: tuple[Internal, ...] = (
         mentions=("llm_router", "master_key"),
     ),
     Internal("litellm:credential_list", "the proxy's credentials (their values are secrets)"),
+    Internal(
+        "litellm.proxy.proxy_server",
+        "litellm_settings become litellm's attributes (policy reads litellm.mixture_policy)",
+        mentions=("setattr(litellm, key, value)",),
+    ),
+    Internal(
+        "litellm.caching.caching:Cache",
+        "a cache's namespace; the key litellm keeps for a request (cache_keys)",
+        fields=("namespace",),
+        mentions=("preset_cache_key",),
+    ),
+    Internal(
+        "litellm.router:Router",
+        "the Router waits an exception's Retry-After (errors.retry_after)",
+        mentions=("litellm_response_headers",),
+    ),
+    Internal(
+        "litellm.integrations.opentelemetry",
+        "a call's parent span in its metadata (telemetry.PARENT)",
+        mentions=("litellm_parent_otel_span",),
+    ),
 )
 
 
@@ -235,6 +256,14 @@ def hidden(response: Any) -> dict[str, Any]:
 def hide(response: Any, **fields: Any) -> None:
     """Sets ``fields`` in a response's ``_hidden_params``."""
     response._hidden_params.update(fields)
+
+
+def keep_cache_key(request: dict[str, Any], key: str) -> None:
+    """The response-cache key litellm returns for ``request`` from now on (it keeps the first
+    key it computed for a request in its ``litellm_params``)."""
+    params = request.get("litellm_params")
+    if isinstance(params, dict):
+        params["preset_cache_key"] = key
 
 
 def call_details(logging_obj: Any) -> dict[str, Any] | None:

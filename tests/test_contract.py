@@ -10,7 +10,10 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import io
 import re
+import tokenize
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +112,47 @@ def test_a_response_has_hidden_params_and_a_stream_wrapper_its_fields():
     response = litellm.ModelResponse()
     _litellm.hide(response, response_cost=1.5)
     assert _litellm.hidden(response)["response_cost"] == 1.5, f"litellm {VERSION}"
+
+
+# What only the door may touch: litellm's private modules, private fields and globals it writes.
+PRIVATE = re.compile(
+    r"litellm\.(litellm_core_utils|proxy|router_utils|caching|constants|main|utils)\b"
+    r"|\b(_hidden_params|model_call_details|llm_router|_response_cost_calculator)\b"
+    r"|\.(model_list|model_names|num_retries|retry_policy|logging_obj|custom_llm_provider)\b"
+    r"|\blitellm\.\w+\s*=[^=]|\blitellm\.model_cost\.setdefault"
+)
+# The same, reached by name: getattr(obj, "field"), sys.modules.get("litellm...").
+BY_NAME = re.compile(
+    r"getattr\(\s*[^,()]+,\s*[\"'](_hidden_params|model_call_details|llm_router|master_key"
+    r"|credential_list|litellm_call_id|logging_obj|custom_llm_provider|chunks|completion_stream"
+    r"|received_finish_reason|model_list|model_names|retry_policy)[\"']"
+    r"|sys\.modules\.get\(\s*[\"']litellm"
+)
+PACKAGE = Path(__file__).resolve().parent.parent / "litellm_mixture"
+DOOR = ("_litellm.py",)
+
+
+def _code(path: Path) -> str:
+    """A module's code with its strings and comments blanked (docstrings may name internals)."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for token in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
+        if token.type in (tokenize.STRING, tokenize.COMMENT):
+            (row, col), (end_row, end_col) = token.start, token.end
+            for r in range(row - 1, end_row):
+                start = col if r == row - 1 else 0
+                stop = end_col if r == end_row - 1 else len(lines[r].rstrip("\n"))
+                lines[r] = lines[r][:start] + " " * (stop - start) + lines[r][stop:]
+    return "".join(lines)
+
+
+def test_only_the_door_touches_litellms_internals():
+    found = {
+        str(path.relative_to(PACKAGE)): [
+            *PRIVATE.findall(_code(path)),
+            *BY_NAME.findall(path.read_text(encoding="utf-8")),
+        ]
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name not in DOOR
+    }
+    assert {k: v for k, v in found.items() if v} == {}, "go through litellm_mixture/_litellm.py"
+    assert PRIVATE.findall(_code(PACKAGE / "_litellm.py"))  # the pattern sees what it looks for
