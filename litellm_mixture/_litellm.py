@@ -52,15 +52,25 @@ _MARK = "_litellm_mixture_patch"
 
 @dataclass(frozen=True)
 class Internal:
-    """One internal the package relies on: ``path`` is ``module`` or ``module:attr.attr``.
-    ``params``: parameter names of a callable; ``fields``: attributes of a class (set in its
-    body or on ``self``; ``a|b``: either); ``mentions``: text its source must hold."""
+    """One internal the package relies on. ``path`` is ``module`` or ``module:attr.attr``, or
+    several such joined by `` | `` where litellm versions differ (the first found is checked;
+    ``mentions`` may be in any). ``params``: parameter names of a callable; ``fields``:
+    attributes of a class (set in its body or on ``self``; ``a|b``: either), or of what
+    ``example`` makes when the class builds its attributes at run time; ``mentions``: text its
+    module's source must hold."""
 
     path: str
     relies: str
     params: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
+    example: Callable[[], Any] | None = None
+
+
+def _example_router() -> Any:
+    """A Router with one alias and a fallback (litellm 1.110's builds its fields at run time)."""
+    alias = {"model_name": "a", "litellm_params": {"model": "openai/a", "api_key": "-"}}
+    return litellm.Router(model_list=[alias], fallbacks=[{"a": ["a"]}])
 
 
 _CORE = "litellm.litellm_core_utils"
@@ -145,7 +155,8 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(
         "litellm.router_utils.pattern_match_deployments:PatternMatchRouter"
-        ".set_deployment_model_name",
+        ".set_deployment_model_name | litellm.litellm_core_utils.pattern_match_deployments"
+        ":PatternMatchRouter.set_deployment_model_name",
         "how a wildcard entry fills its model in: fill_wildcard copies it",
         params=("matched_pattern", "litellm_deployment_litellm_model"),
     ),
@@ -162,7 +173,12 @@ INTERNALS: tuple[Internal, ...] = (
             "acompletion",
             "aembedding",
         ),
-        mentions=(ROUTED_GROUP, ROUTED_PATTERN),
+        example=_example_router,
+    ),
+    Internal(
+        "litellm.router | litellm.router_attempt",
+        "what the Router writes into a routed call's metadata (host.routed_model)",
+        mentions=(ROUTED_GROUP, ROUTED_PATTERN, ROUTED_INFO),
     ),
     Internal(
         "litellm.proxy.proxy_server",
@@ -182,8 +198,8 @@ INTERNALS: tuple[Internal, ...] = (
         mentions=("preset_cache_key",),
     ),
     Internal(
-        "litellm.router:Router",
-        "the Router waits an exception's Retry-After (errors.retry_after)",
+        "litellm.router | litellm.litellm_core_utils.exception_mapping_utils",
+        "an exception's Retry-After (errors.retry_after): the Router waits it (1.81 to 1.108)",
         mentions=("litellm_response_headers",),
     ),
     Internal(

@@ -13,6 +13,7 @@ import inspect
 import io
 import re
 import tokenize
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +55,30 @@ def _has_field(cls: type, name: str) -> bool:
     annotated = any(name in getattr(k, "__annotations__", {}) for k in cls.__mro__)
     if hasattr(cls, name) or annotated or name in getattr(cls, "__private_attributes__", {}):
         return True
-    return re.search(rf"self\.{re.escape(name)}\s*(:[^=\n]*)?=", _source(cls)) is not None
+    return re.search(rf"self\.{re.escape(name)}\s*(?::[^=]*)?=(?!=)", _source(cls)) is not None
 
 
 def _problems(internal: Internal) -> list[str]:
-    found, missing = _resolve(internal.path)
-    if missing:
-        return [missing]
+    places = [p.strip() for p in internal.path.split(" | ")]
+    resolved = [_resolve(p) for p in places]
+    found = next((f for f, missing in resolved if not missing), None)
+    if found is None:
+        return [missing or "" for _, missing in resolved]
     out = []
     if internal.params:
         names = list(inspect.signature(found).parameters)
         out += [f"no parameter {p!r}" for p in internal.params if p not in names]
-    for field in internal.fields:
-        if not any(_has_field(found, f) for f in field.split("|")):
-            out.append(f"no field {field!r}")
+    if internal.example is not None:
+        with warnings.catch_warnings():  # 1.110 deprecates some of the Router's fields
+            warnings.simplefilter("ignore", DeprecationWarning)
+            example = internal.example()
+            out += [f"no field {f!r}" for f in internal.fields if not hasattr(example, f)]
+    else:
+        for field in internal.fields:
+            if not any(_has_field(found, f) for f in field.split("|")):
+                out.append(f"no field {field!r}")
     if internal.mentions:
-        text = _source(found)
+        text = "".join(_source(f) for f, missing in resolved if not missing)
         out += [f"its source no longer mentions {m!r}" for m in internal.mentions if m not in text]
     return out
 
@@ -95,11 +104,11 @@ def test_each_internal_the_door_relies_on_is_still_there(internal: Internal):
     ],
 )
 def test_the_wildcard_filling_is_still_the_routers(pattern, name, model):
-    from litellm.router_utils.pattern_match_deployments import PatternMatchRouter
-
+    internal = next(i for i in INTERNALS if "set_deployment_model_name" in i.path)
+    method = next(f for f, missing in map(_resolve, internal.path.split(" | ")) if not missing)
     match = re.match(re.escape(pattern).replace(r"\*", "(.*)"), name)
     assert match is not None
-    theirs = PatternMatchRouter().set_deployment_model_name(match, model)
+    theirs = method(match, model)  # a staticmethod
     assert _litellm.fill_wildcard(match, model) == theirs, (
         f"litellm {VERSION}'s PatternMatchRouter.set_deployment_model_name fills {model!r} "
         f"for {name!r} as {theirs!r}: update _litellm.fill_wildcard"
