@@ -162,6 +162,8 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(
         "litellm.router:Router",
+        # 1.110 warns (DeprecationWarning) on model_list, model_names and the fallback tables:
+        # use Router.registry() and Router.settings(). They are still there in 1.110.2.
         "the proxy's Router: its aliases, retries, fallbacks, calls",
         fields=(
             "model_list",

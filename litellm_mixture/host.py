@@ -3,10 +3,11 @@
 A :class:`Host` says how a member is called, which model aliases exist (and which of them are
 the operator's mixtures), what a member takes, which spec a litellm Router meant to call, how
 many upstream requests one member call may make, and what the engine asks of a model (its
-prices, its context window, whether it takes a prefill). :data:`IN_PROCESS` is the default: members
-are litellm model names called with ``litellm.acompletion``, there are no aliases, and litellm's
-own param lists say what a member takes. Inside the LiteLLM proxy, ``proxy.HOST`` calls the
-proxy's aliases through its Router; ``register()`` decides which one the handler gets.
+prices, its context window, whether it takes a prefill). :data:`IN_PROCESS` is the default:
+members are litellm model names called with ``litellm.acompletion``, there are no aliases, and
+litellm's own param lists and model map answer for them. Inside the LiteLLM proxy,
+``proxy.HOST`` calls the proxy's aliases through its Router; ``register()`` decides which one
+the handler gets.
 """
 
 from __future__ import annotations
