@@ -165,9 +165,10 @@ def _placed(handler: MixtureLLM) -> MixtureLLM:
     """``handler``, moved into the proxy once the proxy has loaded: it registers the provider
     from its config, which names our handler, and reads its Router from ``proxy_server``. A
     handler given a host of its own keeps it."""
+    from ._litellm import in_proxy
     from .host import IN_PROCESS
 
-    if getattr(handler, "host", None) is IN_PROCESS and "litellm.proxy.proxy_server" in sys.modules:
+    if getattr(handler, "host", None) is IN_PROCESS and in_proxy():
         from .proxy import HOST
 
         handler.host = HOST

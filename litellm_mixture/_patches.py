@@ -1,7 +1,9 @@
 """Every change litellm-mixture makes to litellm's global state, installed from here only.
 
 :func:`install` (run by ``register()``) makes them, each once; what they compute lives in the
-module named. Each leaves other providers' calls and other replies as litellm makes them.
+module named. Each leaves other providers' calls and other replies as litellm makes them. Each
+reaches litellm through ``_litellm``, the door to its internals, which declares what it relies on
+for the contract test.
 "Needed" was checked against litellm's source, 1.81.10 (aider's pin) to 1.110.2.
 
 1. ``litellm.custom_provider_map`` (then ``litellm.utils.custom_llm_setup()``): adds the
@@ -64,53 +66,35 @@ from collections.abc import Callable
 from typing import Any
 
 import litellm
-import litellm.main
-import litellm.utils
-from litellm.caching.caching import Cache
-from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import cache_keys, cost, errors, params, redaction, report, response
+from . import _litellm, cache_keys, cost, errors, params, redaction, report, response
+from ._litellm import wrap
 from .modelinfo import preset_entries
-
-# Set on every function installed here: a second install() leaves it in place.
-_MARK = "_litellm_mixture_patch"
 
 
 def install(provider: str, handler: Any) -> None:
     """Makes every change listed above (idempotent); ``handler`` serves ``provider/...``."""
-    litellm.custom_provider_map = [
-        *(e for e in litellm.custom_provider_map if e.get("provider") != provider),
-        {"provider": provider, "custom_handler": handler},
-    ]
-    litellm.utils.custom_llm_setup()
-    _wrap(
-        (litellm.utils, litellm),
+    _litellm.add_provider(provider, handler)
+    wrap(
+        _litellm.SUPPORTED_PARAMS_OWNERS,
         "get_supported_openai_params",
         lambda original: params.listing(provider, original),
     )
-    _wrap((litellm.main,), "get_optional_params", lambda o: params.keeping(provider, o))
-    _wrap((litellm,), "completion_cost", cost.exact)
-    _wrap((CustomStreamWrapper,), "chunk_creator", _reasoning_deltas)
-    _wrap((Cache,), "get_cache_key", cache_keys.keyed)
-    _wrap(
-        (CustomStreamWrapper,),
+    wrap(
+        _litellm.OPTIONAL_PARAMS_OWNERS,
+        "get_optional_params",
+        lambda o: params.keeping(provider, o),
+    )
+    wrap((litellm,), "completion_cost", cost.exact)
+    wrap((_litellm.STREAM_WRAPPER,), "chunk_creator", _reasoning_deltas)
+    wrap((_litellm.RESPONSE_CACHE,), "get_cache_key", cache_keys.keyed)
+    wrap(
+        (_litellm.STREAM_WRAPPER,),
         "model_response_creator",
         lambda original: _closing_cost(provider, original),
     )
-    for key, entry in preset_entries().items():
-        litellm.model_cost.setdefault(key, entry)
+    _litellm.add_model_info(preset_entries())
     guard_logs()
-
-
-def _wrap(owners: tuple[Any, ...], name: str, wrapper: Callable[[Any], Any]) -> None:
-    """Sets ``name`` on each of ``owners`` to ``wrapper`` of the first's, unless it is ours."""
-    original = getattr(owners[0], name)
-    if getattr(original, _MARK, False):
-        return
-    patched = wrapper(original)
-    setattr(patched, _MARK, True)
-    for owner in owners:
-        setattr(owner, name, patched)
 
 
 def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -140,8 +124,8 @@ def _reasoning_deltas(original: Callable[..., Any]) -> Callable[..., Any]:
 def _closing_cost(provider: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def model_response_creator(self: Any, *args: Any, **kwargs: Any) -> Any:
         out = original(self, *args, **kwargs)
-        if self.custom_llm_provider == provider:
-            details = getattr(self.logging_obj, "model_call_details", None) or {}
+        if _litellm.stream_provider(self) == provider:
+            details = _litellm.call_details(_litellm.stream_logging(self)) or {}
             summary = details.get(cost.HIDDEN_KEY)
             if isinstance(summary, dict) and summary.get("cost") is not None:
                 fields = {cost.FIELD: summary["cost"]}

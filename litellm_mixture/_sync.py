@@ -53,11 +53,10 @@ def _report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     process) serves the loop it was last used on. Once litellm runs on another loop (the
     caller's asyncio.run), it moves there with its queue and leaves its idle worker task
     here, which Python reports as "Task was destroyed but it is pending!" when collected."""
-    task = context.get("task")
-    name = getattr(getattr(task, "get_coro", lambda: None)(), "__qualname__", "")
-    if context.get("message") == "Task was destroyed but it is pending!" and name.startswith(
-        "LoggingWorker."
-    ):
+    from . import _litellm  # a task of litellm's: litellm is loaded by now
+
+    pending = context.get("message") == "Task was destroyed but it is pending!"
+    if pending and _litellm.is_logging_worker(context.get("task")):
         return
     loop.default_exception_handler(context)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import litellm
 
+from . import _litellm
 from .spec import PREFIX
 
 if TYPE_CHECKING:  # the engine imports this module: no import of it at run time
@@ -66,10 +67,7 @@ def keyed(original: Callable[..., str]) -> Callable[..., str]:
         if key.endswith(suffix):  # litellm's preset key, already ours
             return key
         key += suffix
-        # litellm keeps the first key it computed for a request and returns it on later calls.
-        params = kwargs.get("litellm_params")
-        if isinstance(params, dict):
-            params["preset_cache_key"] = key
+        _litellm.keep_cache_key(kwargs, key)
         return key
 
     return get_cache_key

@@ -16,6 +16,8 @@ from typing import Any
 
 import litellm
 
+from . import _litellm
+
 # Where a response of this process keeps the run's summary: _hidden_params[HIDDEN_KEY].
 HIDDEN_KEY = "mixture"
 # The field a reply, and a stream's last chunk, carry the summed cost in. The proxy sends it on,
@@ -41,11 +43,11 @@ def carry(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
     def calculate(*args: Any, **kwargs: Any) -> float:
         return cost
 
-    # litellm 1.81 calls it _response_cost_calculator; newer ones response_cost_calculator.
-    logging_obj._response_cost_calculator = logging_obj.response_cost_calculator = calculate
-    details = logging_obj.model_call_details
+    _litellm.set_cost_calculator(logging_obj, calculate)
+    details = _litellm.call_details(logging_obj)
     if not isinstance(details, _Carried):
-        logging_obj.model_call_details = details = _Carried(details)
+        details = _Carried(details or {})
+        _litellm.set_call_details(logging_obj, details)
     details["response_cost"] = cost
     details[HIDDEN_KEY] = summary
 
@@ -87,7 +89,7 @@ def bill_failure(
     if logging_obj is None:
         return
     carry(logging_obj, usage.cost, summary)
-    logging_obj.model_call_details["combined_usage_object"] = litellm.Usage(**usage.as_dict())
+    _litellm.set_recovered_usage(logging_obj, litellm.Usage(**usage.as_dict()))
     if isinstance(error, Exception):
         return
     reason = HungUp(f"the client went away ({type(error).__name__}): the run was cancelled")
@@ -95,7 +97,7 @@ def bill_failure(
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    task = loop.create_task(logging_obj.async_failure_handler(reason, traceback.format_exc()))
+    task = loop.create_task(_litellm.log_failure(logging_obj, reason, traceback.format_exc()))
     _logging.add(task)
     task.add_done_callback(_logging.discard)
 
@@ -108,16 +110,15 @@ def of(response: Any) -> float | None:
     (``litellm_proxy/...``) has it in ``mixture_cost``: a response's own, a stream's on its
     last chunk.
     """
-    hidden = getattr(response, "_hidden_params", None)
-    hidden = hidden if isinstance(hidden, dict) else {}
+    hidden = _litellm.hidden(response)
     if hidden.get("cache_hit") and getattr(response, FIELD, None) is not None:
         return 0.0  # a mixture's reply from litellm's response cache: nothing was spent
     if HIDDEN_KEY in hidden and hidden.get("response_cost") is not None:
         return float(hidden["response_cost"])
-    details = getattr(getattr(response, "logging_obj", None), "model_call_details", None)
+    details = _litellm.call_details(_litellm.stream_logging(response))
     if isinstance(details, dict) and isinstance(details.get(HIDDEN_KEY), dict):
         return float(details[HIDDEN_KEY]["cost"])
-    for item in (response, *reversed(getattr(response, "chunks", None) or ())):
+    for item in (response, *reversed(_litellm.stream_chunks(response) or ())):
         value = getattr(item, FIELD, None)
         if isinstance(value, (int, float)):
             return float(value)
@@ -127,7 +128,7 @@ def of(response: Any) -> float | None:
 def unspent(response: Any) -> None:
     """A mixture's reply served from litellm's response cache says it cost nothing: the
     cached copy still carries what the run that made it spent."""
-    if not (getattr(response, "_hidden_params", None) or {}).get("cache_hit"):
+    if not _litellm.hidden(response).get("cache_hit"):
         return
     if getattr(response, FIELD, None) is not None:
         setattr(response, FIELD, 0.0)

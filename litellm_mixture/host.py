@@ -1,11 +1,13 @@
 """What the provider asks of where it runs: the seams between a mixture and its host.
 
 A :class:`Host` says how a member is called, which model aliases exist (and which of them are
-the operator's mixtures), what a member takes, which spec a litellm Router meant to call, and
-how many upstream requests one member call may make. :data:`IN_PROCESS` is the default: members
-are litellm model names called with ``litellm.acompletion``, there are no aliases, and litellm's
-own param lists say what a member takes. Inside the LiteLLM proxy, ``proxy.HOST`` calls the
-proxy's aliases through its Router; ``register()`` decides which one the handler gets.
+the operator's mixtures), what a member takes, which spec a litellm Router meant to call, how
+many upstream requests one member call may make, and what the engine asks of a model (its
+prices, its context window, whether it takes a prefill). :data:`IN_PROCESS` is the default:
+members are litellm model names called with ``litellm.acompletion``, there are no aliases, and
+litellm's own param lists and model map answer for them. Inside the LiteLLM proxy,
+``proxy.HOST`` calls the proxy's aliases through its Router; ``register()`` decides which one
+the handler gets.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 
 import openai
 
-from . import params
-from .engine import Caller, litellm_caller, litellm_embedder
+from . import _litellm, params
+from .engine import LITELLM_FACTS, Caller, Facts, litellm_caller, litellm_embedder
 from .spec import PREFIX
 
 # litellm's default retries: a Router with no num_retries setting retries a call twice, and a
@@ -45,7 +47,7 @@ class Models:
         wildcards: dict[str, tuple[str, str]] = {}
         specs = set()
         reasoning: dict[str, bool] = {}
-        for entry in router.model_list or ():
+        for entry in _litellm.deployments(router):
             name, model = entry.get("model_name"), entry.get("litellm_params", {}).get("model")
             if not isinstance(name, str) or not isinstance(model, str):
                 continue
@@ -83,7 +85,7 @@ def routed_model(model: str, metadata: dict[str, Any], known: Models | None = No
     is taken only if the Router's own filling (once or twice) of it gives ``model``; with the
     ``known`` models of a proxy, only for a wildcard entry of its model_list.
     """
-    pattern, called = metadata.get("deployment_model_name"), metadata.get("model_group")
+    pattern, called = metadata.get(_litellm.ROUTED_PATTERN), metadata.get(_litellm.ROUTED_GROUP)
     if not isinstance(pattern, str) or "*" not in pattern or not isinstance(called, str):
         return model
     # litellm's PatternMatchRouter: each * of the entry's name matches any text.
@@ -92,24 +94,12 @@ def routed_model(model: str, metadata: dict[str, Any], known: Models | None = No
         return model
     template = pattern  # outside the proxy: an entry that maps names to themselves (mixture/*)
     if known is not None:
-        entry = known.wildcards.get((metadata.get("model_info") or {}).get("id"))
+        entry = known.wildcards.get((metadata.get(_litellm.ROUTED_INFO) or {}).get("id"))
         if entry is None or entry[0] != pattern:
             return model
         template = entry[1]
-    once = _fill(match, template)
-    return once if model in (once, _fill(match, once)) else model
-
-
-def _fill(match: re.Match[str], template: str) -> str:
-    """litellm's PatternMatchRouter.set_deployment_model_name: the entry's model, each * filled
-    in turn with what the name's * matched."""
-    if "*" not in template:
-        return template
-    if len(match.groups()) > template.count("*"):
-        return match.string
-    for part in match.groups():
-        template = template.replace("*", part, 1)
-    return template
+    once = _litellm.fill_wildcard(match, template)
+    return once if model in (once, _litellm.fill_wildcard(match, once)) else model
 
 
 def sdk_attempts(model: str, retried: bool = False) -> int:
@@ -149,6 +139,8 @@ class Host:
     reach: Callable[[str], tuple[str, ...]] = itself
     # How one embedding call (agree_by: {embedding: ...}) is made.
     embedder: Caller = litellm_embedder
+    # What a model costs, how long a prompt it reads, whether it takes a prefill.
+    facts: Facts = LITELLM_FACTS
 
     def aliases(self) -> dict[str, str]:
         """Alias -> the model it calls (empty without aliases)."""

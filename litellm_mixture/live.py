@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import litellm
 import openai
 
-from . import dump
+from . import _litellm, dump
 from .engine import Outcome, Run, TraceEntry
 from .errors import MixtureError
 from .spec import Pipeline
@@ -27,7 +26,7 @@ def quiet_litellm() -> None:
     is off. Only the command and the demo call this; the library leaves litellm's settings be."""
     import litellm_mixture
 
-    litellm.suppress_debug_info = True
+    _litellm.quiet_banners()
     warnings.filterwarnings("ignore", "Pydantic serializer warnings", UserWarning)
     litellm_mixture.register()
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import litellm
-import litellm.utils
-from litellm.constants import DEFAULT_CHAT_COMPLETION_PARAM_VALUES
 
+from ._litellm import OPENAI_PARAM_DEFAULTS
 from .spec import PREFIX
 
 # Entries of litellm's table of OpenAI params that are not request settings.
@@ -33,7 +32,7 @@ _NOT_SETTINGS = frozenset(
     }
 )
 # Every OpenAI param this litellm knows (and checks against a provider's list).
-OPENAI_PARAMS = frozenset(DEFAULT_CHAT_COMPLETION_PARAM_VALUES) - _NOT_SETTINGS
+OPENAI_PARAMS = frozenset(OPENAI_PARAM_DEFAULTS) - _NOT_SETTINGS
 # What litellm passes to any provider unchecked, and litellm's own metadata.
 _UNCHECKED = frozenset({"user", "stream", "stream_options", "max_retries", "metadata"})
 _CHECKED = OPENAI_PARAMS - _UNCHECKED
@@ -103,7 +102,7 @@ def takes(model: str) -> Takes:
     except Exception:
         return Takes(None, False)  # the call itself will say what is wrong with the name
     try:
-        listed = litellm.utils.get_supported_openai_params(model=name, custom_llm_provider=provider)
+        listed = litellm.get_supported_openai_params(model=name, custom_llm_provider=provider)
     except Exception:
         listed = None
     try:

@@ -1,5 +1,6 @@
-"""What one call costs at litellm's own prices, billed or at worst: what the engine bills a
-member call with, and what the estimate and a budget bound one with."""
+"""What litellm's model map says of a model: what one call costs, billed or at worst, its
+context window, whether it takes a prefill. The in-process answers of the engine's model facts
+(``engine.Facts``); the estimate and a budget bound calls with them too."""
 
 from __future__ import annotations
 
@@ -144,3 +145,16 @@ def worst_call_cost(model: str, prompt_tokens: int, max_tokens: int | None) -> f
     for ``model``, or no limit on what it writes."""
     limit = max_tokens if max_tokens is not None else output_limit(model)
     return None if limit is None else cost(model, prompt_tokens, limit)
+
+
+def worst_cost(model: str, messages: list[dict[str, Any]], max_tokens: int | None) -> float | None:
+    """:func:`worst_call_cost` of a call sending ``messages`` (an ``engine.Pricer``)."""
+    return worst_call_cost(model, prompt_tokens(messages), max_tokens)
+
+
+def prefills(model: str) -> bool:
+    """Whether litellm's model map says ``model`` continues a trailing assistant message."""
+    try:
+        return bool(litellm.get_model_info(model).get("supports_assistant_prefill"))
+    except Exception:  # a model litellm does not know
+        return False

@@ -10,7 +10,7 @@ from typing import Any
 
 from litellm import CustomLLM
 
-from . import _sync, cost, dump, estimates, policy, remote, response, telemetry
+from . import _litellm, _sync, cost, dump, estimates, policy, remote, response, telemetry
 from .calls import MAX_DEPTH, Nested, count_calls
 from .engine import (
     ESTIMATE_ONLY,
@@ -68,14 +68,15 @@ def _routed_entry(call: dict[str, Any]) -> str | None:
     request's metadata, by route; a client may write the other, so a name counts only when
     nothing contradicts it."""
     litellm_params = call.get("litellm_params") or {}
-    found = {(litellm_params.get(k) or {}).get("model_group") for k in _METADATA} - {None}
+    found = {(litellm_params.get(k) or {}).get(_litellm.ROUTED_GROUP) for k in _METADATA}
+    found.discard(None)
     return found.pop() if len(found) == 1 else None
 
 
 def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     """What each member call's metadata carries from the request that runs the mixture: its id,
     and the trace it belongs to, so tracing callbacks draw the member calls under it."""
-    parent = getattr(call.get("logging_obj"), "litellm_call_id", None)
+    parent = _litellm.call_id(call.get("logging_obj"))
     litellm_params = call.get("litellm_params") or {}
     outer = _request_metadata(call)
     # Only these: the proxy's own metadata (the caller's key, its spend) must not follow.
@@ -266,6 +267,7 @@ class MixtureLLM(CustomLLM):
             params,
             caller=_scoped(self.host.caller, scope),
             embedder=self.host.embedder,
+            facts=self.host.facts,
             timeout=seconds,
             max_tokens=cap,
             max_cost=budget[0] if budget else None,

@@ -9,14 +9,13 @@ time. Until the proxy has a Router (or outside the proxy) every seam here answer
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import cost, host, params, policy, prices, redaction, report
-from .engine import litellm_caller, litellm_embedder
+from . import _litellm, cost, host, params, policy, prices, redaction, report
+from .engine import LITELLM_FACTS, Facts, litellm_caller, litellm_embedder
 from .host import Host, Models
 from .spec import PREFIX
 
@@ -24,9 +23,7 @@ from .spec import PREFIX
 ENV_REFERENCE = "os.environ/"
 
 
-def router() -> Any | None:
-    server = sys.modules.get("litellm.proxy.proxy_server")
-    return getattr(server, "llm_router", None)
+router = _litellm.router
 
 
 def _as_int(value: Any) -> int:
@@ -51,13 +48,14 @@ def _group_attempts(current: Any, group: str, retried: bool) -> int:
         return 1
     deployments = [
         entry.get("litellm_params") or {}
-        for entry in current.model_list or ()
+        for entry in _litellm.deployments(current)
         if entry.get("model_name") == group
     ]
+    setting, router_policy, group_policy = _litellm.retry_settings(current, group)
     retries = [
-        _as_int(current.num_retries),
-        _policy_retries(getattr(current, "retry_policy", None)),
-        _policy_retries((getattr(current, "model_group_retry_policy", None) or {}).get(group)),
+        _as_int(setting),
+        _policy_retries(router_policy),
+        _policy_retries(group_policy),
         *(_as_int(d.get("num_retries")) for d in deployments),
     ]
     sdk = max((1 + _as_int(d.get("max_retries")) for d in deployments), default=1)
@@ -66,8 +64,8 @@ def _group_attempts(current: Any, group: str, retried: bool) -> int:
 
 def _fallback_groups(current: Any, group: str) -> list[str]:
     found: list[str] = []
-    for table in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
-        for entry in getattr(current, table, None) or ():
+    for table in _litellm.fallback_tables(current):
+        for entry in table:
             if isinstance(entry, dict):
                 for key in (group, "*"):
                     found += [g for g in entry.get(key) or () if isinstance(g, str)]
@@ -79,7 +77,7 @@ def attempts(model: str, retried: bool = False) -> int:
     ``max_calls`` counts. A proxy alias gets its Router's retries and (one level of) fallbacks;
     any other model the SDK's, unless the spec retries the call itself (``retried``)."""
     current = router()
-    if current is None or model not in current.model_names:
+    if current is None or model not in _litellm.aliases(current):
         return host.sdk_attempts(model, retried)
     groups = [model, *_fallback_groups(current, model)]
     return sum(_group_attempts(current, g, retried) for g in groups)
@@ -99,13 +97,13 @@ def reach(model: str) -> tuple[str, ...]:
     """Every model one call to ``model`` may reach: an alias's deployments and (one level of)
     its Router fallbacks' deployments; any other model itself."""
     current = router()
-    if current is None or model not in current.model_names:
+    if current is None or model not in _litellm.aliases(current):
         return (model,)
     groups = [model, *_fallback_groups(current, model)]
     found = [
         _priced_name(entry)
         for group in groups
-        for entry in current.model_list or ()
+        for entry in _litellm.deployments(current)
         if entry.get("model_name") == group
     ]
     return tuple(dict.fromkeys(found)) or (model,)
@@ -115,7 +113,7 @@ _models: tuple[int, int, int, Models] | None = None
 
 
 def _credentials() -> int:
-    return len(getattr(litellm, "credential_list", None) or ())
+    return len(_litellm.credentials())
 
 
 def models() -> Models | None:
@@ -124,7 +122,7 @@ def models() -> Models | None:
     current = router()
     if current is None:
         return None
-    key = (id(current.model_list), len(current.model_list or ()), _credentials())
+    key = (*_litellm.deployments_key(current), _credentials())
     if _models is None or _models[:3] != key:
         redaction.register(secrets())
         _models = (*key, Models.of(current))
@@ -147,17 +145,15 @@ def secrets() -> set[str]:
     """The proxy's master key, its deployments' credentials and its ``credential_list``'s, with
     the values of the environment variables they name (``os.environ/NAME``): what nobody may
     ever see."""
-    server = sys.modules.get("litellm.proxy.proxy_server")
     found: set[str] = set()
-    master = getattr(server, "master_key", None)
-    if isinstance(master, str):
+    master = _litellm.master_key()
+    if master is not None:
         found.add(master)
-    current = router()
-    for entry in getattr(current, "model_list", None) or ():
+    for entry in _litellm.deployments(router()):
         redaction.fields(entry.get("litellm_params") or {}, found)
     # Keys the model_list names by litellm_credential_name live in the proxy's credential_list.
-    for credential in getattr(litellm, "credential_list", None) or ():
-        redaction.fields(getattr(credential, "credential_values", None) or {}, found)
+    for credential in _litellm.credentials():
+        redaction.fields(_litellm.credential_values(credential), found)
     named = [os.environ.get(v[len(ENV_REFERENCE) :]) for v in found if v.startswith(ENV_REFERENCE)]
     return found | {v for v in named if v}
 
@@ -166,7 +162,7 @@ async def call_member(model: str, messages: list[dict[str, Any]], **kwargs: Any)
     """A member call: through the proxy's Router when ``model`` is one of its aliases, so it
     gets the operator's keys, load balancing, fallbacks and rate limits."""
     current = router()
-    if current is not None and model in current.model_names:
+    if current is not None and model in _litellm.aliases(current):
         known = models()
         nested = known is not None and known.targets.get(model, "").startswith(PREFIX)
         if nested or kwargs.get("max_retries") == 0:
@@ -182,10 +178,27 @@ async def embed(model: str, input: list[str], **kwargs: Any) -> Any:
     """An embedding call (``agree_by: {embedding: ALIAS}``): through the Router for an alias,
     with its deployment's key, endpoint, limits and fallbacks, like every member call."""
     current = router()
-    if current is not None and model in current.model_names:
+    if current is not None and model in _litellm.aliases(current):
         return await current.aembedding(model=model, input=input, **kwargs)
     return await litellm_embedder(model, input, **kwargs)
 
+
+def _called(model: str) -> str:
+    """The model an alias calls (its first deployment's); any other model itself."""
+    known = models()
+    return known.targets.get(model, model) if known is not None else model
+
+
+def prefills(model: str) -> bool:
+    return LITELLM_FACTS.prefills(_called(model))
+
+
+def past_window(model: str, messages: list[dict[str, Any]], tools: Any = None) -> str | None:
+    return LITELLM_FACTS.past_window(_called(model), messages, tools)
+
+
+# What the engine asks of a model: an alias answers as the model it calls.
+FACTS = Facts(prefills=prefills, past_window=past_window)
 
 # The provider's seams inside the proxy: its aliases, through its Router.
 HOST = Host(
@@ -196,6 +209,7 @@ HOST = Host(
     attempts=attempts,
     reach=reach,
     embedder=embed,
+    facts=FACTS,
 )
 
 
@@ -221,7 +235,7 @@ class ProxyGuard(CustomLogger):
             return data
         # models() on every request: the keys of a changed model list are struck from logs too.
         current, known = router(), models()
-        entry = current is not None and model in current.model_names
+        entry = current is not None and model in _litellm.aliases(current)
         if entry and (known is None or not known.targets.get(model, "").startswith(PREFIX)):
             return data  # a plain alias of the model_list: not a mixture
         if not entry and not model.startswith(PREFIX):
@@ -245,8 +259,7 @@ class ProxyGuard(CustomLogger):
         """``x-litellm-mixture-degraded`` on a reply that answered from fewer members than it
         asked for. Set here, not in the reply's ``additional_headers``, which litellm 1.81
         renames ``llm_provider-...``. A stream's headers leave first: its chunk says it."""
-        hidden = getattr(response, "_hidden_params", None)
-        lost = hidden.get(report.DEGRADED) if isinstance(hidden, dict) else None
+        lost = _litellm.hidden(response).get(report.DEGRADED)
         return {report.DEGRADED_HEADER: lost} if lost else None
 
     async def async_post_call_success_hook(

@@ -10,7 +10,7 @@ from typing import Any
 import litellm
 from litellm.types.utils import CompletionTokensDetailsWrapper
 
-from . import cost, report
+from . import _litellm, cost, report
 from .engine import INTERMEDIATE, PANEL, Outcome, RunRecord, StreamEvent
 from .estimates import Estimate
 
@@ -71,13 +71,12 @@ def fill(name: str, response: Any, outcome: Outcome, record: RunRecord) -> Any:
     response.model = name
     response.created = int(time.time())
     response.usage = usage(record)
-    # What litellm 1.81's callbacks and the proxy's cost header read.
-    response._hidden_params["response_cost"] = record.usage.cost
     figures = summary(name, record)
-    response._hidden_params[cost.HIDDEN_KEY] = figures
     lost = _logged(name, record, figures[report.DEGRADED])
-    # The proxy's header: proxy.ProxyGuard.async_post_call_response_headers_hook.
-    response._hidden_params[report.DEGRADED] = lost
+    # What litellm 1.81's callbacks and the proxy's cost header read, and the proxy's degraded
+    # header (proxy.ProxyGuard.async_post_call_response_headers_hook).
+    hidden = {"response_cost": record.usage.cost, cost.HIDDEN_KEY: figures, report.DEGRADED: lost}
+    _litellm.hide(response, **hidden)
     if lost is not None:
         setattr(response, report.DEGRADED, lost)  # in the body too, as mixture_cost
     # Sent on by the proxy, for its clients (cost.of).
@@ -161,8 +160,7 @@ def estimated(response: Any, estimate: Estimate) -> Any:
     response.model = estimate.model
     response.created = int(time.time())
     response.usage = _unused()
-    response._hidden_params["response_cost"] = 0.0
-    response._hidden_params[cost.HIDDEN_KEY] = estimate_summary(estimate)
+    _litellm.hide(response, response_cost=0.0, **{cost.HIDDEN_KEY: estimate_summary(estimate)})
     setattr(response, cost.FIELD, 0.0)
     setattr(response, ESTIMATE_FIELD, estimate.model_dump())
     return response

@@ -33,8 +33,8 @@ def spec(k: int, samples: int = 8, **step) -> str:
     return "mixture/" + json.dumps({"steps": [propose, {"vote": "openai/j"}]})
 
 
-def run(name: str, caller: Script):
-    execution = Run(decode(name), ASK, caller=caller, keep_calls=True)
+def run(name: str, caller: Script, **seams):
+    execution = Run(decode(name), ASK, caller=caller, keep_calls=True, **seams)
     content = asyncio.run(execution.complete()).content
     return content, execution.record()
 
@@ -107,10 +107,10 @@ def test_regex_agreement_compares_the_capture_and_an_unmatched_answer_agrees_wit
 VECTORS = {"a cat": [1.0, 0.0], "a kitten": [0.95, 0.05], "a dog": [0.0, 1.0]}
 
 
-def test_embedding_agreement_calls_aembedding_and_bills_it(monkeypatch):
+def test_embedding_agreement_calls_the_embedder_and_bills_it():
     asked = []
 
-    async def aembedding(model, input, **kwargs):
+    async def embedder(model, input, **kwargs):
         asked.append((model, input))
         return SimpleNamespace(
             data=[{"embedding": VECTORS[input[0]]}],
@@ -118,10 +118,9 @@ def test_embedding_agreement_calls_aembedding_and_bills_it(monkeypatch):
             _hidden_params={"response_cost": 0.25},
         )
 
-    monkeypatch.setattr(litellm, "aembedding", aembedding)
     caller = Script("a cat", "a dog", "a kitten", "never asked")
     by = {"embedding": "openai/text-embedding-3-small", "threshold": 0.9}
-    _, record = run(spec(2, samples=4, agree_by=by), caller)
+    _, record = run(spec(2, samples=4, agree_by=by), caller, embedder=embedder)
     assert caller.proposed == 3
     assert [i for _, i in asked] == [["a cat"], ["a dog"], ["a kitten"]]
     embeddings = [e for e in record.trace if e.kind == "embedding"]
@@ -131,13 +130,13 @@ def test_embedding_agreement_calls_aembedding_and_bills_it(monkeypatch):
     assert report.summary(record, 0)["saved_calls"] == 1 + 1  # and the vote
 
 
-def test_a_failing_embedding_is_noted_and_its_answer_agrees_with_none(monkeypatch):
-    async def aembedding(model, input, **kwargs):
+def test_a_failing_embedding_is_noted_and_its_answer_agrees_with_none():
+    async def embedder(model, input, **kwargs):
         raise litellm.AuthenticationError("bad key", model, "openai")
 
-    monkeypatch.setattr(litellm, "aembedding", aembedding)
     caller = Script("same", "same", "same")
-    _, record = run(spec(2, samples=3, agree_by={"embedding": "openai/e"}), caller)
+    by = {"embedding": "openai/e"}
+    _, record = run(spec(2, samples=3, agree_by=by), caller, embedder=embedder)
     assert caller.proposed == 3
     assert all("AuthenticationError" in e.error for e in record.trace if e.kind == "embedding")
     assert "its embedding failed" in record.trace[0].note

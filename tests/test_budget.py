@@ -10,7 +10,7 @@ import pytest
 import litellm_mixture
 from litellm_mixture import decode
 from litellm_mixture.engine import Run
-from litellm_mixture.engine.budget import litellm_prices
+from litellm_mixture.prices import worst_cost
 from tests.helpers import billed
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
@@ -25,7 +25,7 @@ def spec(best_proposal: bool) -> str:
 
 
 def proposer_worst() -> float:
-    return litellm_prices(MINI, ASK, 100)
+    return worst_cost(MINI, ASK, 100)
 
 
 def run(text: str, max_cost: float):

@@ -13,7 +13,7 @@ All of them share one immutable :class:`~.context.Context` (the request, the cal
 :class:`~.records.Recorder`); a reader gets a frozen :class:`RunRecord`.
 """
 
-from .context import Caller, Clock, Endpoint, litellm_caller, litellm_embedder
+from .context import LITELLM_FACTS, Caller, Clock, Endpoint, Facts, litellm_caller, litellm_embedder
 from .quorum import Quorum
 from .records import Observer, Outcome, RunRecord, StepResult, StreamEvent, TraceEntry, Usage
 from .request import ESTIMATE_ONLY, INTERMEDIATE, MAX_COST, PANEL, check_prompt
@@ -22,11 +22,13 @@ from .run import Run
 __all__ = [
     "ESTIMATE_ONLY",
     "INTERMEDIATE",
+    "LITELLM_FACTS",
     "MAX_COST",
     "PANEL",
     "Caller",
     "Clock",
     "Endpoint",
+    "Facts",
     "Observer",
     "Outcome",
     "Quorum",

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import prices
 from .records import TraceEntry
 
 # The most one call may cost: its model, what it is sent, its max_tokens (None: its model's
@@ -17,17 +16,13 @@ from .records import TraceEntry
 Pricer = Callable[[str, list[dict[str, Any]], int | None], float | None]
 
 
-def litellm_prices(model: str, messages: list[dict[str, Any]], max_tokens: int | None) -> Any:
-    return prices.worst_call_cost(model, prices.prompt_tokens(messages), max_tokens)
-
-
 @dataclass
 class Budget:
-    """``limit`` in USD; ``pricer`` bounds one call (the provider's knows the proxy's aliases
-    and what a nested mixture may cost)."""
+    """``limit`` in USD; ``pricer`` bounds one call (the host's model facts by default; the
+    provider's knows the proxy's aliases and what a nested mixture may cost)."""
 
     limit: float
-    pricer: Pricer = litellm_prices
+    pricer: Pricer
     held: dict[int, float] = field(default_factory=dict)  # by id(entry): calls in flight
 
     def admit(self, entry: TraceEntry, kwargs: dict[str, Any], spent: float) -> str | None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import prices, prompts, retry
+from .. import _litellm, prompts, retry
 from ..errors import ContextOverflowError, MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
 from .context import Context
@@ -71,15 +71,13 @@ def _tokens(usage: Any) -> tuple[int, int]:
     return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
 
 
-def cost_from_usage(model: str, usage: Any) -> float | None:
-    return prices.cost(model, *_tokens(usage))
-
-
-def billed(entry: TraceEntry, model: str, usage: Any, cost: float | None = None) -> None:
+def billed(
+    ctx: Context, entry: TraceEntry, model: str, usage: Any, cost: float | None = None
+) -> None:
     """Sets what a call used and cost: ``cost`` when litellm priced the response, else its
-    usage at litellm's prices."""
+    usage at the host's prices."""
     entry.prompt_tokens, entry.completion_tokens = _tokens(usage)
-    entry.cost = cost if cost is not None else cost_from_usage(model, usage)
+    entry.cost = cost if cost is not None else ctx.facts.cost(model, *_tokens(usage))
 
 
 def usage_sent(stream: Any) -> bool:
@@ -87,14 +85,14 @@ def usage_sent(stream: Any) -> bool:
     by its own tokenizer when the server sent none (llama.cpp's server ignores
     ``include_usage``); only the chunks it keeps tell the two apart (litellm 1.81's Router
     keeps none: taken as sent)."""
-    chunks = getattr(stream, "chunks", None)
-    if chunks is None or _keeps_nothing(stream):
+    chunks = _litellm.stream_chunks(stream)
+    if chunks is None or _litellm.keeps_nothing(stream):
         return True
     return any(getattr(c, "usage", None) for c in chunks)
 
 
 def _response_cost(response: Any) -> float | None:
-    hidden = getattr(response, "_hidden_params", None) or {}
+    hidden = _litellm.hidden(response)
     if hidden.get("cache_hit"):  # litellm's response cache answered: nothing was spent
         return 0.0
     cost = hidden.get("response_cost")
@@ -104,7 +102,7 @@ def _response_cost(response: Any) -> float | None:
 def settle(ctx: Context, entry: TraceEntry, model: str, response: Any, started: float) -> None:
     """Records a whole response: its time, usage and cost."""
     entry.latency_ms = (time.perf_counter() - started) * 1000
-    billed(entry, model, getattr(response, "usage", None), _response_cost(response))
+    billed(ctx, entry, model, getattr(response, "usage", None), _response_cost(response))
     ctx.recorder.account(entry)
 
 
@@ -115,7 +113,7 @@ def _admit(ctx: Context, ask: Ask, kwargs: dict[str, Any]) -> None:
     if budget is not None and (why := budget.admit(entry, kwargs, ctx.recorder.usage.cost)):
         entry.error = why
         raise NotStarted(why, ask.member.model)
-    if why := prices.past_window(ask.member.model, ask.messages, kwargs.get("tools")):
+    if why := ctx.facts.past_window(ask.member.model, ask.messages, kwargs.get("tools")):
         if entry.step > 0:
             why += f": the answers before step {entry.step} are too long (bound their max_tokens)"
         entry.error = why
@@ -161,19 +159,12 @@ def kept_reply(ctx: Context, entry: TraceEntry, message: Any, finish_reason: str
 async def close_stream(stream: Any) -> None:
     """Close a member's stream (and its HTTP connection): litellm 1.81's wrapper has no aclose,
     the provider stream inside it does."""
-    for target in (stream, getattr(stream, "completion_stream", None)):
+    for target in (stream, _litellm.inner_stream(stream)):
         close = getattr(target, "aclose", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 await close()
             return
-
-
-def _keeps_nothing(stream: Any) -> bool:
-    """Whether ``stream`` is litellm 1.81's Router wrapper, which records neither the finish
-    reason nor the chunks (1.108's shares the chunks of the stream it wraps)."""
-    names = [c.__name__ for c in type(stream).__mro__]
-    return names[0] == "FallbackStreamWrapper" and "FallbackAwareStreamWrapper" not in names
 
 
 def stream_finish(stream: Any, seen: str | None, said: bool) -> str | None:
@@ -183,11 +174,11 @@ def stream_finish(stream: Any, seen: str | None, said: bool) -> str | None:
     kept none, the reason it recorded (none for a body it could not read). litellm 1.81's
     Router keeps neither: there a stream that ``said`` something ended with the reason
     ``seen`` (a cut one cannot be told), and one that said nothing is taken as cut."""
-    chunks = getattr(stream, "chunks", None)
+    chunks = _litellm.stream_chunks(stream)
     if not chunks:
-        if _keeps_nothing(stream):
+        if _litellm.keeps_nothing(stream):
             return seen if said else None
-        return getattr(stream, "received_finish_reason", seen)
+        return _litellm.stream_finish(stream, seen)
     reasons = [c.choices[0].finish_reason for c in chunks if getattr(c, "choices", None)]
     return next((r for r in reversed(reasons) if r), None)
 
@@ -228,7 +219,7 @@ async def _heard(ctx: Context, ask: Ask, started: float, hear: Hearer) -> Said:
     finally:
         hear.done(entry)
     entry.latency_ms = (time.perf_counter() - started) * 1000
-    billed(entry, ask.member.model, usage)
+    billed(ctx, entry, ask.member.model, usage)
     entry.usage_estimated = not usage_sent(stream)
     ctx.recorder.account(entry)
     text = "".join(parts)

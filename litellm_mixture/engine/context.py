@@ -11,12 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+# The in-process seams (litellm's public calls, its model map through prices): the defaults a
+# host replaces. Nothing else in the engine imports litellm or reads its model map.
 import litellm
 
+from .. import prices
 from ..errors import MemberFailure, deadline_error
 from ..params import Lookup
 from ..spec import Member, Pipeline, Step
 from ..spec.steps import MemberStep, Single
+from .budget import Pricer
 from .panel import Panel
 from .records import CallState, Recorder, TraceEntry
 
@@ -32,6 +36,24 @@ async def litellm_caller(model: str, messages: list[dict[str, Any]], **kwargs: A
 
 async def litellm_embedder(model: str, input: list[str], **kwargs: Any) -> Any:
     return await litellm.aembedding(model=model, input=input, **kwargs)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the engine asks about a model, answered by its host: :data:`LITELLM_FACTS` (litellm's
+    model map) in process, the proxy's aliases as the models they call inside it."""
+
+    # A call's cost from its usage (model, prompt tokens, completion tokens); None: unpriced.
+    cost: Callable[[str, int, int], float | None] = prices.cost
+    # Why a prompt (model, messages, tools) cannot fit the model's context window, or None.
+    past_window: Callable[[str, list[dict[str, Any]], Any], str | None] = prices.past_window
+    # Whether the model continues a trailing assistant message (early aggregation's segments).
+    prefills: Callable[[str], bool] = prices.prefills
+    # The most one call may cost (a budget's default pricer).
+    worst: Pricer = prices.worst_cost
+
+
+LITELLM_FACTS = Facts()
 
 
 if sys.version_info >= (3, 11):
@@ -156,6 +178,7 @@ class Context:
     rng: random.Random
     panel: Panel | None = None  # the live panel, when the caller asked for it
     embedder: Caller = litellm_embedder  # the seam of embedding calls (agree_by: embedding)
+    facts: Facts = LITELLM_FACTS  # what a model costs, reads, takes (the host's answers)
     endpoint: Endpoint = NO_ENDPOINT  # the caller's api_base / api_key
 
     @property

@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import litellm
-
 from .. import prompts
 from ..errors import MemberFailure, quorum_error
 from ..spec import Aggregate, Member, Propose, Synthesize
@@ -83,20 +81,14 @@ async def _until_started(heard: Proposals, task: asyncio.Future[Any]) -> None:
         waiter.cancel()
 
 
-def prefills(model: str) -> bool:
-    """Whether litellm's model map says ``model`` continues a trailing assistant message."""
-    try:
-        return bool(litellm.get_model_info(model).get("supports_assistant_prefill"))
-    except Exception:  # a model litellm does not know
-        return False
-
-
-def _continued(msgs: list[dict[str, Any]], model: str, written: str) -> list[dict[str, Any]]:
-    """The conversation for a later segment: the answer so far as a prefill where litellm says
+def _continued(
+    ctx: Context, msgs: list[dict[str, Any]], model: str, written: str
+) -> list[dict[str, Any]]:
+    """The conversation for a later segment: the answer so far as a prefill where the host says
     the model takes one, else as the assistant's turn and an instruction to continue it."""
     if not written:
         return msgs
-    if prefills(model):
+    if ctx.facts.prefills(model):
         return [*msgs, {"role": "assistant", "content": written}]
     return [
         *msgs,
@@ -154,7 +146,8 @@ def _ask(
         f"{sum(len(t) for _, t in seen)} characters{' (complete)' if complete else ''}; "
         f"{len(answer.text)} characters written before it"
     )
-    msgs = _continued(messages(ctx, step, member, seen, final=True), member.model, answer.text)
+    msgs = messages(ctx, step, member, seen, final=True)
+    msgs = _continued(ctx, msgs, member.model, answer.text)
     return Ask(entry, step, member, msgs, final=True, cap=cap)
 
 
@@ -212,7 +205,7 @@ async def _segment(
     model cannot take a prefill); how it ended goes in ``answer.finish``."""
     ask, answer.finish = opened.ask, "stop"
     last = complete or ask.cap == answer.cap(ctx, ask.step, ask.member, complete=True)
-    seam = None if prefills(ask.member.model) else Seam(answer.text, more=not last)
+    seam = None if ctx.facts.prefills(ask.member.model) else Seam(answer.text, more=not last)
     async for event in rest(ctx, opened):
         if event.finish_reason is not None:
             answer.finish = event.finish_reason

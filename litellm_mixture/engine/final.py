@@ -118,7 +118,7 @@ async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
     finally:
         entry.latency_ms = (time.perf_counter() - started) * 1000
         if read.complete or read.usage is not None:  # what a failed stream billed
-            billed(entry, ask.member.model, read.usage)
+            billed(ctx, entry, ask.member.model, read.usage)
             ctx.recorder.account(entry)
             entry.usage_estimated = read.estimated
         if read.text is not None:

@@ -11,13 +11,15 @@ from typing import Any
 
 from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
-from .budget import Budget, Pricer, litellm_prices
+from .budget import Budget, Pricer
 from .context import (
+    LITELLM_FACTS,
     NO_ENDPOINT,
     Caller,
     Clock,
     Context,
     Endpoint,
+    Facts,
     litellm_caller,
     litellm_embedder,
 )
@@ -40,13 +42,15 @@ class Run:
     sooner of the two wins), and it is each member call's own limit too. ``max_tokens`` caps
     every call's (the policy's, for clients); ``max_cost`` is the run's budget in USD (the
     provider checks the estimate against it before the run; while it runs, no call starts that
-    could break it: ``pricer`` bounds each call). ``metadata`` is set on every member
-    call's LiteLLM metadata, beside the run's own keys. ``takes`` says what a member's model
-    takes (litellm's lists; the provider resolves proxy aliases first). ``keep_calls`` keeps each
-    call's request and reply on its trace entry (intermediate responses, dumps). ``panel``
-    streams every member's answer to the caller as reasoning while the steps before the final
-    one run. ``endpoint`` is the caller's ``api_base`` / ``api_key``, for the members that name
-    no endpoint of their own.
+    could break it: ``pricer`` bounds each call, ``facts.worst`` when none is given).
+    ``metadata`` is set on every member call's LiteLLM metadata, beside the run's own keys.
+    ``takes`` says what a member's model takes (litellm's lists; the provider resolves proxy
+    aliases first). ``keep_calls`` keeps each call's request and reply on its trace entry
+    (intermediate responses, dumps). ``panel`` streams every member's answer to the caller as
+    reasoning while the steps before the final one run. ``facts`` answers what a model costs,
+    what it reads and whether it takes a prefill (the host's; litellm's model map by default).
+    ``endpoint`` is the caller's ``api_base`` / ``api_key``, for the members that name no
+    endpoint of their own.
     """
 
     def __init__(
@@ -59,7 +63,7 @@ class Run:
         timeout: float | None = None,
         max_tokens: int | None = None,
         max_cost: float | None = None,
-        pricer: Pricer = litellm_prices,
+        pricer: Pricer | None = None,
         metadata: dict[str, Any] | None = None,
         takes: Lookup = takes,
         observer: Observer | None = None,
@@ -67,10 +71,11 @@ class Run:
         panel: bool = False,
         embedder: Caller = litellm_embedder,
         endpoint: Endpoint = NO_ENDPOINT,
+        facts: Facts = LITELLM_FACTS,
     ) -> None:
         params = params or {}
         check_contract(pipeline, params)
-        budget = None if max_cost is None else Budget(max_cost, pricer)
+        budget = None if max_cost is None else Budget(max_cost, pricer or facts.worst)
         recorder = Recorder(keep_calls, observer, budget)
         models = ">".join("+".join(m.model for m in s.members) for s in pipeline.steps)
         self.context = Context(
@@ -90,6 +95,7 @@ class Run:
             panel=Panel() if panel else None,
             embedder=embedder,
             endpoint=endpoint,
+            facts=facts,
         )
 
     @property

@@ -49,7 +49,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 import litellm_mixture
 
-from .. import cost, estimates
+from .. import _litellm, cost, estimates
 from ..errors import MixtureError
 from ..retry import retry_after
 from ..spec import PREFIX, decode
@@ -150,7 +150,7 @@ class MixtureAPI(ModelAPI):
 def _run_summary(response: Any) -> dict[str, Any]:
     """What the sample's metadata keeps of one run: its summed cost, whether it was degraded,
     each call's model, time, tokens, cost and error."""
-    hidden = getattr(response, "_hidden_params", None) or {}
+    hidden = _litellm.hidden(response)
     summary = dict(hidden.get(cost.HIDDEN_KEY) or {})
     summary["cost"] = cost.of(response) or 0.0
     summary["degraded"] = hidden.get(DEGRADED_KEY) or None

@@ -76,13 +76,13 @@ def route_error(model: str) -> Exception | None:
     """
     import litellm
 
-    quiet, litellm.suppress_debug_info = litellm.suppress_debug_info, True
-    try:
-        litellm.get_llm_provider(model)
-    except Exception as e:
-        return e
-    finally:
-        litellm.suppress_debug_info = quiet
+    from .._litellm import banners_off
+
+    with banners_off():
+        try:
+            litellm.get_llm_provider(model)
+        except Exception as e:
+            return e
     return None
 
 

@@ -240,6 +240,30 @@ def test_the_embedding_agreement_calls_the_alias_through_the_router(
     _no_key_anywhere(surface, answer.content)
 
 
+def test_under_max_cost_the_embedding_alias_is_admitted_and_an_unpriced_one_refused(
+    http, surface, upstream_process
+):
+    """The budget prices an agreement's embedding alias as the Router's deployment it reaches
+    (proxy.HOST's seams, not litellm's globals): a priced alias runs, one litellm cannot price
+    is refused before any call."""
+    inner = (
+        "{steps: [{propose: [{model: gpt-4o-mini, samples: 3}], until_agree: 2, "
+        "agree_by: {embedding: %s}}, {aggregate: gpt-4o}]}"
+    )
+    answer = chat(
+        http, f"mixture/gpt-4o-mini>mixture/{escaped(inner % 'embed')}", max_cost=5, max_tokens=100
+    )
+    assert answer.status_code == 200, answer.text
+    embeddings = [c for c in upstream_process.calls() if "input" in c["request"]]
+    assert embeddings and {c["key"] for c in embeddings} == {EMBED_KEY}
+    upstream_process.clear()
+    refused = chat(
+        http, f"mixture/gpt-4o-mini>mixture/{escaped(inner % 'local')}", max_cost=5, max_tokens=100
+    )
+    assert "max_cost" in _error(refused) and "local" in _error(refused)
+    assert upstream_process.calls() == []
+
+
 # -- 4. a budget bounds fallbacks; an empty price entry is no price -----------------------------
 
 
