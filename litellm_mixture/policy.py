@@ -320,7 +320,7 @@ def check(
                 f"{member.model!r} nests mixtures {depth + 2} deep > {policy.max_nesting + 1}",
             )
         pipeline_inside, trusted = inner
-        rules = dict(allowed=allowed, nested=nested, attempts=attempts)
+        rules: dict[str, Any] = dict(allowed=allowed, nested=nested, attempts=attempts)
         inner_calls = (
             count_calls(
                 pipeline_inside, nested=nested, attempts=attempts, spec=spec, depth=depth + 1
