@@ -27,7 +27,7 @@ from .engine import MAX_COST, Run
 from .engine.budget import Pricer
 from .engine.context import Context
 from .engine.records import TraceEntry
-from .engine.request import Ask, messages, settings
+from .engine.request import Ask, Calling, messages, settings
 from .errors import BudgetError, SpecError
 from .estimate_model import Estimate, StepEstimate, names
 from .host import sdk_attempts
@@ -104,7 +104,7 @@ class _Walk:
     def steps(self) -> list[StepEstimate]:
         pipeline, out = self.ctx.pipeline, []
         for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
-            if isinstance(step, MemberStep):
+            if isinstance(step, Calling):
                 out.append(self._step(index, step, uses))
             else:
                 self._transform(step)
@@ -124,7 +124,7 @@ class _Walk:
             likely = max(1, round(len(self.likely_refs) * (1 - step.rate)))
         self.likely_refs = self.likely_refs[:likely]
 
-    def _step(self, index: int, step: MemberStep, uses: list[int]) -> StepEstimate:
+    def _step(self, index: int, step: Calling, uses: list[int]) -> StepEstimate:
         pipeline = self.ctx.pipeline
         seen_w, seen_l = self._seen(step)
         final = index == len(pipeline.steps) - 1 and isinstance(step, Aggregate)
@@ -194,7 +194,7 @@ class _Walk:
             self.worst_refs, self.likely_refs = [max(longest, extra)], [done[0].likely_answer]
 
     def _ask(
-        self, index: int, step: MemberStep, place: int, member: Member, refs: list[str], final: bool
+        self, index: int, step: Calling, place: int, member: Member, refs: list[str], final: bool
     ) -> Ask:
         """The call as the engine makes it, with these references."""
         entry = TraceEntry(index, step.kind, member.model, 0, place)
@@ -204,7 +204,7 @@ class _Walk:
     def _call(
         self,
         index: int,
-        step: MemberStep,
+        step: Calling,
         place: int,
         counted: tuple[Member, int, bool],
         seen: tuple[list[int], list[int]],

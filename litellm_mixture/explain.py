@@ -9,6 +9,7 @@ import yaml
 from . import prompts
 from .spec import PREFIX, Member, Pipeline, decode, encode, is_url, route_error
 from .spec.documents import to_document as _document
+from .spec.transforms import Filter, Map
 
 _LAYOUTS = {
     "system": "numbered in the system message (Together MoA)",
@@ -84,7 +85,7 @@ def tree(pipeline: Pipeline, name: str = "") -> str:
             details.append("if every model fails: the previous step's first answer")
         details.append(_mode(step))
         details += [f"{k}: {getattr(step, k)!r}" for k in _FILTER if k in _given(step)]
-        if getattr(step, "fn", None) is not None:
+        if isinstance(step, (Filter, Map)) and step.fn is not None:
             details.append(f"Python function {getattr(step.fn, '__name__', '')}".rstrip())
         if step.members:
             details.append(_prompt(step) or "")

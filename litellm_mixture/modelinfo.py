@@ -20,6 +20,7 @@ import litellm
 
 from .errors import SpecError
 from .spec import PREFIX, Aggregate, Pipeline, load_preset, preset_names
+from .spec.steps import MemberStep
 
 
 def member_info(model: str) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def model_info(pipeline: Pipeline) -> dict[str, Any]:
     ]
     infos = {m.model: member_info(m.model) for m in calls}
     final_step = pipeline.steps[-1]
+    assert isinstance(final_step, MemberStep)  # the schema ends a pipeline with a member step
     final = infos[final_step.members[0].model]
     entry: dict[str, Any] = {"litellm_provider": "mixture", "mode": "chat"}
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .calls import Attempts, Nested, count_calls, member_calls, once
 from .errors import MixtureError, ParamError, RefusedFieldError, SpecError
 from .spec import Member, Pipeline
+from .spec.steps import MemberStep
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"
@@ -247,7 +248,7 @@ def _check_shape(pipeline: Pipeline, policy: Policy, refuse: Callable[..., Polic
             if value is not None and value > policy.max_seconds:
                 raise refuse("max_seconds", f"{where}: {name}={value:g} > {policy.max_seconds:g}")
     for index, (step, uses) in enumerate(zip(pipeline.steps, pipeline.bounds(), strict=True)):
-        if not step.members:
+        if not isinstance(step, MemberStep):
             continue  # a transform calls no model
         layer = sum(uses[: len(step.members)])
         if layer > policy.max_members_per_layer:

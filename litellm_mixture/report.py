@@ -8,7 +8,8 @@ from typing import Any
 
 from .engine import RunRecord, TraceEntry
 from .engine.early import COMPLETE
-from .spec import Vote
+from .spec import Propose, Vote
+from .spec.steps import MemberStep
 
 # Where a response says that a step went on with fewer answers than it asked for:
 # ``_hidden_params[DEGRADED]``, a stream's last chunk, the proxy's header (:func:`degraded`).
@@ -23,9 +24,11 @@ def critical_path_ms(run: RunRecord) -> float:
     early aggregator's segments run while the proposers before it stream: those two steps take
     the longer of the slowest proposer and the segments one after another."""
     took = {}
-    for step in sorted({e.step for e in run.trace}):
-        latencies = [e.latency_ms for e in run.trace if e.step == step]
-        took[step] = max(latencies) if run.pipeline.steps[step].at_once else sum(latencies)
+    for at in sorted({e.step for e in run.trace}):  # only member steps make calls
+        latencies = [e.latency_ms for e in run.trace if e.step == at]
+        called = run.pipeline.steps[at]
+        at_once = isinstance(called, MemberStep) and called.at_once
+        took[at] = max(latencies) if at_once else sum(latencies)
     for index, step in enumerate(run.pipeline.steps):
         if getattr(step, "early", None) is not None and {index - 1, index} <= took.keys():
             took[index - 1] = max(took[index - 1], took.pop(index))
@@ -39,7 +42,7 @@ def saved_calls(run: RunRecord) -> dict[int, int]:
     saved = {}
     for index, step in enumerate(run.pipeline.steps):
         made = sum(1 for e in run.trace if e.step == index and e.kind == step.kind)
-        if getattr(step, "until_agree", None) is not None and made:
+        if isinstance(step, Propose) and step.until_agree is not None and made:
             saved[index] = step.calls - made
         elif isinstance(step, Vote) and not made and index - 1 in run.agreed:
             saved[index] = 1
