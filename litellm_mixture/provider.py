@@ -316,7 +316,8 @@ class MixtureLLM(CustomLLM):
         return outcome, run.record()
 
     # litellm calls every entry point with keyword arguments only (model_response,
-    # optional_params, logging_obj, timeout, ...); these read just what they use.
+    # optional_params, logging_obj, timeout, ...); these read just what they use. Hence each
+    # ignore[override]: CustomLLM's signatures name all of them, positionally.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         model = _routed(self.host, model, kwargs)

@@ -197,6 +197,8 @@ class SelfMoaSeq(Aggregate):
     """Self-MoA-Seq: aggregates the answers ``window`` at a time, carrying each synthesis into
     the next window as its first reference, so no call reads more than ``window`` answers."""
 
+    # An Aggregate in behaviour, with a kind of its own (Aggregate's kind is the literal
+    # "aggregate", so mypy sees a narrower type replaced).
     kind: Literal["self-moa-seq"] = "self-moa-seq"  # type: ignore[assignment]
     window: StrictInt = Field(3, ge=2)
 
