@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from .api import Result, estimate, run
@@ -152,7 +152,8 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
 
     for entry in litellm.custom_provider_map:
         if entry.get("provider") == PROVIDER and handler is None:
-            return _placed(entry["custom_handler"])
+            # litellm types the entry's handler as any handler; under our name it is ours.
+            return _placed(cast("MixtureLLM", entry["custom_handler"]))
     from . import _patches
     from .provider import MixtureLLM
 

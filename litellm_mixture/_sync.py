@@ -98,7 +98,9 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
     steps: list[asyncio.Task[Any]] = []
 
     async def step() -> T:
-        steps[:] = [asyncio.current_task()]
+        task = asyncio.current_task()
+        assert task is not None  # a coroutine the loop runs is always inside a task
+        steps[:] = [task]
         return await agen.__anext__()
 
     async def close() -> None:

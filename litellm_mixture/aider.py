@@ -36,8 +36,9 @@ def cheapest_member(pipeline: Pipeline) -> str:
 
     def price(model: str) -> float:
         info = member_info(model)
-        known = [info.get("input_cost_per_token"), info.get("output_cost_per_token")]
-        return sum(known) if None not in known else float("inf")
+        prices = [info.get("input_cost_per_token"), info.get("output_cost_per_token")]
+        known = [p for p in prices if p is not None]
+        return sum(known) if len(known) == len(prices) else float("inf")
 
     return min(models, key=price)
 

@@ -52,7 +52,7 @@ def carry(logging_obj: Any, cost: float, summary: dict[str, Any]) -> None:
     details[HIDDEN_KEY] = summary
 
 
-class _Carried(dict):  # type: ignore[type-arg]
+class _Carried(dict[str, Any]):
     """A request's ``model_call_details`` whose carried cost stays. For a stream, litellm 1.81
     runs its sync and async success handlers at once on this one dict, and each first resets
     ``response_cost`` to None: a callback could read None while the other was starting. A

@@ -63,7 +63,8 @@ def stream(model: str, prompt: str) -> tuple[list[dict[str, Any]], Any]:
         stream_options={"include_usage": True},
         intermediate_responses=True,
     )
-    steps, usage = [], None
+    steps: list[dict[str, Any]] = []
+    usage = None
     for chunk in chunks:
         steps = getattr(chunk, "intermediate_responses", None) or steps
         usage = getattr(chunk, "usage", None) or usage

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import litellm
@@ -196,6 +196,11 @@ class _MembersFailed(MixtureError):
     failures: tuple[MemberFailure, ...] = ()
     retry_after: float | None = None  # the longest Retry-After among rate-limited members
     deadline: bool = False  # raised because the request's deadline passed
+    litellm_response_headers: dict[str, str]
+
+    if TYPE_CHECKING:
+        # Every concrete subclass is also one of litellm's exceptions: its keyword constructor.
+        def __init__(self, *, message: str, model: str, llm_provider: str, **more: Any) -> None: ...
 
 
 class MembersRateLimitedError(_MembersFailed, litellm.RateLimitError):
@@ -282,7 +287,7 @@ def quorum_error(
     step: int, needed: int, succeeded: int, failures: list[MemberFailure], model: str
 ) -> _MembersFailed:
     """The typed error for a step whose members fell short of its quorum."""
-    cls = MembersFailedError
+    cls: type[_MembersFailed] = MembersFailedError
     causes = [f for f in failures if not f.cut]
     for cause, candidate in _BY_CAUSE:
         if causes and all(isinstance(f.error, cause) for f in causes):
@@ -348,7 +353,7 @@ def as_auth(error: Exception) -> Exception:
     status = getattr(error, "status_code", None)
     text = getattr(error, "message", None) or str(error)
     found = _NO_KEY.search(text)
-    where = {
+    where: dict[str, Any] = {
         "llm_provider": getattr(error, "llm_provider", None) or "",
         "model": getattr(error, "model", None) or "",
     }

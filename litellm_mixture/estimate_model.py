@@ -40,6 +40,8 @@ class Estimate(BaseModel):
     """The likely case's answer length per call."""
     steps: tuple[StepEstimate, ...]
 
+    # Each ignore[prop-decorator]: mypy rejects any decorator above @property, and this is
+    # pydantic's documented form for a computed field.
     @computed_field  # type: ignore[prop-decorator]
     @property
     def calls(self) -> int:

@@ -36,7 +36,7 @@ _FAILURE = ("deadline", "timeout", "retries", "grace", "cut_answers", "seed")
 def canonical_yaml(pipeline: Pipeline) -> str:
     """The pipeline as a ``steps`` document with every default left out."""
     doc = _document(pipeline)
-    first = {k: doc.pop(k) for k in ("description", "source") if k in doc}
+    first: dict[str, Any] = {k: doc.pop(k) for k in ("description", "source") if k in doc}
     return yaml.safe_dump({**first, **doc}, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -36,15 +36,15 @@ class Models:
 
     targets: dict[str, str]
     operator_specs: frozenset[str]
-    # Wildcard entries: deployment id -> (its model_name pattern, the model it fills in).
-    wildcards: dict[str, tuple[str, str]]
+    # Wildcard entries: deployment id (or None) -> (its model_name pattern, the model it fills in).
+    wildcards: dict[str | None, tuple[str, str]]
     # Aliases whose first deployment's model_info says whether it reasons (supports_reasoning).
     reasoning: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, router: Any) -> Models:
         targets: dict[str, str] = {}
-        wildcards: dict[str, tuple[str, str]] = {}
+        wildcards: dict[str | None, tuple[str, str]] = {}
         specs = set()
         reasoning: dict[str, bool] = {}
         for entry in _litellm.deployments(router):

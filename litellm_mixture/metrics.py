@@ -125,7 +125,9 @@ def degraded(summary: dict[str, Any]) -> bool:
 class MixtureMetrics(CustomLogger):
     """Counts each mixture request when it ends (see the module's docstring)."""
 
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[override]
+    async def async_log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         series, spec = _series(), _spec_label(kwargs)
         if series is None or spec is None:
             return
@@ -146,7 +148,9 @@ class MixtureMetrics(CustomLogger):
             if took is not None:
                 series[name].labels(spec).observe(took)
 
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[override]
+    async def async_log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         series, spec = _series(), _spec_label(kwargs)
         if series is None or spec is None:
             return

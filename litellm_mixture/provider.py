@@ -80,7 +80,9 @@ def _parent_metadata(call: dict[str, Any]) -> dict[str, Any]:
     litellm_params = call.get("litellm_params") or {}
     outer = _request_metadata(call)
     # Only these: the proxy's own metadata (the caller's key, its spend) must not follow.
-    metadata = {k: outer[k] for k in ("session_id", "litellm_parent_otel_span") if k in outer}
+    metadata: dict[str, Any] = {
+        k: outer[k] for k in ("session_id", "litellm_parent_otel_span") if k in outer
+    }
     trace = outer.get("trace_id") or litellm_params.get("litellm_trace_id") or parent
     if trace is not None:
         metadata["trace_id"] = trace
@@ -226,7 +228,11 @@ class MixtureLLM(CustomLLM):
         # client spec whose text merely equals an entry's came through the wildcard route and
         # is checked like any other.
         routed = _routed_entry(call)
-        if models is not None and models.targets.get(routed) == PREFIX + model:
+        if (
+            models is not None
+            and routed is not None
+            and models.targets.get(routed) == PREFIX + model
+        ):
             return _Scope(depth, True)
         if parent is not None:
             return _Scope(depth, parent.trusted)
@@ -312,7 +318,8 @@ class MixtureLLM(CustomLLM):
         return outcome, run.record()
 
     # litellm calls every entry point with keyword arguments only (model_response,
-    # optional_params, logging_obj, timeout, ...); these read just what they use.
+    # optional_params, logging_obj, timeout, ...); these read just what they use. Hence each
+    # ignore[override]: CustomLLM's signatures name all of them, positionally.
 
     async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
         model = _routed(self.host, model, kwargs)

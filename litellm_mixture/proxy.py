@@ -89,7 +89,7 @@ def _priced_name(entry: dict[str, Any]) -> str:
     model_id = (entry.get("model_info") or {}).get("id")
     own = litellm.model_cost.get(model_id) if isinstance(model_id, str) else None
     if isinstance(own, dict) and any(own.get(k) is not None for k in prices.PRICE_KEYS):
-        return model_id  # type: ignore[return-value]
+        return str(model_id)  # a string already: own is looked up only under one
     return str((entry.get("litellm_params") or {}).get("model"))
 
 

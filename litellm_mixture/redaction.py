@@ -79,7 +79,7 @@ _known = _Known()
 
 def compile_values(values: Iterable[str]) -> re.Pattern[str] | None:
     """One alternation of ``values`` (as written and JSON-escaped), longest first."""
-    forms = set()
+    forms: set[str] = set()
     for value in values:
         if isinstance(value, str) and len(value) >= MIN_SECRET:
             forms.update((value, json.dumps(value)[1:-1]))
@@ -151,7 +151,7 @@ class LogScrubber(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: logging reports it as it always does
             return True
-        clean = redact(message)
+        clean: str | None = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:

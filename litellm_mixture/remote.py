@@ -73,7 +73,8 @@ def _host_allowed(host: str, port: int, patterns: tuple[str, ...]) -> bool:
 
 async def _addresses(host: str) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    # An IPv4 or IPv6 address is a string (typeshed's sockaddr also admits other families' ints).
+    return [str(info[4][0]) for info in infos]
 
 
 def _allowed_host(url: str, policy: Policy, spec: str) -> tuple[str, int]:

@@ -17,7 +17,8 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="the [eval] extra (Inspect AI) is not installed")
 
-from litellm_mixture.evals import page, report, run, tasks
+from litellm_mixture.evals import page, report, run, systems, tasks
+from litellm_mixture.spec import Member, decode
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "mixture/openai/gpt-4o-mini+openai/gpt-4.1-nano>openai/gpt-4o"
@@ -171,6 +172,16 @@ def test_a_sample_whose_members_all_fail_counts_as_failed(upstream_env, tmp_path
 def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     command = [str(Path(sys.executable).parent / "litellm-mixture"), *args]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_self_moa_samples_as_often_as_the_proposers_not_the_judge():
+    # A judge (rank) between the proposers and the aggregator proposes nothing; it once made
+    # the baseline fail with an AttributeError (a rank step has no fan-out call count).
+    pipeline = decode("mixture/rank-then-aggregate")
+    assert systems.proposer_calls(pipeline) == 5
+    best = systems.System("openai/gpt-4o-mini", "member", "", Member("openai/gpt-4o-mini"))
+    baseline = systems.self_moa(pipeline, best)
+    assert baseline is not None and baseline.label == "self-moa openai/gpt-4o-mini x5"
 
 
 @pytest.fixture

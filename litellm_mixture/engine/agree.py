@@ -138,7 +138,8 @@ class _Waves:
 
 async def _until_agreed(step: Propose, waves: _Waves, groups: Groups) -> list[int]:
     """Runs waves until K answers agree (their positions) or every call ended ([])."""
-    k, agreed = step.until_agree or 1, []
+    k = step.until_agree or 1
+    agreed: list[int] = []
     while not agreed:
         waves.start(k - groups.largest - len(waves.running))
         if not waves.running:

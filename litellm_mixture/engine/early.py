@@ -13,7 +13,7 @@ and the first segment may fall back to the next aggregator until it has written 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +151,7 @@ def _ask(
     return Ask(entry, step, member, msgs, final=True, cap=cap)
 
 
-async def early_events(ctx: Context, refs: Refs) -> AsyncIterator[StreamEvent]:
+async def early_events(ctx: Context, refs: Refs) -> AsyncGenerator[StreamEvent, None]:
     """The final answer, written in segments while the last proposer layer streams."""
     index = ctx.last_index - 1
     proposers = ctx.pipeline.steps[index]
@@ -204,6 +204,7 @@ async def _segment(
     """One segment's answer, joined to the answer so far (through a :class:`Seam` where the
     model cannot take a prefill); how it ended goes in ``answer.finish``."""
     ask, answer.finish = opened.ask, "stop"
+    assert isinstance(ask.step, Aggregate)  # every segment is the last step's call
     last = complete or ask.cap == answer.cap(ctx, ask.step, ask.member, complete=True)
     seam = None if ctx.facts.prefills(ask.member.model) else Seam(answer.text, more=not last)
     async for event in rest(ctx, opened):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ CUT_OFF = "the stream ended with no answer and no finish reason (a malformed or 
 STOP = StreamEvent(finish_reason="stop")
 
 
-async def _whole(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
+async def _whole(ctx: Context, ask: Ask) -> AsyncGenerator[StreamEvent, None]:
     """An aggregator's answer read whole, as events."""
     entry = ask.entry
     try:
@@ -94,7 +94,7 @@ class _Read:
         return "reasoning" if self.think.seen else "empty"
 
 
-async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
+async def _streamed(ctx: Context, ask: Ask) -> AsyncGenerator[StreamEvent, None]:
     """An aggregator's answer as it streams."""
     entry, read = ask.entry, _Read()
     if ctx.recorder.keep:
@@ -131,7 +131,7 @@ async def _streamed(ctx: Context, ask: Ask) -> AsyncIterator[StreamEvent]:
         ctx.recorder.ended(entry)
 
 
-async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncIterator[StreamEvent]:
+async def _chunks(ctx: Context, ask: Ask, read: _Read) -> AsyncGenerator[StreamEvent, None]:
     """One aggregator's stream, as events; what it used and how it ended go in ``read``."""
     transport = {"stream": True, "stream_options": {"include_usage": True}}
     stream = await ctx.clock.within(call(ctx, ask, **transport))
@@ -174,7 +174,7 @@ class Opened:
     """An aggregator that has produced its first event: the answer is now its."""
 
     first: StreamEvent
-    events: AsyncIterator[StreamEvent]
+    events: AsyncGenerator[StreamEvent, None]
     ask: Ask
 
 
@@ -192,11 +192,11 @@ async def open_answer(ctx: Context, ask: Ask, stream: bool) -> Opened | MemberFa
         return MemberFailure(ask.entry.step, ask.member.model, e)
 
 
-async def rest(ctx: Context, opened: Opened) -> AsyncIterator[StreamEvent]:
+async def rest(ctx: Context, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
     yield opened.first
     entry, model = opened.ask.entry, opened.ask.member.model
     try:
-        async with contextlib.aclosing(opened.events) as events:  # type: ignore[type-var]
+        async with contextlib.aclosing(opened.events) as events:
             async for event in events:
                 yield event
     except Exception as e:
@@ -233,7 +233,9 @@ def _ask(ctx: Context, step: Aggregate, place: int, member: Member, refs: Refs) 
     return Ask(entry, step, member, messages(ctx, step, member, refs, final=True), final=True)
 
 
-async def answer_events(ctx: Context, refs: Refs, stream: bool) -> AsyncIterator[StreamEvent]:
+async def answer_events(
+    ctx: Context, refs: Refs, stream: bool
+) -> AsyncGenerator[StreamEvent, None]:
     """The final answer; the last event carries the finish reason."""
     step = ctx.last
     if not isinstance(step, Aggregate):

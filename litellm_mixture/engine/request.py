@@ -109,7 +109,7 @@ def messages(
     if refs:
         p = ctx.pipeline
         prompt = step.prompt if step.prompt is not None else prompts.DEFAULTS.get(step.kind)
-        if isinstance(step, Rank):
+        if isinstance(step, Rank) and prompt is not None:  # rank has a default: never None
             prompt = prompt.replace("{n}", str(min(step.n, len(refs))))
         msgs = prompts.inject(msgs, refs, p.references, prompt, p.delimiter)
     elif step.prompt:  # a propose step's (or a passthrough's) instruction

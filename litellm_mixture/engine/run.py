@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ..params import Lookup, takes
@@ -108,7 +108,7 @@ class Run:
         request = (ctx.pipeline, ctx.messages, ctx.params, ctx.metadata)
         return RunRecord(ctx.id, *request, *ctx.recorder.snapshot())
 
-    async def _events(self, stream: bool) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: bool) -> AsyncGenerator[StreamEvent, None]:
         ctx = self.context
         ctx.clock.start()
         early = isinstance(ctx.last, Aggregate) and ctx.last.early is not None

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from inspect_ai.util import DisplayType
 
 DISPLAYS = ("full", "rich", "plain", "log", "none")
 
@@ -64,7 +68,7 @@ def eval_command(
     log_dir: Path,
     json_path: Path | None,
     html_path: Path | None,
-    display: str | None,
+    display: DisplayType | None,  # one of DISPLAYS: click.Choice admits no other
 ) -> None:
     """Does the mixture SPEC beat its best member on TASK? Runs, on the same samples, the
     mixture, each distinct member alone, Self-MoA (the best member sampled as often as the

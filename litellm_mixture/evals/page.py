@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the page is written, not shown
 
 from matplotlib import pyplot
+from matplotlib.axes import Axes
 
 from .report import Report, Result
 
@@ -30,21 +31,21 @@ def frontier(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]
     return out
 
 
-def _panel(axes: object, systems: Sequence[Result], x_of: str, x_label: str) -> None:
+def _panel(axes: Axes, systems: Sequence[Result], x_of: str, x_label: str) -> None:
     for r in systems:
         x, y = getattr(r, x_of), 100 * r.score
         err = [[y - 100 * r.low], [100 * r.high - y]]
         colour = _COLOURS.get(r.role, "tab:purple")
-        axes.errorbar(x, y, yerr=err, fmt="o", color=colour, capsize=4)  # type: ignore[attr-defined]
-        axes.annotate(r.label[:28], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)  # type: ignore[attr-defined]
+        axes.errorbar(x, y, yerr=err, fmt="o", color=colour, capsize=4)
+        axes.annotate(r.label[:28], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     line = frontier([(getattr(r, x_of), 100 * r.score) for r in systems])
     axes.step(
         *zip(*line, strict=True), where="post", color="grey", linestyle="--", label="frontier"
-    )  # type: ignore[attr-defined]
-    axes.set_xlabel(x_label)  # type: ignore[attr-defined]
-    axes.set_ylabel("score (points, 95% interval)")  # type: ignore[attr-defined]
-    axes.grid(alpha=0.3)  # type: ignore[attr-defined]
-    axes.legend(loc="lower right", fontsize=8)  # type: ignore[attr-defined]
+    )
+    axes.set_xlabel(x_label)
+    axes.set_ylabel("score (points, 95% interval)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
 
 
 def plot_png(report: Report) -> bytes:

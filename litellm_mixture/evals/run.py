@@ -18,6 +18,7 @@ from typing import Any
 from inspect_ai import Task, eval_set
 from inspect_ai.dataset import Sample
 from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.util import DisplayType
 
 from .. import estimates
 from ..spec import PREFIX, decode
@@ -44,7 +45,7 @@ class Options:
     max_cost: float | None = None
     log_dir: Path = Path("mixture-eval-logs")
     judge: str | None = None
-    display: str | None = None
+    display: DisplayType | None = None
     at_once: int | None = None
     """Samples at once per system (default: see ``model.MEMBER_CALLS_IN_FLIGHT``)."""
 

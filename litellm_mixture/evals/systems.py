@@ -11,7 +11,7 @@ from typing import Literal
 from inspect_ai.model import Model, get_model
 
 from ..spec import PREFIX, Aggregate, Member, Pipeline, Propose, decode, encode
-from ..spec.steps import MemberStep
+from ..spec.steps import FanOut, MemberStep
 
 Role = Literal["mixture", "member", "self-moa", "against"]
 
@@ -85,9 +85,10 @@ def decode_name(spec: str) -> str:
 
 
 def proposer_calls(pipeline: Pipeline) -> int:
-    """The calls of every member step before the last: what the mixture spends on proposals."""
+    """The calls of every fan-out (propose, synthesize) before the last step: what the mixture
+    spends on proposals. A judge (rank) or a refine step proposes nothing."""
     steps = pipeline.steps[:-1]
-    return sum(step.calls for step in steps if isinstance(step, MemberStep))
+    return sum(step.calls for step in steps if isinstance(step, FanOut))
 
 
 def self_moa(pipeline: Pipeline, best: System) -> System | None:

@@ -43,7 +43,8 @@ def smoke() -> Task:
 
 def humaneval_task() -> Task:
     """HumanEval: each completion is run against the problem's tests in a sandboxed process."""
-    with gzip.open(humaneval.DATA, "rt", encoding="utf-8") as f:
+    # Opened through its Traversable: gzip takes a file object, not every Traversable as a path.
+    with humaneval.DATA.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
         problems = [json.loads(line) for line in f if line.strip()]
     samples = [
         Sample(

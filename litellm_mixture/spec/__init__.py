@@ -117,7 +117,7 @@ def _decode_name(spec: str, aliases: Container[str]) -> Pipeline:
             f"presets: {', '.join(preset_names())}",
             spec=spec,
         )
-    return Pipeline([Aggregate([spec])])
+    return Pipeline([Aggregate(members=[spec])])
 
 
 def _decode_one_line(spec: str) -> Pipeline:
@@ -222,7 +222,9 @@ def encode(pipeline: Pipeline) -> str:
         if load_preset(name) == pipeline:
             return PREFIX + name
     single = pipeline.steps[0].members[0].model
-    if pipeline == Pipeline([Aggregate(single)]):  # no setting of its own (deadline, max_cost)
+    if pipeline == Pipeline(
+        [Aggregate(members=single)]
+    ):  # no setting of its own (deadline, max_cost)
         return PREFIX + single
     return PREFIX + (
         to_one_line(pipeline) or json.dumps(to_document(pipeline), separators=(",", ":"))

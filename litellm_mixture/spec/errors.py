@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -35,7 +35,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 _CHOICES = {"literal_error": "expected", "union_tag_invalid": "expected_tags"}
 
 
-def _suggestion(error: dict) -> str:
+def _suggestion(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     listed = ctx.get(_CHOICES.get(error["type"], ""))
     given = ctx.get("tag", error.get("input"))

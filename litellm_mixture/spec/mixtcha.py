@@ -82,10 +82,12 @@ def from_mixtcha(doc: dict[str, Any]) -> Pipeline:
     for i, layer in enumerate(cfg.layers):
         if isinstance(layer, _MixtchaAggregator):
             member = _with_prompts(layer.model, None, layer.systemPrompt)
-            steps.append(Aggregate([member], prompt=layer.prompt or ""))
+            steps.append(Aggregate(members=[member], prompt=layer.prompt or ""))
             continue
         members = _members(layer, i)
-        steps.append(Propose(members) if not steps else Synthesize(members, prompt=""))
+        steps.append(
+            Propose(members=members) if not steps else Synthesize(members=members, prompt="")
+        )
     return Pipeline(
         steps,
         references=cfg.messageMode,

@@ -83,7 +83,7 @@ def _transform(layer: str, index: int, spec: str, middle: bool) -> Any:
         return (
             Dropout(float(value))
             if kind == "dropout"
-            else {"sample": Sample, "take": Take}[kind](int(value))
+            else {"sample": Sample, "take": Take}[kind](n=int(value))
         )
     except ValueError as e:
         raise spec_error(f"layer {index + 1}: {layer!r}: {describe(e)}", spec=spec) from None
@@ -114,11 +114,12 @@ def from_one_line(spec: str) -> Pipeline:
             "e.g. a*3+b>c ends with the aggregator c",
             spec=spec,
         )
-    steps: list[Any] = [Propose(parsed[0])]
+    steps: list[Any] = [Propose(members=parsed[0])]
     steps += [
-        s if t is not None else Synthesize(s) for s, t in zip(parsed, transforms, strict=True)
+        s if t is not None else Synthesize(members=s)
+        for s, t in zip(parsed, transforms, strict=True)
     ][1:-1]
-    steps.append(Aggregate(final))
+    steps.append(Aggregate(members=final))
     return Pipeline(steps)
 
 
@@ -143,7 +144,7 @@ def _layer(step: Any) -> str | None:
             Propose,
             Synthesize,
             Aggregate,
-        ) and step == type(step)(step.members):
+        ) and step == type(step)(members=step.members):
             if not all(m.is_plain for m in step.members):
                 return None
             return "+".join(

@@ -66,7 +66,7 @@ def _preset_file(name: str) -> Path | None:
 
 
 def preset_names() -> list[str]:
-    names = set()
+    names: set[str] = set()
     for folder in [*preset_dirs(), _BUILTIN_DIR]:
         if folder.is_dir():
             names.update(p.stem for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))

@@ -4,13 +4,16 @@ member makes at a time (aggregate, self-moa-seq, rank, vote)."""
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
 from ..typed_params import Finite, Flag, flag
 from .agreement import AgreeBy
 from .base import Failure, Frozen, Member, as_members
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is 3.11+
 
 
 class MemberStep(Failure):
@@ -63,7 +66,7 @@ class FanOut(MemberStep):
             )
         return self
 
-    def with_members(self, members: tuple[Member, ...]) -> FanOut:
+    def with_members(self, members: tuple[Member, ...]) -> Self:
         # The quorum is of calls: fewer calls lower it, so a preset's quorum fits new members.
         step = self.model_copy(update={"members": members})
         return step.model_copy(update={"min_successful": min(self.min_successful, step.calls)})
@@ -194,6 +197,8 @@ class SelfMoaSeq(Aggregate):
     """Self-MoA-Seq: aggregates the answers ``window`` at a time, carrying each synthesis into
     the next window as its first reference, so no call reads more than ``window`` answers."""
 
+    # An Aggregate in behaviour, with a kind of its own (Aggregate's kind is the literal
+    # "aggregate", so mypy sees a narrower type replaced).
     kind: Literal["self-moa-seq"] = "self-moa-seq"  # type: ignore[assignment]
     window: StrictInt = Field(3, ge=2)
 
@@ -223,7 +228,9 @@ class Rank(Single):
     def __init__(self, members: Any = None, n: int | None = None, /, **data: Any) -> None:
         if n is not None:
             data["n"] = n
-        super().__init__(members, **data)
+        # MemberStep.__init__ takes the members positionally; the pydantic plugin types Single's
+        # inherited __init__ from its fields (keywords only).
+        super().__init__(members, **data)  # type: ignore[call-arg]
 
     def bounds(self, width: int) -> tuple[list[int], int]:
         return self._each(1), min(self.n, width)

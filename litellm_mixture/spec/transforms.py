@@ -135,6 +135,7 @@ class Filter(Transform):
             data["fn"] = fn
         super().__init__(**data)
 
+    # A class-wide flag on the other transforms; a filter is portable unless it has a function.
     @property
     def portable(self) -> bool:  # type: ignore[override]
         return self.fn is None
