@@ -211,7 +211,7 @@ class _Walk:
                 self.likely_refs = likely[: step.n]
             case Vote():
                 self.worst_refs, self.likely_refs = [max(worst, default=0)], likely[:1]
-            case Aggregate() | SelfMoaSeq():  # the final answer; maybe the longest proposal
+            case SelfMoaSeq() | Aggregate():  # the final answer; maybe the longest proposal
                 extra = max(worst, default=0) if step.best_proposal else 0
                 self.worst_refs, self.likely_refs = [max(longest, extra)], [done[0].likely_answer]
             case _:

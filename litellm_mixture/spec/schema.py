@@ -61,7 +61,7 @@ def calls_of(step: Step) -> Calls:
             return Calls(step.members, embedding=embedding, settings=step)
         case Synthesize() | Refine():
             return Calls(step.members, settings=step)
-        case Rank() | Vote() | Aggregate() | SelfMoaSeq():
+        case Rank() | Vote() | SelfMoaSeq() | Aggregate():
             return Calls(step.members, step.fallbacks, settings=step)
         case Shuffle() | Dropout() | Sample() | Take() | Filter() | Map():
             return NO_CALLS
