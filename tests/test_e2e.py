@@ -115,16 +115,10 @@ class CostSpy(CustomLogger):
         self._seen(kwargs)
 
 
-# litellm keeps callbacks in internal lists that it de-duplicates by class: one spy serves all.
-SPY = CostSpy()
-
-
 @pytest.mark.parametrize("stream", [False, True])
-def test_callbacks_see_the_summed_cost(served, stream):
-    spy = SPY
-    spy.costs.clear()
-    if spy not in litellm.callbacks:
-        litellm.callbacks.append(spy)
+def test_callbacks_see_the_summed_cost(served, stream, add_callback):
+    spy = CostSpy()
+    add_callback(spy)
     result = litellm.completion(model=SPEC, messages=ASK, stream=stream)
     if stream:
         list(result)
