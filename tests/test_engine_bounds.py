@@ -12,8 +12,8 @@ from litellm.exceptions import PermissionDeniedError
 import litellm_mixture
 from litellm_mixture import decode, errors, proxy
 from litellm_mixture.engine import Run
+from tests.fakes import ASK
 
-ASK = [{"role": "user", "content": "q"}]
 ANSWER = litellm.ModelResponse(
     choices=[{"message": {"role": "assistant", "content": "an answer"}}],
     usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
