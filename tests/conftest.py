@@ -39,6 +39,25 @@ def _litellm_globals() -> dict[str, object]:
     return {**sizes, "model_cost": len(litellm.model_cost), "cache": id(litellm.cache)}
 
 
+# Fixtures that start a real proxy (tests/proxy_process.py): a test using one is marked `proxy`.
+PROXY_FIXTURES = frozenset({"proxy_process", "attack_proxy", "surface", "instances"})
+LLAMA_FIXTURES = frozenset({"llama_smollm2", "llama_qwen"})
+SLOW_MARKERS = ("proxy", "llama", "aider")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks by fixture: `proxy` and `llama` from what a test uses; `slow` for them and `aider`
+    (`pytest -m "not slow"` is the inner loop, docs/development.md)."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & PROXY_FIXTURES:
+            item.add_marker(pytest.mark.proxy)
+        if used & LLAMA_FIXTURES:
+            item.add_marker(pytest.mark.llama)
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def litellm_globals_restored() -> Iterator[None]:
     """Fails a test that leaves litellm's callbacks, price map or cache changed (a leak that

@@ -62,6 +62,7 @@ def test_set_policy_checks_every_name_before_any_call(respx_upstream):
     )
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_a_policy_file_named_in_the_environment_applies_from_the_start(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text("allow_members: ['openai/*']\n")
