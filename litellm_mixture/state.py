@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .memo import ByteBoundCache
+
+if TYPE_CHECKING:  # types only: importing these would make state.py no leaf
+    from .host import Models
+    from .policy import Policy
+    from .spec.schema import Pipeline
 
 # Accepted pipelines of inline and one-line specs (spec.remember). A decoded pipeline takes ~100-200
 # bytes per byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it.
@@ -21,13 +26,15 @@ ACCEPTED_BYTES = 8 * 1024 * 1024
 @dataclass
 class State:
     # policy.py: the application's opt-in, (what set it, the policy); None: not read yet.
-    policy_enforced: tuple[str, Any] | None = None
+    policy_enforced: tuple[str, Policy | None] | None = None
     # policy.py: the operator's litellm.mixture_policy and the Policy it validated to.
-    policy_cache: tuple[Any, Any] | None = None
+    policy_cache: tuple[Any, Policy] | None = None
     # proxy.py: the Router's models, keyed by what tells a reloaded model list.
-    proxy_models: tuple[int, int, int, Any] | None = None
+    proxy_models: tuple[int, int, int, Models] | None = None
     # spec/__init__.py: the pipelines of specs a caller accepted, by their text.
-    accepted: ByteBoundCache[Any] = field(default_factory=lambda: ByteBoundCache(ACCEPTED_BYTES))
+    accepted: ByteBoundCache[Pipeline] = field(
+        default_factory=lambda: ByteBoundCache(ACCEPTED_BYTES)
+    )
     # redaction.py: secrets besides the environment's that redact() strikes.
     secrets: frozenset[str] = frozenset()
     # metrics.py: the client specs labelled by hash so far (at most metrics.MAX_HASHED).
