@@ -63,7 +63,11 @@ def litellm_globals_restored() -> Iterator[None]:
     """Fails a test that leaves litellm's callbacks, price map or cache changed (a leak that
     changes what later tests see): restore them with monkeypatch or ``add_callback``."""
     before = _litellm_globals()
+    # The command line quiets litellm for its process (live.quiet_litellm): put back after the
+    # tests that run it in this one.
+    quiet = litellm.suppress_debug_info
     yield
+    litellm.suppress_debug_info = quiet
     after = _litellm_globals()
     changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     assert not changed, f"the test left litellm's globals changed (before, after): {changed}"
