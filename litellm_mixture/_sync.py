@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .state import STATE
+
 T = TypeVar("T")
 
-_loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
 # Decoding and checking a spec nobody trusts is pure-Python CPU work (YAML, validation): done
 # here, the event loop keeps serving (the thread hands the GIL back every few milliseconds).
@@ -34,9 +35,8 @@ async def off_loop(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if STATE.loop is None or STATE.loop.is_closed():
             loop = asyncio.new_event_loop()
             loop.set_exception_handler(_report)
             thread = threading.Thread(
@@ -44,8 +44,8 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             )
             thread.start()
             atexit.register(_stop, loop, thread)
-            _loop = loop
-        return _loop
+            STATE.loop = loop
+        return STATE.loop
 
 
 def _report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -21,13 +21,13 @@ from .errors import BudgetError, MembersOverBudgetError
 from .report import DEGRADED
 from .spec import PREFIX
 from .spec.presets import preset_names
+from .state import STATE
 
 # The provider name mixtures are registered under (litellm_mixture.PROVIDER).
 PROVIDER = PREFIX.rstrip("/")
 
 # Client specs labelled by hash before the rest share the label "other".
 MAX_HASHED = 64
-_hashed: dict[str, None] = {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,9 +43,9 @@ def label(spec: str, entry: str | None = None) -> str:
     if spec.removeprefix(PREFIX) in _presets():
         return spec.removeprefix(PREFIX)
     digest = hashed(spec)
-    if digest not in _hashed and len(_hashed) >= MAX_HASHED:
+    if digest not in STATE.hashed and len(STATE.hashed) >= MAX_HASHED:
         return "other"
-    _hashed[digest] = None
+    STATE.hashed[digest] = None
     return digest
 
 

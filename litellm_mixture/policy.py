@@ -27,6 +27,7 @@ from .errors import MixtureError, ParamError, RefusedFieldError, SpecError
 from .spec import Member, Pipeline
 from .spec.steps import MemberStep
 from .spec.transforms import Transform
+from .state import STATE
 
 SETTING = "mixture_policy"
 ENV = "LITELLM_MIXTURE_POLICY"
@@ -157,10 +158,6 @@ class PolicyError(SpecError):
 
 Refuse = Callable[[str, str], PolicyError]
 
-_cache: tuple[Any, Policy] | None = None
-# The application's opt-in: (what set it, the policy). None: not read yet.
-_enforced: tuple[str, Policy | None] | None = None
-
 
 def _validated(raw: Any, where: str) -> Policy:
     try:
@@ -178,13 +175,12 @@ def set_policy(policy: Policy | Mapping[str, Any] | str | os.PathLike[str] | Non
     turns the check off again. Without this (or ``$LITELLM_MIXTURE_POLICY`` naming such a file),
     a model string is trusted like code: its members' ``params`` may carry ``api_base``.
     """
-    global _enforced
     if policy is None or isinstance(policy, Policy):
-        _enforced = ("set_policy", policy)
+        STATE.policy_enforced = ("set_policy", policy)
     elif isinstance(policy, Mapping):
-        _enforced = ("set_policy", _validated(policy, "set_policy()"))
+        STATE.policy_enforced = ("set_policy", _validated(policy, "set_policy()"))
     else:
-        _enforced = ("set_policy", _from_file(Path(policy)))
+        STATE.policy_enforced = ("set_policy", _from_file(Path(policy)))
 
 
 def _from_file(path: Path) -> Policy:
@@ -197,17 +193,15 @@ def _from_file(path: Path) -> Policy:
 
 def enforced() -> Policy | None:
     """The policy the application opted in to for in-process calls, or None (trusted)."""
-    global _enforced
-    if _enforced is None:
+    if STATE.policy_enforced is None:
         path = os.environ.get(ENV)
-        _enforced = (ENV, _from_file(Path(path)) if path else None)
-    return _enforced[1]
+        STATE.policy_enforced = (ENV, _from_file(Path(path)) if path else None)
+    return STATE.policy_enforced[1]
 
 
 def current() -> Policy:
     """The policy in force: the application's (:func:`set_policy`, ``$LITELLM_MIXTURE_POLICY``),
     else the operator's ``litellm.mixture_policy`` (a mapping or a Policy), else defaults."""
-    global _cache
     import litellm
 
     chosen = enforced()
@@ -216,10 +210,11 @@ def current() -> Policy:
     raw = getattr(litellm, SETTING, None)
     if isinstance(raw, Policy):
         return raw
-    if _cache is not None and _cache[0] is raw:
-        return _cache[1]
+    cached = STATE.policy_cache
+    if cached is not None and cached[0] is raw:
+        return cached[1]
     policy = _validated(raw, f"litellm_settings.{SETTING}")
-    _cache = (raw, policy)
+    STATE.policy_cache = (raw, policy)
     return policy
 
 

@@ -18,6 +18,7 @@ from . import _litellm, cost, host, params, policy, prices, redaction, report
 from .engine import LITELLM_FACTS, Facts, litellm_caller, litellm_embedder
 from .host import Host, Models
 from .spec import PREFIX
+from .state import STATE
 
 # How a proxy config names an environment variable's value instead of writing it out.
 ENV_REFERENCE = "os.environ/"
@@ -109,24 +110,20 @@ def reach(model: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found)) or (model,)
 
 
-_models: tuple[int, int, int, Models] | None = None
-
-
 def _credentials() -> int:
     return len(_litellm.credentials())
 
 
 def models() -> Models | None:
     """The proxy's models, or None outside the proxy. Recomputed when the model list changes."""
-    global _models
     current = router()
     if current is None:
         return None
     key = (*_litellm.deployments_key(current), _credentials())
-    if _models is None or _models[:3] != key:
+    if STATE.proxy_models is None or STATE.proxy_models[:3] != key:
         redaction.register(secrets())
-        _models = (*key, Models.of(current))
-    return _models[3]
+        STATE.proxy_models = (*key, Models.of(current))
+    return STATE.proxy_models[3]
 
 
 def routed_model(model: str, metadata: dict[str, Any]) -> str:

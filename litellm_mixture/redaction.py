@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .state import STATE
+
 REDACTED = "[redacted]"
 SECRET_NAME = re.compile(
     r"(key|secret|password|passwd|token|authorization|cookie|credentials?|headers)$", re.I
@@ -52,26 +54,22 @@ _SHAPES = (
 
 
 class _Known:
-    """The secret values this process knows, and the one pattern that finds them."""
+    """The one pattern that finds the secret values this process knows: the environment's and
+    those registered (``STATE.secrets``)."""
 
     def __init__(self) -> None:
-        self.registered: frozenset[str] = frozenset()
-        self._environment: tuple[tuple[str, str], ...] | None = None
+        self._known: tuple[tuple[tuple[str, str], ...], frozenset[str]] | None = None
         self._pattern: re.Pattern[str] | None = None
 
     def pattern(self) -> re.Pattern[str] | None:
         # The environment is read again on every use: a program may set a key after import
         # (dotenv). Comparing it costs microseconds, and only failures and dumps are redacted.
-        environment = tuple(os.environ.items())
-        if environment != self._environment:
-            values = {v for k, v in environment if SECRET_NAME.search(k)}
-            self._pattern = compile_values(values | self.registered)
-            self._environment = environment
+        known = (tuple(os.environ.items()), STATE.secrets)
+        if known != self._known:
+            values = {v for k, v in known[0] if SECRET_NAME.search(k)}
+            self._pattern = compile_values(values | STATE.secrets)
+            self._known = known
         return self._pattern
-
-    def register(self, values: Iterable[str]) -> None:
-        self.registered = frozenset(values)
-        self._environment = None  # rebuilt at the next use
 
 
 _known = _Known()
@@ -90,7 +88,7 @@ def compile_values(values: Iterable[str]) -> re.Pattern[str] | None:
 
 def register(values: Iterable[str]) -> None:
     """Secrets besides the environment's that :func:`redact` strikes (replaces the last set)."""
-    _known.register(values)
+    STATE.secrets = frozenset(values)
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:

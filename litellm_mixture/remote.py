@@ -21,11 +21,11 @@ from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 import httpx
 
 from .policy import Policy, PolicyError, _matches
+from .state import STATE
 
 MAX_REDIRECTS = 3
 CACHE_SIZE = 128
 DEFAULT_PORT = 443
-_cache: dict[str, tuple[float, bytes]] = {}
 # %XX escapes of characters that need none (RFC 3986 section 2.3): decoded in canonical form.
 _UNRESERVED = re.compile(r"%(2[DdEe]|3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa]|5[Ff]|7[Ee])")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -151,14 +151,14 @@ async def fetch(url: str, policy: Policy) -> str:
         if pin is not None and asked != pin.lower():  # the operator's pin wins
             raise PolicyError("url_pins", "the URL's sha256 differs from the pinned one", spec=url)
         pin = asked
-    hit = _cache.get(address)
+    hit = STATE.fetched.get(address)
     if hit is not None and hit[0] > time.monotonic():
         body = hit[1]
     else:
         body = await _fetch(address, policy, url)
-        while len(_cache) >= CACHE_SIZE:  # the oldest entry goes first
-            del _cache[next(iter(_cache))]
-        _cache[address] = (time.monotonic() + policy.url_ttl, body)
+        while len(STATE.fetched) >= CACHE_SIZE:  # the oldest entry goes first
+            del STATE.fetched[next(iter(STATE.fetched))]
+        STATE.fetched[address] = (time.monotonic() + policy.url_ttl, body)
     # Checked on every use, cached or not: another request may name the URL with another pin.
     if pin is not None and hashlib.sha256(body).hexdigest() != pin.lower():
         raise PolicyError("url_pins", "the document does not match its sha256 pin", spec=url)

@@ -10,7 +10,7 @@ import pytest
 
 from litellm_mixture import SpecError, decode, report
 from litellm_mixture.engine import Run
-from tests.test_engine import ASK, reply
+from tests.fakes import ASK, reply
 
 
 class Script:

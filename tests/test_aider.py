@@ -25,6 +25,7 @@ from tests.helpers import AIDER_DIR, AIDER_LITELLM, readme_commands
 from tests.proxy_process import litellm_proxy
 from tests.upstream_process import ROOT
 
+pytestmark = pytest.mark.aider
 AIDER_VERSION = "0.86.2"
 AIDER = f"aider-chat=={AIDER_VERSION}"
 TOOLS = Path(os.environ.get("LITELLM_MIXTURE_AIDER_TOOLS", ROOT / ".venv-aider"))
@@ -298,6 +299,7 @@ def test_the_hook_registers_when_aider_imports_litellm_in_a_background_thread(ai
     assert int(window) > 0
 
 
+@pytest.mark.proxy
 def test_aider_reaches_a_mixture_through_the_litellm_proxy(
     aider_venv, workspace, upstream_process, tmp_path
 ):

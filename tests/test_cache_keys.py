@@ -14,10 +14,9 @@ A2_B = "openai/gpt-4o-mini*2>openai/gpt-4o"
 
 
 @pytest.fixture
-def cached(respx_upstream):
-    litellm.cache = Cache(type="local")
-    yield respx_upstream
-    litellm.cache = None
+def cached(respx_upstream, monkeypatch, litellm_restored):
+    monkeypatch.setattr(litellm, "cache", Cache(type="local"))
+    return respx_upstream
 
 
 def proposals(response) -> list[str]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import litellm
 import pytest
 from click.testing import CliRunner
 
@@ -194,6 +195,7 @@ def command(*args, **env):
     )
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_installed_command_runs_the_offline_demo_and_a_real_upstream(upstream_process):
     demo = command("run", "demo", "What is MoA?")
     assert demo.returncode == 0, demo.stderr
@@ -235,6 +237,7 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", MISTAKES)
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_every_mistake_exits_1_with_one_clear_line_no_traceback_no_banner(mistake):
     args, says = MISTAKES[mistake]
     done = command(*args)  # no OPENAI_* variables: no key
@@ -265,6 +268,7 @@ def _imports_litellm(*args: str) -> bool:
     return done.stdout.splitlines()[-1] == "True"
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_help_and_presets_do_not_import_litellm():
     assert not _imports_litellm("--help")
     assert not _imports_litellm("run", "--help")
@@ -285,6 +289,7 @@ def test_validate_warns_about_members_litellm_cannot_route():
     assert invoke("validate", "moa-lite").stderr == ""
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_demo_runs_the_mixture_once_and_tabulates_that_run(upstream_process):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     env.update(OPENAI_API_BASE=upstream_process.base, OPENAI_API_KEY="sk-demo-test")
@@ -310,10 +315,22 @@ def test_the_demo_runs_the_mixture_once_and_tabulates_that_run(upstream_process)
     assert total.startswith(f"total: 3 calls, {prompt} prompt + {completion} completion tokens")
 
 
+def test_the_offline_demo_in_process_tabulates_its_canned_run(capsys, monkeypatch):
+    # The inner loop's demo (the tests above run it as a command): canned answers, no network.
+    from litellm_mixture import demo
+
+    monkeypatch.setattr(litellm, "suppress_debug_info", litellm.suppress_debug_info)
+    assert demo.main(["hi"]) == 0
+    out = capsys.readouterr().out
+    assert "offline demo" in out and "member calls:" in out
+    assert out.splitlines()[-1].startswith("total: ")
+
+
 @pytest.mark.parametrize(
     ("model", "says"),
     [("mixture/moa-lit", "did you mean 'moa-lite'?"), ("mixture/openai/a>openai/b", "API_KEY")],
 )
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_demo_reports_a_failure_in_one_line(model, says):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     done = subprocess.run(

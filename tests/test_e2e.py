@@ -115,16 +115,10 @@ class CostSpy(CustomLogger):
         self._seen(kwargs)
 
 
-# litellm keeps callbacks in internal lists that it de-duplicates by class: one spy serves all.
-SPY = CostSpy()
-
-
 @pytest.mark.parametrize("stream", [False, True])
-def test_callbacks_see_the_summed_cost(served, stream):
-    spy = SPY
-    spy.costs.clear()
-    if spy not in litellm.callbacks:
-        litellm.callbacks.append(spy)
+def test_callbacks_see_the_summed_cost(served, stream, add_callback):
+    spy = CostSpy()
+    add_callback(spy)
     result = litellm.completion(model=SPEC, messages=ASK, stream=stream)
     if stream:
         list(result)
@@ -148,6 +142,7 @@ def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_installing_is_enough_no_import_of_ours(upstream_process):
     code = (
         "import litellm\n"
@@ -166,6 +161,7 @@ def test_the_hook_never_imports_litellm_at_startup():
     assert done.stdout.split() == ["False", "True"]
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_hook_can_be_switched_off():
     done = _fresh_python(
         "import litellm\n"
@@ -176,6 +172,7 @@ def test_the_hook_can_be_switched_off():
 
 
 @pytest.mark.parametrize("first", ["litellm_mixture", "litellm"])
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_import_order_does_not_matter(first):
     second = "litellm" if first == "litellm_mixture" else "litellm_mixture"
     done = _fresh_python(
@@ -187,6 +184,7 @@ def test_import_order_does_not_matter(first):
 
 
 @pytest.mark.parametrize("hook", ["on", "off"])
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_importing_the_package_registers_without_importing_litellm(hook):
     code = (
         "import sys, litellm_mixture\n"
@@ -199,6 +197,7 @@ def test_importing_the_package_registers_without_importing_litellm(hook):
     assert done.stdout.split("\n")[:2] == ["False", "['mixture']"], done.stderr
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_every_public_name_loads_and_a_module_that_imports_litellm_registers():
     # api imports engine, which imports litellm: the hook must wait until that import is done.
     code = (
@@ -214,6 +213,7 @@ def test_every_public_name_loads_and_a_module_that_imports_litellm_registers():
         assert done.stdout.split() == ["['mixture']", "[]", "True"], done.stderr
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_no_task_destroyed_message_after_a_sync_call_then_another_loop():
     # litellm's logging worker moves to the loop it was last used on (here asyncio.run's),
     # leaving its idle task on the loop that runs sync mixture calls.
@@ -230,6 +230,7 @@ def test_no_task_destroyed_message_after_a_sync_call_then_another_loop():
     assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream_process):
     code = (
         "import threading\n"
@@ -244,6 +245,7 @@ def test_the_hook_registers_when_litellm_is_imported_in_a_thread(upstream_proces
     assert done.stdout.strip() == SPEC, done.stderr
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_readme_quick_start_runs_offline():
     done = subprocess.run(
         [sys.executable, "-m", "litellm_mixture.demo"],

@@ -12,9 +12,8 @@ import litellm_mixture
 from litellm_mixture import decode, report
 from litellm_mixture.engine import Run
 from litellm_mixture.engine.early import CONTINUE
-from tests.test_engine import Stream, reply
+from tests.fakes import ASK, Stream, delta, reply
 
-ASK = [{"role": "user", "content": "q"}]
 WORDS = 12
 
 
@@ -32,16 +31,11 @@ class Paced(Stream):
     async def __aiter__(self):
         for part in self.parts:
             await asyncio.sleep(0.01)
-            yield SimpleNamespace(choices=[_delta(part)], usage=None)
+            yield SimpleNamespace(choices=[delta(part)], usage=None)
         if self.fail is not None:
             raise self.fail
         usage = {"prompt_tokens": 3, "completion_tokens": len(self.parts)}
-        yield SimpleNamespace(choices=[_delta(None, "stop")], usage=usage)
-
-
-def _delta(text, finish=None, tool_calls=None):
-    delta = SimpleNamespace(content=text, tool_calls=tool_calls)
-    return SimpleNamespace(delta=delta, finish_reason=finish)
+        yield SimpleNamespace(choices=[delta(None, "stop")], usage=usage)
 
 
 class Segments(Stream):
@@ -54,9 +48,9 @@ class Segments(Stream):
     async def __aiter__(self):
         for part in self.parts:
             await asyncio.sleep(0)
-            yield SimpleNamespace(choices=[_delta(part)], usage=None)
+            yield SimpleNamespace(choices=[delta(part)], usage=None)
         usage = {"prompt_tokens": 10, "completion_tokens": len(self.parts)}
-        yield SimpleNamespace(choices=[_delta(None, self.finish)], usage=usage)
+        yield SimpleNamespace(choices=[delta(None, self.finish)], usage=usage)
 
 
 class Caller:
@@ -89,8 +83,8 @@ class _ToolStream(Stream):
         function = SimpleNamespace(name="save", arguments="{}")
         call = SimpleNamespace(id="c1", index=0, type="function", function=function)
         call.model_dump = lambda: {"id": "c1", "function": {"name": "save", "arguments": "{}"}}
-        yield SimpleNamespace(choices=[_delta(None, None, [call])], usage=None)
-        yield SimpleNamespace(choices=[_delta(None, "tool_calls")], usage=None)
+        yield SimpleNamespace(choices=[delta(None, None, [call])], usage=None)
+        yield SimpleNamespace(choices=[delta(None, "tool_calls")], usage=None)
 
 
 def run(caller, stream=True, **aggregate):

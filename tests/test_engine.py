@@ -3,7 +3,6 @@ answer from members in order, one final path whether the answer streams or not, 
 record a run leaves."""
 
 import asyncio
-from types import SimpleNamespace
 
 import litellm
 import pytest
@@ -11,63 +10,7 @@ import pytest
 import litellm_mixture
 from litellm_mixture import decode
 from litellm_mixture.engine import Quorum, Run, RunRecord
-
-ASK = [{"role": "user", "content": "q"}]
-
-
-def reply(text: str | None) -> litellm.ModelResponse:
-    return litellm.ModelResponse(
-        choices=[{"message": {"role": "assistant", "content": text}}],
-        usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    )
-
-
-class Stream:
-    """A member's stream: text chunks, then a chunk with the finish reason and the usage; or a
-    failure after the chunks."""
-
-    def __init__(self, parts: list[str], fail: Exception | None = None) -> None:
-        self.parts, self.fail = parts, fail
-        self.received_finish_reason = None if fail else "stop"
-
-    async def __aiter__(self):
-        for part in self.parts:
-            await asyncio.sleep(0)
-            yield SimpleNamespace(choices=[_delta(part, None)], usage=None)
-        if self.fail is not None:
-            raise self.fail
-        usage = {"prompt_tokens": 3, "completion_tokens": len(self.parts)}
-        yield SimpleNamespace(choices=[_delta(None, "stop")], usage=usage)
-
-
-def _delta(text: str | None, finish: str | None) -> SimpleNamespace:
-    return SimpleNamespace(
-        delta=SimpleNamespace(content=text, tool_calls=None), finish_reason=finish
-    )
-
-
-class Caller:
-    """Answers each model by its script: a text, an exception, an Event to wait for before
-    answering, or (streamed) a Stream. Records the order of the calls."""
-
-    def __init__(self, **script) -> None:
-        self.script = script
-        self.calls: list[str] = []
-        self.answered: list[str] = []
-
-    async def __call__(self, model, messages, **kwargs):
-        name = model.split("/")[-1]
-        self.calls.append(name)
-        what = self.script.get(name, f"answer of {name}")
-        if isinstance(what, asyncio.Event):
-            await what.wait()
-            what = f"answer of {name}"
-        if isinstance(what, Exception):
-            raise what
-        self.answered.append(name)
-        if kwargs.get("stream"):
-            return what if isinstance(what, Stream) else Stream([what])
-        return reply(what)
+from tests.fakes import ASK, Caller, Stream
 
 
 def run(spec: str, caller: Caller, stream: bool = False, **kwargs):

@@ -12,8 +12,8 @@ from litellm.exceptions import PermissionDeniedError
 import litellm_mixture
 from litellm_mixture import decode, errors, proxy
 from litellm_mixture.engine import Run
+from tests.fakes import ASK
 
-ASK = [{"role": "user", "content": "q"}]
 ANSWER = litellm.ModelResponse(
     choices=[{"message": {"role": "assistant", "content": "an answer"}}],
     usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
@@ -102,7 +102,6 @@ def test_router_retries_are_off_for_exact_calls_and_mixture_aliases(monkeypatch)
             return ANSWER
 
     monkeypatch.setattr(proxy, "router", Router)
-    monkeypatch.setattr(proxy, "_models", None)
     asyncio.run(proxy.call_member("alias", ASK, max_retries=0))  # the spec's exact retries
     asyncio.run(proxy.call_member("alias", ASK, timeout=3))  # the Router's own retries
     asyncio.run(proxy.call_member("team", ASK))  # a mixture: never re-run whole

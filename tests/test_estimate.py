@@ -243,15 +243,12 @@ def test_a_budget_that_holds_runs_and_reaches_the_run_never_the_members(
 
 def test_the_policy_rule_refuses_a_client_spec_over_budget(respx_upstream):
     set_policy(Policy(allow_members=("openai/*",), max_cost=0.05))
-    try:
-        with pytest.raises(BudgetError) as refused:
-            litellm.completion(model=f"mixture/{MINI}*2>{BIG}", messages=ASK, max_cost=10.0)
-        assert "the policy's rule max_cost" in refused.value.message
-        # Under the policy's max_tokens (4096) the same spec fits a budget of $1.
-        set_policy(Policy(allow_members=("openai/*",), max_cost=1.0))
-        litellm.completion(model=f"mixture/{MINI}*2>{BIG}", messages=ASK)
-    finally:
-        set_policy(None)
+    with pytest.raises(BudgetError) as refused:
+        litellm.completion(model=f"mixture/{MINI}*2>{BIG}", messages=ASK, max_cost=10.0)
+    assert "the policy's rule max_cost" in refused.value.message
+    # Under the policy's max_tokens (4096) the same spec fits a budget of $1.
+    set_policy(Policy(allow_members=("openai/*",), max_cost=1.0))
+    litellm.completion(model=f"mixture/{MINI}*2>{BIG}", messages=ASK)
     assert len(respx_upstream.requests) == 3
 
 

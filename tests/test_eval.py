@@ -154,6 +154,7 @@ def test_another_against_runs_only_the_new_system(evaluated, upstream_env):
     assert again.systems[0] == found.systems[0]
 
 
+@pytest.mark.slow  # a whole eval of failing members: about 10 s here
 def test_a_sample_whose_members_all_fail_counts_as_failed(upstream_env, tmp_path):
     upstream_env.configure(fault={"*": {"kind": "401"}})
     upstream_env.clear()
@@ -204,6 +205,7 @@ def cli_env(upstream_env) -> dict[str, str]:
         ("openai/gpt-4o-mini", "smoke", "--scorer=exact", "--scorer applies to a .jsonl task"),
     ],
 )
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_bad_input_is_one_clear_line_before_any_call(
     cli_env, upstream_env, tmp_path, spec, task, line, says
 ):
@@ -218,6 +220,7 @@ def test_bad_input_is_one_clear_line_before_any_call(
     assert upstream_env.calls() == []
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_max_cost_refuses_before_any_call(cli_env, upstream_env, tmp_path):
     items = _items(tmp_path / "items.jsonl", 4)
     args = ("eval", SPEC, "--task", str(items), "--max-cost", "0.0001", "--log-dir", "logs")
@@ -229,6 +232,7 @@ def test_max_cost_refuses_before_any_call(cli_env, upstream_env, tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_inspect_eval_with_a_mixture_model_logs_the_billed_cost(cli_env, upstream_env, tmp_path):
     (tmp_path / "task.py").write_text(
         "from inspect_ai import Task, task\n"

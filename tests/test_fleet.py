@@ -22,7 +22,7 @@ from tests.fleet import fleet
 from tests.helpers import wait_for
 from tests.redis_process import MISSING, REDIS_SERVER, redis_server
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=MISSING)
+pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason=MISSING), pytest.mark.proxy]
 
 
 @pytest.fixture(scope="module")

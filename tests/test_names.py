@@ -16,6 +16,7 @@ from litellm_mixture import (
     preset_names,
 )
 from litellm_mixture.prompts import MIXTCHA_4OSO
+from litellm_mixture.state import STATE
 
 # The inline spec of the seed's aider benchmark command, verbatim (after the "openai/" trick).
 SEED_INLINE = (
@@ -335,7 +336,7 @@ def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkey
     from litellm_mixture.memo import ByteBoundCache, footprint
 
     cache = ByteBoundCache(200_000)
-    monkeypatch.setattr(names, "_accepted", cache)
+    monkeypatch.setattr(STATE, "accepted", cache)
     spec = "mixture/openai/a*2+openai/b>openai/c"
     pipeline = decode(spec)
     assert names.accepted(spec) is None and len(cache) == 0  # decoding alone keeps nothing

@@ -53,16 +53,11 @@ class MetadataSpy(CustomLogger):
         self._seen(kwargs, False)
 
 
-# litellm de-duplicates callbacks by class: one spy serves every test.
-SPY = MetadataSpy()
-
-
 @pytest.fixture
-def spy():
-    if SPY not in litellm.callbacks:
-        litellm.callbacks.append(SPY)
-    SPY.calls.clear()
-    return SPY
+def spy(add_callback):
+    logger = MetadataSpy()
+    add_callback(logger)
+    return logger
 
 
 def logged(spy, count):

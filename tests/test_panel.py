@@ -10,9 +10,8 @@ import pytest
 import litellm_mixture
 from litellm_mixture import decode
 from litellm_mixture.engine import Run
-from tests.test_engine import Caller, Stream, reply
+from tests.fakes import ASK, Caller, Stream, host, reply
 
-ASK = [{"role": "user", "content": "q"}]
 SPEC = "{panel: reasoning, steps: [{propose: [openai/p1, openai/p2]}, {aggregate: openai/agg}]}"
 
 
@@ -114,15 +113,7 @@ def test_the_request_param_is_typed_before_any_call(monkeypatch):
         calls.append(kwargs)
         return reply("x")
 
-    monkeypatch.setattr(litellm_mixture.register(), "host", _host(caller))
+    monkeypatch.setattr(litellm_mixture.register(), "host", host(caller))
     with pytest.raises(litellm.BadRequestError, match="panel"):
         litellm.completion(model="mixture/openai/a>openai/b", messages=ASK, panel="yes")
     assert calls == []
-
-
-def _host(caller):
-    import dataclasses
-
-    from litellm_mixture.host import IN_PROCESS
-
-    return dataclasses.replace(IN_PROCESS, caller=caller)

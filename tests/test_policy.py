@@ -15,6 +15,7 @@ import litellm_mixture
 from litellm_mixture import Policy, PolicyError, remote
 from litellm_mixture import proxy as seam
 from litellm_mixture.spec import decode
+from litellm_mixture.state import STATE
 
 ASK = [{"role": "user", "content": "Hi"}]
 ROUTER_BASE = "http://router.test/v1"
@@ -45,7 +46,7 @@ def respx_upstream(respx_upstream):
 
 
 @pytest.fixture
-def proxy_router(monkeypatch, respx_upstream):
+def proxy_router(monkeypatch, respx_upstream, litellm_restored):
     """Makes this process look like the proxy: a Router at proxy_server.llm_router."""
     router = litellm.Router(model_list=[dict(m) for m in MODEL_LIST])
     server = types.ModuleType("litellm.proxy.proxy_server")
@@ -253,7 +254,6 @@ def urls(monkeypatch, respx_upstream):
         return ["93.184.215.14"]
 
     monkeypatch.setattr(remote, "_addresses", public)
-    monkeypatch.setattr(remote, "_cache", {})
     monkeypatch.setattr(litellm, "mixture_policy", {"url_hosts": ["*.example.org"]}, raising=False)
     return respx_upstream.respx
 
@@ -309,7 +309,7 @@ def test_a_cached_url_spec_expires_after_its_ttl_and_the_cache_is_bounded(urls, 
     )
     for i in range(remote.CACHE_SIZE + 5):
         asyncio.run(remote.fetch(f"https://specs.example.org/n{i}", policy))
-    assert len(remote._cache) == remote.CACHE_SIZE
+    assert len(STATE.fetched) == remote.CACHE_SIZE
 
 
 @pytest.mark.parametrize(

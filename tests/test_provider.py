@@ -242,7 +242,7 @@ def test_register_is_idempotent_and_replaceable():
     litellm_mixture.register(first)
 
 
-def test_a_router_wildcard_route_runs_the_spec_the_caller_named(respx_upstream):
+def test_a_router_wildcard_route_runs_the_spec_the_caller_named(respx_upstream, litellm_restored):
     # litellm 1.110's Router fills mixture/*'s `*` twice: `openai/p1*2>openai/agg` would reach
     # the provider as `openai/popenai/p1*2>openai/agg2>openai/agg`.
     router = litellm.Router(
@@ -265,7 +265,9 @@ def test_a_router_wildcard_route_runs_the_spec_the_caller_named(respx_upstream):
         assert text.endswith("aggregating 3 references")
 
 
-def test_routing_metadata_from_the_caller_does_not_change_the_spec(respx_upstream):
+def test_routing_metadata_from_the_caller_does_not_change_the_spec(
+    respx_upstream, litellm_restored
+):
     # The Router overwrites model_group and deployment_model_name with its own; a call made
     # without the Router runs its own model whatever its metadata says.
     forged = {"model_group": "mixture/openai/p1*2>openai/agg", "deployment_model_name": "mixture/*"}

@@ -368,6 +368,7 @@ def test_the_debug_dump_holds_every_call_and_no_secret(client, upstream_process,
         assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.proxy
 def test_the_shipped_config_serves_the_demo_with_no_api_keys(tmp_path):
     # Nothing but the shipped file and a master key: the aliases' os.environ/ keys are unset.
     with litellm_proxy(tmp_path, "http://127.0.0.1:9/v1", False, provider_keys=False) as proxy:

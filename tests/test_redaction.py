@@ -11,18 +11,11 @@ import logging
 
 import httpx
 import litellm
-import pytest
 
 from litellm_mixture import MemberFailure, _patches, proxy, redaction
 from tests.helpers import complete
 
 KEY = "zz-ab12cd34ef56gh78ij90"
-
-
-@pytest.fixture(autouse=True)
-def nothing_registered():
-    yield
-    redaction.register(())
 
 
 def test_an_environment_key_of_any_shape_is_struck(monkeypatch):
@@ -64,7 +57,6 @@ def test_the_proxy_registers_its_master_key_its_keys_and_the_variables_they_name
 
     monkeypatch.setitem(__import__("sys").modules, "litellm.proxy.proxy_server", Server)
     monkeypatch.setenv("B_VAR", "q9.plain-value-0001")  # not named like a secret
-    monkeypatch.setattr(proxy, "_models", None)
     proxy.models()
     text = redaction.redact(f"{KEY} mk_0123456789abcdef q9.plain-value-0001")
     assert text == "[redacted] [redacted] [redacted]"

@@ -31,6 +31,7 @@ def command(*args: str, local_cost_map: bool = True) -> subprocess.CompletedProc
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_explain_of_a_nested_mixture_prints_no_litellm_banner():
     done = command("explain", "mixture/mixture/demo")
     assert done.returncode == 0, done.stderr
@@ -66,6 +67,7 @@ def test_an_empty_prompt_is_a_clear_400_before_any_call(respx_upstream):
     assert respx_upstream.requests == []
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_demo_refuses_a_bad_spec_before_printing_its_header():
     done = subprocess.run(
         [sys.executable, "-m", "litellm_mixture.demo", "--model", "mixture/DEMO"],
@@ -138,6 +140,7 @@ def test_policy_words_point_at_what_exists():
     assert "litellm_settings.mixture_policy" in size.value.message  # max_name_bytes is one
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_the_command_uses_the_local_cost_map_unless_told_otherwise():
     done = command("estimate", "openai/gpt-4o-mini*2>openai/gpt-4o", "hi", local_cost_map=False)
     assert done.returncode == 0, done.stderr

@@ -28,6 +28,8 @@ from litellm_mixture.engine import call
 from tests.attacks.proxy_helpers import escaped, rss_mib
 from tests.proxy_process import ProxyProcess, litellm_proxy
 
+# Hundreds of mixtures per test: the full suite runs them, the inner loop does not.
+pytestmark = pytest.mark.slow
 REQUESTS = int(os.environ.get("LITELLM_MIXTURE_SOAK_REQUESTS", "400"))
 IN_FLIGHT = 50
 # Per request: a hang fails the test instead of stalling CI (a request takes milliseconds here).
@@ -178,6 +180,7 @@ async def through_proxy(proxy: ProxyProcess, first: int, n: int, outcomes: colle
         await asyncio.gather(*(one(i) for i in range(first, first + n)))
 
 
+@pytest.mark.proxy
 def test_the_proxy_under_random_member_failures(tmp_path, upstream_process):
     outcomes: collections.Counter = collections.Counter()
     fifth = PROXY_REQUESTS // 5
@@ -248,6 +251,7 @@ def _lags(calls: list[dict], hung_up: dict[int, float]) -> list[float]:
     return lags
 
 
+@pytest.mark.proxy
 def test_the_proxy_under_panel_early_and_until_agree_streams_with_hang_ups(
     tmp_path, upstream_process
 ):

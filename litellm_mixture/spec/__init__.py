@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Container
 
-from ..memo import ByteBoundCache
+from ..state import STATE
 from .base import Member
 from .documents import pipeline_from_document, to_document
 from .errors import did_you_mean, spec_error
@@ -62,9 +62,6 @@ __all__ = [
 ]
 
 PREFIX = "mixture/"
-# Accepted pipelines of inline and one-line specs. A decoded pipeline takes ~100-200 bytes per
-# byte of its spec: bounded by bytes, so neither many specs nor a few large ones grow it further.
-CACHE_BYTES = 8 * 1024 * 1024
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _INLINE_KEY = re.compile(r"^\w+\s*:\s")
 
@@ -127,15 +124,12 @@ def _decode_one_line(spec: str) -> Pipeline:
     return apply_params(pipeline, query, spec) if sep else pipeline
 
 
-_accepted: ByteBoundCache[Pipeline] = ByteBoundCache(CACHE_BYTES)
-
-
 def _decode_inline(spec: str) -> Pipeline:
     return pipeline_from_document(load_yaml(spec, spec=spec), spec=spec)
 
 
 def _cached(spec: str, parse: Callable[[str], Pipeline]) -> Pipeline:
-    hit = _accepted.get(spec)
+    hit = STATE.accepted.get(spec)
     return hit if hit is not None else parse(spec)
 
 
@@ -145,7 +139,7 @@ def _is_inline(stripped: str) -> bool:
 
 def accepted(model: str) -> Pipeline | None:
     """The pipeline of a spec remembered as accepted, if the cache still has it."""
-    return _accepted.get(model.removeprefix(PREFIX))
+    return STATE.accepted.get(model.removeprefix(PREFIX))
 
 
 def remember(model: str, pipeline: Pipeline) -> None:
@@ -154,7 +148,7 @@ def remember(model: str, pipeline: Pipeline) -> None:
     only; presets and URL specs have caches of their own."""
     stripped = model.removeprefix(PREFIX).strip()
     if _is_inline(stripped) or (">" in stripped and not is_url(stripped)):
-        _accepted.put(stripped, pipeline)
+        STATE.accepted.put(stripped, pipeline)
 
 
 def is_url(spec: str) -> bool:

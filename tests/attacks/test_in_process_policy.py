@@ -28,12 +28,9 @@ RULES = {"allow_members": ["openai/*"], "max_name_bytes": 4096}
 
 
 @pytest.fixture(autouse=True)
-def no_policy(monkeypatch):
-    """No policy enforced at the start or left behind by a test."""
-    monkeypatch.setattr(policy, "_enforced", None)  # as at start: read the environment again
+def no_policy_file(monkeypatch):
+    """No policy file named in the environment (the state fixture forgets a set policy)."""
     monkeypatch.delenv(policy.ENV, raising=False)
-    yield
-    litellm_mixture.set_policy(None)
 
 
 def test_without_an_opt_in_a_model_string_is_trusted_like_code(respx_upstream):
@@ -65,6 +62,7 @@ def test_set_policy_checks_every_name_before_any_call(respx_upstream):
     )
 
 
+@pytest.mark.slow  # a fresh Python process importing litellm
 def test_a_policy_file_named_in_the_environment_applies_from_the_start(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text("allow_members: ['openai/*']\n")

@@ -76,7 +76,6 @@ def served(monkeypatch):
         return ["93.184.215.14"]
 
     monkeypatch.setattr(remote, "_addresses", public)
-    monkeypatch.setattr(remote, "_cache", {})
     with respx.mock(assert_all_called=False) as mock:
         yield {
             443: mock.get(PINNED_URL).mock(return_value=httpx.Response(200, content=DOC)),
