@@ -230,10 +230,15 @@ def add_model_info(entries: dict[str, dict[str, Any]]) -> None:
         litellm.model_cost.setdefault(key, entry)
 
 
+def ours(function: Any) -> bool:
+    """Whether ``function`` is one of our wrappers (a patch installed by :func:`wrap`)."""
+    return bool(getattr(function, _MARK, False))
+
+
 def wrap(owners: tuple[Any, ...], name: str, wrapper: Callable[[Any], Any]) -> None:
     """Sets ``name`` on each of ``owners`` to ``wrapper`` of the first's, unless it is ours."""
     original = getattr(owners[0], name)
-    if getattr(original, _MARK, False):
+    if ours(original):
         return
     patched = wrapper(original)
     setattr(patched, _MARK, True)

@@ -84,7 +84,7 @@ def _problems(internal: Internal) -> list[str]:
 
 
 @pytest.mark.parametrize("internal", INTERNALS, ids=lambda i: i.path)
-def test_each_internal_the_door_relies_on_is_still_there(internal: Internal):
+def test_each_internal_the_door_relies_on_is_still_there(internal: Internal, litellm_restored):
     problems = _problems(internal)
     assert not problems, (
         f"litellm {VERSION} moved {internal.path} (relied on for: {internal.relies}): "

@@ -10,7 +10,7 @@ from pathlib import Path
 import litellm
 
 import litellm_mixture
-from litellm_mixture import _patches
+from litellm_mixture import _litellm, _patches
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "litellm_mixture"
@@ -85,7 +85,7 @@ def test_every_listed_patch_is_installed():
             assert INSTALLED[name](), f"{name} is listed but not installed"
         else:
             assert callable(target), f"{name}: no check says how to see it installed"
-            assert getattr(target, _patches._MARK, False), f"{name} is listed but not wrapped"
+            assert _litellm.ours(target), f"{name} is listed but not wrapped"
 
 
 class _Symbols:
