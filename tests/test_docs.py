@@ -56,9 +56,10 @@ def test_the_patch_list_in_the_docs_is_the_one_declared_in_order():
 
 
 def _resolve(dotted: str) -> object:
-    """A patch's target from the names _patches.py imports (litellm, CustomStreamWrapper, ...)."""
+    """A patch's target from the names _patches.py and the door import (litellm,
+    CustomStreamWrapper, ...)."""
     first, *rest = dotted.split(".")
-    value = getattr(_patches, first)
+    value = {**vars(_litellm), **vars(_patches)}[first]
     for part in rest:
         value = getattr(value, part)
     return value
