@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from litellm_mixture.cli.live import quiet_litellm  # noqa: E402
 from litellm_mixture.evals import page, report, run, tasks  # noqa: E402
-from litellm_mixture.live import quiet_litellm  # noqa: E402
 from tests.llama_server import QWEN_05B, SMOLLM2, llama_server  # noqa: E402
 
 

@@ -46,7 +46,7 @@ import litellm  # noqa: E402
 
 import litellm_mixture  # noqa: E402
 from litellm_mixture import Aggregate, Member, Pipeline, Propose, Vote, encode  # noqa: E402
-from litellm_mixture.cost import HIDDEN_KEY  # noqa: E402
+from litellm_mixture.pricing.cost import HIDDEN_KEY  # noqa: E402
 from tests.joins import judge, seams  # noqa: E402
 from tests.llama_server import QWEN_05B, SMOLLM2, LlamaServer, llama_server  # noqa: E402
 

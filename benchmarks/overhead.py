@@ -37,7 +37,7 @@ import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 
 import litellm_mixture  # noqa: E402
-from litellm_mixture.prompts import TOGETHER_AGGREGATE, numbered_block  # noqa: E402
+from litellm_mixture.common.prompts import TOGETHER_AGGREGATE, numbered_block  # noqa: E402
 from tests.upstream_process import fake_upstream  # noqa: E402
 
 PROPOSER, AGGREGATOR, N = "openai/gpt-4o-mini", "openai/gpt-4o", 3

@@ -42,18 +42,18 @@ if TYPE_CHECKING:
         RefusedFieldError,
         SpecError,
     )
-    from .estimates import Estimate
-    from .metrics import MixtureMetrics
-    from .modelinfo import model_info
-    from .policy import Policy, PolicyError, set_policy
-    from .provider import MixtureLLM
-    from .proxy import ProxyGuard
+    from .observe.metrics import MixtureMetrics
+    from .pricing.estimates import Estimate
+    from .pricing.modelinfo import model_info
+    from .provider.llm import MixtureLLM
+    from .provider.proxy import ProxyGuard
     from .spec import decode, encode
     from .spec.base import Member
     from .spec.presets import preset_names
     from .spec.schema import Pipeline
     from .spec.steps import Aggregate, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
     from .spec.transforms import Dropout, Filter, Map, Sample, Shuffle, Take
+    from .trust.policy import Policy, PolicyError, set_policy
 
     handler: MixtureLLM
     proxy_guard: ProxyGuard
@@ -111,7 +111,7 @@ __all__ = [
 # Where each public name lives (loaded on first use, PEP 562).
 _MODULES = {
     **dict.fromkeys(("Result", "estimate", "run"), "api"),
-    "Estimate": "estimates",
+    "Estimate": "pricing.estimates",
     **dict.fromkeys(("decode", "encode"), "spec"),
     "Member": "spec.base",
     "Pipeline": "spec.schema",
@@ -132,9 +132,9 @@ _MODULES = {
         ),
         "errors",
     ),
-    "model_info": "modelinfo",
-    **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "policy"),
-    "MixtureLLM": "provider",
+    "model_info": "pricing.modelinfo",
+    **dict.fromkeys(("Policy", "PolicyError", "set_policy"), "trust.policy"),
+    "MixtureLLM": "provider.llm",
 }
 
 PROVIDER = "mixture"
@@ -145,8 +145,9 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
 
     Also tells litellm the presets' model info, makes ``litellm.completion_cost`` exact for
     mixture responses, and strikes known secrets from litellm's log records: every change to
-    litellm is listed in ``litellm_mixture._patches``. The handler made here runs in-process;
-    inside the LiteLLM proxy it calls the proxy's aliases through its Router (``proxy.HOST``).
+    litellm is listed in ``litellm_mixture._litellm.patches``. The handler made here runs
+    in-process; inside the LiteLLM proxy it calls the proxy's aliases through its Router
+    (``proxy.HOST``).
     """
     import litellm
 
@@ -154,8 +155,8 @@ def register(handler: MixtureLLM | None = None) -> MixtureLLM:
         if entry.get("provider") == PROVIDER and handler is None:
             # litellm types the entry's handler as any handler; under our name it is ours.
             return _placed(cast("MixtureLLM", entry["custom_handler"]))
-    from . import _patches
-    from .provider import MixtureLLM
+    from ._litellm import patches as _patches
+    from .provider.llm import MixtureLLM
 
     handler = handler or _placed(MixtureLLM())
     _patches.install(PROVIDER, handler)
@@ -167,10 +168,10 @@ def _placed(handler: MixtureLLM) -> MixtureLLM:
     from its config, which names our handler, and reads its Router from ``proxy_server``. A
     handler given a host of its own keeps it."""
     from ._litellm import in_proxy
-    from .host import IN_PROCESS
+    from .provider.host import IN_PROCESS
 
     if getattr(handler, "host", None) is IN_PROCESS and in_proxy():
-        from .proxy import HOST
+        from .provider.proxy import HOST
 
         handler.host = HOST
     return handler
@@ -181,12 +182,12 @@ def __getattr__(name: str) -> Any:
         value: Any = register()
     elif name == "proxy_guard":
         # The proxy's pre-call hook, named in proxy_config.yaml (through mixture_hooks.py).
-        from .proxy import ProxyGuard
+        from .provider.proxy import ProxyGuard
 
         value = ProxyGuard(register().check_client_spec)
     elif name == "mixture_metrics":
         # The mixtures' Prometheus series, named in a proxy config's callbacks (docs/deploy.md).
-        from .metrics import METRICS
+        from .observe.metrics import METRICS
 
         register()
         value = METRICS

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import estimates
 from .engine import Run, StepResult
+from .pricing import estimates
 from .spec import Pipeline, decode, pipeline_from_document
 
 
@@ -82,7 +82,7 @@ def estimate(
 ) -> estimates.Estimate:
     """What running ``pipeline`` on ``messages`` may cost, per step and in total, before
     anything is called: the calls, and the cost's likely and worst case at litellm's prices
-    (see :mod:`litellm_mixture.estimates`). ``expected_tokens`` is the likely case's answer
+    (see :mod:`litellm_mixture.pricing.estimates`). ``expected_tokens`` is the likely case's answer
     length per call; ``params`` are the caller's, as for :func:`run`. Without ``messages``, the
     conversation is one empty user turn.
     """

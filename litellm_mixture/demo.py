@@ -16,8 +16,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
 
+from .cli.live import error_line, expected, quiet_litellm
 from .errors import SpecError
-from .live import error_line, expected, quiet_litellm
 from .spec import PREFIX, decode
 
 

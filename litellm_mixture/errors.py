@@ -45,8 +45,8 @@ import litellm
 # Not exported by litellm 1.81 at the top level.
 from litellm.exceptions import PermissionDeniedError
 
-from .redaction import redact
-from .retry import retry_after
+from .common.redaction import redact
+from .common.retry import retry_after
 
 PROVIDER = "mixture"
 
@@ -383,5 +383,5 @@ class OneLineRefusals(logging.Filter):
         return True
 
 
-# The one instance ``_patches`` puts on the proxy's logger.
+# The one instance ``_litellm.patches`` puts on the proxy's logger.
 ONE_LINE_REFUSALS = OneLineRefusals()

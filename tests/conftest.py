@@ -14,7 +14,7 @@ import litellm
 import pytest
 import respx
 
-from litellm_mixture import state
+from litellm_mixture.common import state
 from tests.llama_server import QWEN_05B, SMOLLM2, LlamaServer, llama_server
 from tests.respx_upstream import URL, RespxUpstream
 from tests.upstream_process import UpstreamProcess, fake_upstream
@@ -75,7 +75,7 @@ def litellm_globals_restored() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fresh_state() -> Iterator[None]:
-    """The package's module state (litellm_mixture/state.py) as at start, before and after."""
+    """The package's module state (``common/state.py``) as at start, before and after."""
     state.reset()
     yield
     state.reset()

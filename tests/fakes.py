@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import litellm
 
-from litellm_mixture.host import IN_PROCESS, Host
+from litellm_mixture.provider.host import IN_PROCESS, Host
 
 ASK = [{"role": "user", "content": "q"}]
 

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import litellm
 import pytest
 
-from litellm_mixture import SpecError, decode, report
+from litellm_mixture import SpecError, decode
 from litellm_mixture.engine import Run
+from litellm_mixture.observe import report
 from tests.fakes import ASK, reply
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from litellm_mixture.aider import METADATA_FILE, SETTINGS_FILE
+from litellm_mixture.cli.aider import METADATA_FILE, SETTINGS_FILE
 from tests.helpers import AIDER_DIR, AIDER_LITELLM, readme_commands
 from tests.proxy_process import litellm_proxy
 from tests.upstream_process import ROOT
@@ -271,7 +271,7 @@ def test_the_shipped_files_are_what_aider_settings_writes_with_aiders_litellm(ai
     environment (litellm 1.81.10: the price map behind the metadata's numbers)."""
     code = (
         "import json, sys\n"
-        "from litellm_mixture.cli import main\n"
+        "from litellm_mixture.cli.commands import main\n"
         "for args in json.load(sys.stdin):\n"
         "    main(args, standalone_mode=False)\n"
     )

@@ -10,7 +10,7 @@ import pytest
 import litellm_mixture
 from litellm_mixture import decode
 from litellm_mixture.engine import Run
-from litellm_mixture.prices import worst_cost
+from litellm_mixture.pricing.prices import worst_cost
 from tests.helpers import billed
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
@@ -76,7 +76,7 @@ def test_no_call_starts_that_cannot_be_bounded(served):
 
 
 def test_an_empty_price_entry_is_no_price_and_an_explicit_zero_is_a_price(monkeypatch):
-    from litellm_mixture import prices
+    from litellm_mixture.pricing import prices
 
     # The Router registers an entry like the first for every deployment litellm cannot price.
     entries = {
@@ -92,7 +92,7 @@ def test_an_empty_price_entry_is_no_price_and_an_explicit_zero_is_a_price(monkey
 def test_images_are_counted_at_a_fixed_bound_never_fetched(monkeypatch):
     from litellm.litellm_core_utils import token_counter
 
-    from litellm_mixture import prices
+    from litellm_mixture.pricing import prices
 
     fetched = []
     monkeypatch.setattr(
@@ -107,7 +107,7 @@ def test_images_are_counted_at_a_fixed_bound_never_fetched(monkeypatch):
 
 
 def test_a_nested_mixtures_running_price_is_capped_by_the_calls_max_tokens():
-    from litellm_mixture import estimates
+    from litellm_mixture.pricing import estimates
 
     pricer = estimates.in_process_pricer()
     nested = f"mixture/{MINI}>{MINI}"

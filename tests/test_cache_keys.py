@@ -55,7 +55,7 @@ def test_the_mixture_params_are_in_the_key(cached):
 
 
 def test_without_a_cache_member_calls_carry_no_cache_control():
-    from litellm_mixture.cache_keys import member_cache
     from litellm_mixture.engine import TraceEntry
+    from litellm_mixture.engine.cache_keys import member_cache
 
     assert member_cache(TraceEntry(0, "propose", "a", sample=2), None) is None

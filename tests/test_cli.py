@@ -11,7 +11,7 @@ import litellm
 import pytest
 from click.testing import CliRunner
 
-from litellm_mixture.cli import main
+from litellm_mixture.cli.commands import main
 
 BIN = Path(sys.executable).parent / "litellm-mixture"
 TRIO = "openai/p1+openai/p2>openai/agg"
@@ -254,7 +254,7 @@ def test_every_mistake_exits_1_with_one_clear_line_no_traceback_no_banner(mistak
 def _imports_litellm(*args: str) -> bool:
     code = (
         "import sys\n"
-        "from litellm_mixture.cli import main\n"
+        "from litellm_mixture.cli.commands import main\n"
         "try:\n"
         f"    main({list(args)!r})\n"
         "except SystemExit as e:\n"

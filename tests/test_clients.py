@@ -16,7 +16,7 @@ import openai
 import pytest
 import yaml
 
-from litellm_mixture import provider
+from litellm_mixture.provider import llm as provider
 from tests.helpers import NEWER_LITELLM, billed, wait_for
 from tests.proxy_process import litellm_proxy
 from tests.upstream_process import ROOT

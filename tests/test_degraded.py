@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import litellm_mixture
-from litellm_mixture import report
-from litellm_mixture.cli import main
+from litellm_mixture.cli.commands import main
+from litellm_mixture.observe import report
 from tests.proxy_process import litellm_proxy
 
 ASK = [{"role": "user", "content": "Name a prime number."}]

@@ -1,6 +1,6 @@
 """The docs cannot drift from the code: architecture.md's table names every module, the patch
-list in development.md is the one _patches.py declares and installs, and the code the docs name
-exists."""
+list in development.md is the one _litellm/patches.py declares and installs, and the code the
+docs name exists."""
 
 import ast
 import logging
@@ -10,7 +10,8 @@ from pathlib import Path
 import litellm
 
 import litellm_mixture
-from litellm_mixture import _litellm, _patches
+from litellm_mixture import _litellm
+from litellm_mixture._litellm import patches as _patches
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "litellm_mixture"
@@ -51,12 +52,12 @@ def _listed_patches() -> list[str]:
 
 def test_the_patch_list_in_the_docs_is_the_one_declared_in_order():
     declared = [name for _, name in ITEM.findall(_patches.__doc__ or "")]
-    assert declared, "no numbered patch found in _patches.py's docstring"
+    assert declared, "no numbered patch found in _litellm/patches.py's docstring"
     assert _listed_patches() == declared
 
 
 def _resolve(dotted: str) -> object:
-    """A patch's target from the names _patches.py and the door import (litellm,
+    """A patch's target from the names the patches and the door import (litellm,
     CustomStreamWrapper, ...)."""
     first, *rest = dotted.split(".")
     value = {**vars(_litellm), **vars(_patches)}[first]

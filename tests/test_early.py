@@ -9,9 +9,10 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import decode, report
+from litellm_mixture import decode
 from litellm_mixture.engine import Run
 from litellm_mixture.engine.early import CONTINUE
+from litellm_mixture.observe import report
 from tests.fakes import ASK, Stream, delta, reply
 
 WORDS = 12

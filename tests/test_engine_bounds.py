@@ -10,8 +10,9 @@ import pytest
 from litellm.exceptions import PermissionDeniedError
 
 import litellm_mixture
-from litellm_mixture import decode, errors, proxy
+from litellm_mixture import decode, errors
 from litellm_mixture.engine import Run
+from litellm_mixture.provider import proxy
 from tests.fakes import ASK
 
 ANSWER = litellm.ModelResponse(
@@ -161,7 +162,7 @@ def test_a_credentials_failure_is_recognised_whatever_litellm_typed_it_as(error,
 
 
 def test_max_calls_counts_a_timed_call_once_as_the_engine_makes_it():
-    from litellm_mixture.calls import count_calls
+    from litellm_mixture.trust.calls import count_calls
 
     def count(spec):
         return count_calls(

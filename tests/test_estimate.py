@@ -16,15 +16,9 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import (
-    BudgetError,
-    MixtureError,
-    ParamError,
-    Policy,
-    estimates,
-    retry,
-    set_policy,
-)
+from litellm_mixture import BudgetError, MixtureError, ParamError, Policy, set_policy
+from litellm_mixture.common import retry
+from litellm_mixture.pricing import estimates
 from litellm_mixture.spec import decode, encode, pipeline_from_document
 from tests.fake_upstream import completion, reply_for
 from tests.helpers import ASK
@@ -222,7 +216,7 @@ def test_max_cost_of_the_spec_refuses_and_the_lowest_budget_wins(respx_upstream)
 def test_a_budget_that_holds_runs_and_reaches_the_run_never_the_members(
     respx_upstream, monkeypatch
 ):
-    from litellm_mixture import provider
+    from litellm_mixture.provider import llm as provider
 
     seen = []
 
@@ -295,7 +289,8 @@ def test_the_estimate_is_json_with_its_totals():
 
 
 def test_the_summary_has_the_cost_of_each_step(respx_upstream):
-    from litellm_mixture import Run, report
+    from litellm_mixture import Run
+    from litellm_mixture.observe import report
 
     execution = Run(decode(f"mixture/{MINI}*2>{BIG}"), ASK)
     asyncio.run(execution.complete())
@@ -307,7 +302,7 @@ def test_the_summary_has_the_cost_of_each_step(respx_upstream):
 
 
 def test_a_huge_prompt_is_bounded_by_its_bytes_not_tokenized(monkeypatch):
-    from litellm_mixture import prices
+    from litellm_mixture.pricing import prices
 
     counted = []
     monkeypatch.setattr(litellm, "token_counter", lambda **kwargs: counted.append(kwargs) or 0)

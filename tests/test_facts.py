@@ -14,7 +14,7 @@ from litellm_mixture import decode
 from litellm_mixture.engine import LITELLM_FACTS, Facts, Run
 from litellm_mixture.engine.early import _continued
 from litellm_mixture.errors import MembersContextWindowError
-from litellm_mixture.host import IN_PROCESS
+from litellm_mixture.provider.host import IN_PROCESS
 
 ASK = [{"role": "user", "content": "q"}]
 SPEC = "mixture/host/a*2>host/agg"

@@ -17,7 +17,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import cost
+from litellm_mixture.pricing import cost
 from tests.helpers import NEWER_LITELLM, three_proposers, wait_for
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
@@ -387,7 +387,7 @@ def test_the_aggregators_leading_reasoning_is_not_part_of_the_answer(served, str
 )
 def test_a_leading_reasoning_block_is_held_back_however_the_stream_splits_it(answer, passed_on):
     for size in range(1, 8):
-        think = litellm_mixture.prompts.LeadingThink()
+        think = litellm_mixture.common.prompts.LeadingThink()
         pieces = [think.feed(answer[i : i + size]) for i in range(0, len(answer), size)]
         assert "".join(pieces) + think.flush() == passed_on
         if passed_on.startswith("Seven"):
@@ -501,14 +501,14 @@ class Headers(Exception):
     ],
 )
 def test_retry_after_is_read_in_seconds_and_milliseconds(headers, seconds):
-    assert litellm_mixture.retry.retry_after(Headers(headers)) == seconds
+    assert litellm_mixture.common.retry.retry_after(Headers(headers)) == seconds
 
 
 def test_retry_after_is_read_as_an_http_date():
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= litellm_mixture.retry.retry_after(Headers({"retry-after": when})) <= 31
+    assert 25 <= litellm_mixture.common.retry.retry_after(Headers({"retry-after": when})) <= 31
     past = email.utils.formatdate(time.time() - 30, usegmt=True)
-    assert litellm_mixture.retry.retry_after(Headers({"retry-after": past})) == 0.0
+    assert litellm_mixture.common.retry.retry_after(Headers({"retry-after": past})) == 0.0
 
 
 def test_retry_after_is_read_from_the_providers_response():
@@ -518,13 +518,13 @@ def test_retry_after_is_read_from_the_providers_response():
         llm_provider="openai",
         response=httpx.Response(429, headers={"retry-after": "2"}),
     )
-    assert litellm_mixture.retry.retry_after(error) == 2.0
+    assert litellm_mixture.common.retry.retry_after(error) == 2.0
 
 
 def test_the_retry_waits_at_least_the_retry_after_and_within_the_deadline():
     error = litellm.RateLimitError(message="slow down", model="x", llm_provider="openai")
     error.litellm_response_headers = {"retry-after": "2"}
     for _ in range(20):  # the jitter is random: only ever added
-        assert 2.0 <= litellm_mixture.retry.delay(error, 1, 1, None) <= 2.5
-    assert litellm_mixture.retry.delay(error, 1, 1, 1.0) is None  # the deadline would pass
-    assert litellm_mixture.retry.delay(error, 2, 1, None) is None  # no retries left
+        assert 2.0 <= litellm_mixture.common.retry.delay(error, 1, 1, None) <= 2.5
+    assert litellm_mixture.common.retry.delay(error, 1, 1, 1.0) is None  # the deadline would pass
+    assert litellm_mixture.common.retry.delay(error, 2, 1, None) is None  # no retries left

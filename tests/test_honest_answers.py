@@ -8,7 +8,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import cost
+from litellm_mixture.pricing import cost
 from tests.helpers import CUT_REASONS, RAISES_ON_CUT, three_proposers
 
 ASK = [{"role": "user", "content": "Name a prime number."}]

@@ -11,7 +11,7 @@ import litellm
 import pytest
 
 from litellm_mixture import Aggregate, Member, Pipeline, Propose, encode
-from litellm_mixture.cost import HIDDEN_KEY
+from litellm_mixture.pricing.cost import HIDDEN_KEY
 from tests.joins import judge, seams
 from tests.llama_server import SMOLLM2, llama_server
 

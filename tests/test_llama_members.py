@@ -11,7 +11,7 @@ import openai
 import pytest
 
 import litellm_mixture
-from litellm_mixture.cost import HIDDEN_KEY
+from litellm_mixture.pricing.cost import HIDDEN_KEY
 from tests.helpers import CUT_REASONS
 from tests.llama_server import API_KEY, SMOLLM2, llama_server
 from tests.proxy_process import litellm_proxy

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from litellm_mixture import Aggregate, Member, Pipeline, Propose, encode
-from litellm_mixture.cost import HIDDEN_KEY
+from litellm_mixture.pricing.cost import HIDDEN_KEY
 from tests.llama_server import API_KEY
 from tests.proxy_process import litellm_proxy
 

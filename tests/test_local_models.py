@@ -8,7 +8,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import cost
+from litellm_mixture.pricing import cost
 
 ASK = [{"role": "user", "content": "Name a prime number."}]
 KEY = "sk-local-caller-key-1234"

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from litellm_mixture import aider, decode, model_info
-from litellm_mixture.cli import main
+from litellm_mixture import decode, model_info
+from litellm_mixture.cli import aider
+from litellm_mixture.cli.commands import main
 from tests.helpers import AIDER_DIR, AIDER_LITELLM, complete, readme_commands
 
 PRICE_MAP_FIELDS = {

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import litellm_mixture
 from litellm_mixture import Pipeline, Propose, Vote
-from litellm_mixture.cli import main
+from litellm_mixture.cli.commands import main
 
 FIVE = ["openai/p1", "openai/p2", "openai/p3", "openai/p4", "openai/p5"]
 

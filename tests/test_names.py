@@ -15,8 +15,8 @@ from litellm_mixture import (
     encode,
     preset_names,
 )
-from litellm_mixture.prompts import MIXTCHA_4OSO
-from litellm_mixture.state import STATE
+from litellm_mixture.common.prompts import MIXTCHA_4OSO
+from litellm_mixture.common.state import STATE
 
 # The inline spec of the seed's aider benchmark command, verbatim (after the "openai/" trick).
 SEED_INLINE = (
@@ -333,7 +333,7 @@ def test_user_presets_from_env_and_local_folder(tmp_path, monkeypatch):
 
 def test_only_accepted_specs_are_cached_and_the_cache_is_bounded_by_bytes(monkeypatch):
     from litellm_mixture import spec as names
-    from litellm_mixture.memo import ByteBoundCache, footprint
+    from litellm_mixture.common.memo import ByteBoundCache, footprint
 
     cache = ByteBoundCache(200_000)
     monkeypatch.setattr(STATE, "accepted", cache)

@@ -13,9 +13,10 @@ import litellm
 import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
-from litellm_mixture import dump, redaction
+from litellm_mixture.cli.live import LiveView, row
+from litellm_mixture.common import redaction
 from litellm_mixture.engine import TraceEntry
-from litellm_mixture.live import LiveView, row
+from litellm_mixture.observe import dump
 from tests.helpers import complete
 
 SPEC = "openai/a*2+openai/b>openai/c"

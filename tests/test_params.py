@@ -5,7 +5,9 @@ from types import SimpleNamespace
 import litellm
 import pytest
 
-from litellm_mixture import params, policy, proxy
+from litellm_mixture.engine import params
+from litellm_mixture.provider import proxy
+from litellm_mixture.trust import policy
 from tests.helpers import TOOLS, complete
 
 

@@ -15,15 +15,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture import (
-    Aggregate,
-    Dropout,
-    Member,
-    Pipeline,
-    Propose,
-    Shuffle,
-    Synthesize,
-)
+from litellm_mixture import Aggregate, Dropout, Member, Pipeline, Propose, Shuffle, Synthesize
 from tests.helpers import ASK
 
 PAPER = [

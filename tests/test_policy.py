@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 import litellm_mixture
-from litellm_mixture import Policy, PolicyError, remote
-from litellm_mixture import proxy as seam
+from litellm_mixture import Policy, PolicyError
+from litellm_mixture.common.state import STATE
+from litellm_mixture.provider import proxy as seam
 from litellm_mixture.spec import decode
-from litellm_mixture.state import STATE
+from litellm_mixture.trust import remote
 
 ASK = [{"role": "user", "content": "Hi"}]
 ROUTER_BASE = "http://router.test/v1"
@@ -188,7 +189,7 @@ def test_a_bad_policy_setting_is_named(proxy_router, monkeypatch):
     with pytest.raises(
         litellm_mixture.MixtureError, match=r"max_layers.*colour|colour.*max_layers"
     ):
-        litellm_mixture.policy.current()
+        litellm_mixture.trust.policy.current()
 
 
 def test_an_operator_alias_to_a_mixture_is_trusted_inside_a_client_spec(
@@ -215,7 +216,7 @@ def test_outside_the_proxy_specs_are_the_callers_own(respx_upstream):
 )
 def test_names_the_proxy_would_mangle_are_refused(name, needle):
     with pytest.raises(PolicyError, match=needle.split()[0]):
-        litellm_mixture.policy.check_name(name, Policy())
+        litellm_mixture.trust.policy.check_name(name, Policy())
 
 
 def test_the_guard_passes_operator_entries_and_refuses_client_names(proxy_router, respx_upstream):

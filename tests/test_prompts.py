@@ -1,6 +1,6 @@
 """The reference layouts, byte for byte (shared/reference/prompts.md)."""
 
-from litellm_mixture import prompts
+from litellm_mixture.common import prompts
 
 TOGETHER = (
     "You have been provided with a set of responses from various open-source models to the "

@@ -284,7 +284,7 @@ def test_routing_metadata_from_the_caller_does_not_change_the_spec(
 
 
 def test_a_proxy_wildcard_entry_is_filled_in_once_from_the_name_called(monkeypatch):
-    from litellm_mixture import proxy
+    from litellm_mixture.provider import proxy
 
     entry = {"model_name": "moa/*", "litellm_params": {"model": "mixture/*"}}
     monkeypatch.setattr(

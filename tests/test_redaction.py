@@ -12,7 +12,10 @@ import logging
 import httpx
 import litellm
 
-from litellm_mixture import MemberFailure, _patches, proxy, redaction
+from litellm_mixture import MemberFailure
+from litellm_mixture._litellm import patches as _patches
+from litellm_mixture.common import redaction
+from litellm_mixture.provider import proxy
 from tests.helpers import complete
 
 KEY = "zz-ab12cd34ef56gh78ij90"

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from litellm_mixture import ParamError
-from litellm_mixture.cli import main
+from litellm_mixture.cli.commands import main
+from litellm_mixture.cli.live import LiveView
 from litellm_mixture.engine import TraceEntry
 from litellm_mixture.engine.panel import Panel
-from litellm_mixture.live import LiveView
-from litellm_mixture.policy import Policy, PolicyError, check_name
 from litellm_mixture.spec import decode
+from litellm_mixture.trust.policy import Policy, PolicyError, check_name
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent / "litellm-mixture"
@@ -96,7 +96,7 @@ def _entry(model: str, sample: int, samples: int, step: int = 0) -> TraceEntry:
 
 
 def test_the_live_view_numbers_samples_from_1_as_the_panel_does_and_aligns_long_names():
-    from litellm_mixture.live import label_width
+    from litellm_mixture.cli.live import label_width
 
     pipeline = decode("mixture/openai/p1*2+openai/a-rather-long-model-name-for-a-proposer>openai/c")
     out = __import__("io").StringIO()

@@ -3,8 +3,11 @@
 import ast
 from pathlib import Path
 
-from litellm_mixture import Policy, metrics, policy, redaction, set_policy, state
-from litellm_mixture.state import STATE
+from litellm_mixture import Policy, set_policy
+from litellm_mixture.common import redaction, state
+from litellm_mixture.common.state import STATE
+from litellm_mixture.observe import metrics
+from litellm_mixture.trust import policy
 
 PACKAGE = Path(__file__).resolve().parent.parent / "litellm_mixture"
 # Module-level containers that are no state to reset: tasks held until they finish (cost.py),

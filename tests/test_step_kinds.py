@@ -10,11 +10,14 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from litellm_mixture import calls, estimates, explain, live, modelinfo, policy, report
+from litellm_mixture.cli import explain, live
 from litellm_mixture.engine import Run, RunRecord
+from litellm_mixture.observe import report
+from litellm_mixture.pricing import estimates, modelinfo
 from litellm_mixture.spec import Aggregate, Pipeline, Propose, Step
 from litellm_mixture.spec.steps import MemberStep
 from litellm_mixture.spec.transforms import Transform
+from litellm_mixture.trust import calls, policy
 from tests.test_engine import ASK, Caller
 
 KINDS = get_args(get_args(Step)[0])

@@ -23,7 +23,7 @@ from litellm_mixture import (
     decode,
     encode,
 )
-from litellm_mixture.prompts import DEFAULTS, TOGETHER_AGGREGATE, read_choice
+from litellm_mixture.common.prompts import DEFAULTS, TOGETHER_AGGREGATE, read_choice
 from tests.helpers import complete
 
 THREE = ["openai/p1", "openai/p2", "openai/p3"]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from litellm_mixture import SpecError, decode
-from litellm_mixture.cli import main
+from litellm_mixture.cli.commands import main
 from litellm_mixture.spec import Propose
 from tests.proxy_process import litellm_proxy
 

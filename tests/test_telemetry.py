@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from litellm_mixture import metrics
+from litellm_mixture.observe import metrics
 from tests.helpers import wait_for
 from tests.otlp_receiver import otlp_receiver
 from tests.proxy_process import litellm_proxy

@@ -7,7 +7,7 @@ import litellm
 import pytest
 
 import litellm_mixture
-from litellm_mixture.typed_params import problems
+from litellm_mixture.spec.typed_params import problems
 from tests.helpers import complete
 
 BAD = [

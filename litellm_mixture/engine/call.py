@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import _litellm, prompts, retry
+from .. import _litellm
+from ..common import prompts, retry
 from ..errors import ContextOverflowError, MemberFailure, NotStarted, as_auth, describe
 from ..spec import Member
 from .context import Context

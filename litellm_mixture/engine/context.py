@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 # host replaces. Nothing else in the engine imports litellm or reads its model map.
 import litellm
 
-from .. import prices
 from ..errors import MemberFailure, deadline_error
-from ..params import Lookup
+from ..pricing import prices
 from ..spec import Member, Pipeline, Step
 from ..spec.steps import MemberStep, Single
 from .budget import Pricer
 from .panel import Panel
+from .params import Lookup
 from .records import CallState, Recorder, TraceEntry
 
 Caller = Callable[..., Awaitable[Any]]

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import prompts
+from ..common import prompts
 from ..errors import MemberFailure, quorum_error
 from ..spec import Aggregate, Member, Propose, Synthesize
 from .call import first_answer

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import prompts
+from ..common import prompts
 from ..errors import MemberFailure, StoppedEmptyError, describe, quorum_error
 from ..spec import Aggregate, Member, Vote
 from .call import (

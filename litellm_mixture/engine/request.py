@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .. import cache_keys, prompts
+from ..common import prompts
 from ..errors import ParamError, SpecError
-from ..params import Lookup, fit
 from ..spec import Aggregate, Member, Pipeline, Rank, Vote
 from ..spec.schema import Calling
 from ..spec.steps import MemberStep
+from . import cache_keys
 from .context import DEGRADED, Endpoint
+from .params import Lookup, fit
 from .records import TraceEntry
 
 Refs = list[tuple[str, str]]

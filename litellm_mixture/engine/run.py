@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from ..params import Lookup, takes
 from ..spec import Aggregate, Pipeline
 from .budget import Budget, Pricer
 from .context import (
@@ -26,6 +25,7 @@ from .context import (
 from .early import early_events
 from .final import answer_events
 from .panel import Panel, Result
+from .params import Lookup, takes
 from .records import Observer, Outcome, Recorder, RunRecord, StreamEvent
 from .request import Refs, check_contract
 from .steps import carry, references

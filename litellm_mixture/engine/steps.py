@@ -8,7 +8,7 @@ import logging
 
 from typing_extensions import assert_never
 
-from .. import prompts
+from ..common import prompts
 from ..errors import MemberFailure, quorum_error
 from ..spec import (
     Aggregate,

@@ -88,7 +88,7 @@ def eval_command(
       litellm-mixture eval moa-lite --task qa.jsonl --scorer judge:openai/gpt-4o-mini
     """
     _needs_extra()
-    from ..live import quiet_litellm
+    from ..cli.live import quiet_litellm
     from . import page, report, run, tasks
 
     quiet_litellm()

@@ -49,9 +49,10 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 import litellm_mixture
 
-from .. import _litellm, cost, estimates
+from .. import _litellm
+from ..common.retry import retry_after
 from ..errors import MixtureError
-from ..retry import retry_after
+from ..pricing import cost, estimates
 from ..spec import PREFIX, decode
 
 MEMBER_CALLS_IN_FLIGHT = 16

@@ -20,7 +20,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.util import DisplayType
 
-from .. import estimates
+from ..pricing import estimates
 from ..spec import PREFIX, decode
 from . import systems as sys_
 from .scorers import TaskError

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Container
 
-from ..state import STATE
+from ..common.state import STATE
 from .base import Member
 from .documents import pipeline_from_document, to_document
 from .errors import did_you_mean, spec_error

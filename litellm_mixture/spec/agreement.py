@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator
 
-from ..typed_params import Finite
 from .base import Frozen
 from .transforms import pattern, search
+from .typed_params import Finite
 
 _SPACE = re.compile(r"\s+")
 # Punctuation that ends a sentence or a list item: "42." and "42" are the same answer.

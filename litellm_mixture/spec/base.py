@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from ..typed_params import Finite, problems
+from .typed_params import Finite, problems
 
 MAX_SAMPLES = 64
 MAX_RETRIES = 10

@@ -9,7 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..typed_params import flag
 from .base import Member
 from .documents import pipeline_from_document, to_document
 from .errors import describe, did_you_mean, spec_error
@@ -17,6 +16,7 @@ from .oneline import members_from_layer
 from .safe_yaml import load_yaml
 from .schema import Pipeline
 from .steps import Aggregate, FanOut, Rank, Single, Vote
+from .typed_params import flag
 
 PRESETS_ENV = "LITELLM_MIXTURE_PRESETS"
 USER_PRESET_DIR = "mixtures"

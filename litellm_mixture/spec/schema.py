@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, StrictInt, model_validator
 from typing_extensions import assert_never
 
-from ..typed_params import Finite
 from .agreement import ByEmbedding
 from .base import Failure, Member
 from .steps import Aggregate, MemberStep, Propose, Rank, Refine, SelfMoaSeq, Synthesize, Vote
 from .transforms import Dropout, Filter, Map, Sample, Shuffle, Take, Transform
+from .typed_params import Finite
 
 ReferenceMode = Literal["system", "inline", "concat"]
 

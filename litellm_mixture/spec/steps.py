@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, StrictInt, field_validator, model_validator
 
-from ..typed_params import Finite, Flag, flag
 from .agreement import AgreeBy
 from .base import Failure, Frozen, Member, as_members
+from .typed_params import Finite, Flag, flag
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is 3.11+

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from ..typed_params import Finite
 from .base import Frozen, Member
+from .typed_params import Finite
 
 # What one compiled pattern may take (RE2 refuses a bigger program; its matching falls back to a
 # slower but still linear engine past it).

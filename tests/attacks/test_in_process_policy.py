@@ -18,7 +18,8 @@ import pytest
 import respx
 
 import litellm_mixture
-from litellm_mixture import PolicyError, policy
+from litellm_mixture import PolicyError
+from litellm_mixture.trust import policy
 from tests.respx_upstream import RespxUpstream
 from tests.upstream_process import ROOT
 

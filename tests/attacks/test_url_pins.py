@@ -16,7 +16,8 @@ import httpx
 import pytest
 import respx
 
-from litellm_mixture import Policy, PolicyError, remote
+from litellm_mixture import Policy, PolicyError
+from litellm_mixture.trust import remote
 from tests.attacks.proxy_helpers import (
     ALLOWED_HOST,
     PINNED_DIGEST,

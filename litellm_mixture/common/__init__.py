@@ -1,0 +1,1 @@
+"""Leaves any layer may import: prompts, redaction, byte-bound caches, retries, the loop."""

@@ -1,0 +1,1 @@
+"""litellm's ``mixture/`` handler, where it runs (in process, the proxy), what it returns."""
