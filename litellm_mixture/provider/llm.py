@@ -30,7 +30,7 @@ from ..pricing import cost, estimates
 from ..pricing.estimates import Estimate
 from ..spec import PREFIX, Pipeline, accepted, decode, decode_fetched, is_url, remember
 from ..spec.typed_params import problems
-from ..trust import policy, remote
+from ..trust import body, policy, remote
 from ..trust.calls import MAX_DEPTH, Nested, count_calls
 from . import response
 from .host import IN_PROCESS, Host
@@ -250,7 +250,7 @@ class MixtureLLM(CustomLLM):
     ) -> tuple[Run, Estimate | None]:
         """The run, checked; its estimate too when asked for or under a budget (checked)."""
         params = dict(call.get("optional_params") or {})
-        policy.check_messages(messages, model)
+        body.check_messages(messages, model)
         seconds = _checked_timeout(call, params, model)
         if not params.get(ESTIMATE_ONLY):
             check_prompt(messages, PREFIX + model)

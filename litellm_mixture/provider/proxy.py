@@ -21,7 +21,7 @@ from ..engine import LITELLM_FACTS, Facts, litellm_caller, litellm_embedder, par
 from ..observe import report
 from ..pricing import cost, prices
 from ..spec import PREFIX
-from ..trust import calls, policy
+from ..trust import body, calls, policy
 from . import host
 from .host import Host, Models
 
@@ -243,9 +243,9 @@ class ProxyGuard(CustomLogger):
         if not entry and not model.startswith(PREFIX):
             return data
         # Named mixtures too: a body field must not send the call past the handler.
-        policy.check_fields(data, model)
+        body.check_fields(data, model)
         if "messages" in data:  # a malformed conversation is a one-line 400, not a traceback
-            policy.check_messages(data["messages"], model)
+            body.check_messages(data["messages"], model)
         if not entry:  # a client's spec: size first, then what it says, then its spelling
             rules = policy.current()
             policy.check_size(model, rules)
