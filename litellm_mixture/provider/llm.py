@@ -171,6 +171,59 @@ def _estimate_only(run: Run, estimate: Estimate | None, call: dict[str, Any]) ->
     return estimate
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What a request may do, once checked: its params and the bounds its run keeps."""
+
+    params: dict[str, Any]
+    seconds: float | None
+    max_tokens: int | None = None  # the policy's, for a spec nobody trusts
+    max_cost: float | None = None
+
+
+def _run(
+    host: Host,
+    model: str,
+    pipeline: Pipeline,
+    messages: list,
+    call: dict[str, Any],
+    scope: _Scope,
+    limits: _Limits,
+) -> tuple[Run, Estimate | None]:
+    """The run of a checked request on ``host``'s seams, its member calls in ``scope``; its
+    estimate too when asked for or under a budget (checked)."""
+    params = limits.params
+    budget = estimates.budget(params, pipeline, limits.max_cost)
+    where = _where(host, model)
+    entry = _routed_entry(call)
+    label = metric_label(model, entry if entry in host.aliases() else None)
+    metadata, observer = telemetry.begin(label, _parent_metadata(call))
+    run = Run(
+        pipeline,
+        list(messages),
+        params,
+        caller=_scoped(host.caller, scope),
+        embedder=host.embedder,
+        facts=host.facts,
+        timeout=limits.seconds,
+        max_tokens=limits.max_tokens,
+        max_cost=budget[0] if budget else None,
+        pricer=estimates.pricer(where),
+        metadata=metadata,
+        observer=observer,
+        takes=host.takes,
+        keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
+        panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
+        endpoint=_endpoint(host, pipeline, call, model),
+    )
+    if budget is None and not params.get(ESTIMATE_ONLY):
+        return run, None
+    estimate = estimates.of_context(run.context, PREFIX + model, where)
+    if budget is not None:
+        estimates.check(estimate, budget)
+    return run, estimate
+
+
 class MixtureLLM(CustomLLM):
     """Runs the pipeline named by the model string. Register it as provider ``mixture``.
 
@@ -249,54 +302,32 @@ class MixtureLLM(CustomLLM):
         self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
     ) -> tuple[Run, Estimate | None]:
         """The run, checked; its estimate too when asked for or under a budget (checked)."""
+        limits = self._limits(model, pipeline, messages, call, scope)
+        return _run(self.host, model, pipeline, messages, call, scope, limits)
+
+    def _limits(
+        self, model: str, pipeline: Pipeline, messages: list, call: dict[str, Any], scope: _Scope
+    ) -> _Limits:
+        """What this request may do: its messages and params checked, and a spec nobody trusts
+        checked against the policy, whose caps then bind the run."""
         params = dict(call.get("optional_params") or {})
         body.check_messages(messages, model)
         seconds = _checked_timeout(call, params, model)
         if not params.get(ESTIMATE_ONLY):
             check_prompt(messages, PREFIX + model)
-        cap, cost_cap = None, None
-        if not scope.trusted:
-            rules = policy.current()
-            policy.check_request(params, rules, model)
-            self.check(model, pipeline, scope.depth)
-            cap, cost_cap = rules.max_tokens, rules.max_cost
-            # The request's timeout bounds the run, and no client may ask for more than this.
-            seconds = min(seconds or rules.max_seconds, rules.max_seconds)
-        else:
+        if scope.trusted:
             if scope.depth == 0:
                 # A preset that names itself: refused with the reason, before any call, rather
                 # than as the failure of a member nested eight deep.
                 count_calls(pipeline, nested=_nested(self.host, None, model), spec=model)
             remember(PREFIX + model, pipeline)
-        budget = estimates.budget(params, pipeline, cost_cap)
-        where = _where(self.host, model)
-        entry = _routed_entry(call)
-        label = metric_label(model, entry if entry in self.host.aliases() else None)
-        metadata, observer = telemetry.begin(label, _parent_metadata(call))
-        run = Run(
-            pipeline,
-            list(messages),
-            params,
-            caller=_scoped(self.host.caller, scope),
-            embedder=self.host.embedder,
-            facts=self.host.facts,
-            timeout=seconds,
-            max_tokens=cap,
-            max_cost=budget[0] if budget else None,
-            pricer=estimates.pricer(where),
-            metadata=metadata,
-            observer=observer,
-            takes=self.host.takes,
-            keep_calls=bool(params.get(INTERMEDIATE)) or dump.directory() is not None,
-            panel=pipeline.panel == "reasoning" or params.get(PANEL) == "reasoning",
-            endpoint=_endpoint(self.host, pipeline, call, model),
-        )
-        if budget is None and not params.get(ESTIMATE_ONLY):
-            return run, None
-        estimate = estimates.of_context(run.context, PREFIX + model, where)
-        if budget is not None:
-            estimates.check(estimate, budget)
-        return run, estimate
+            return _Limits(params, seconds)
+        rules = policy.current()
+        policy.check_request(params, rules, model)
+        self.check(model, pipeline, scope.depth)
+        # The request's timeout bounds the run, and no client may ask for more than this.
+        seconds = min(seconds or rules.max_seconds, rules.max_seconds)
+        return _Limits(params, seconds, rules.max_tokens, rules.max_cost)
 
     @staticmethod
     def _dump(model: str, run: Run, outcome: Outcome | None, error: BaseException | None) -> None:
